@@ -1,0 +1,14 @@
+//! pipelog: a sales pipeline dashboard for Odoo CRM, built on an append-only event log.
+//!
+//! Module map:
+//! - [`domain`]: events (past-tense facts) and the CRM records they carry. No I/O.
+//! - [`projections`]: the read side, a pure fold of events into materialized views. No I/O.
+//! - [`store`]: the one redb file: the event log, the view tables, rebuild and verify. The only module
+//!   that imports redb.
+#![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod projections;
+pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;

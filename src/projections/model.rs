@@ -1,0 +1,998 @@
+//! The read model: a pure fold of the event log into the state every view is rendered from.
+//!
+//! `apply` takes one event and records what it made stale; `settle` finishes a batch (re-deriving the
+//! hierarchy when it may have changed) and returns the view rows to write. Neither does I/O. Because
+//! views are rendered from the whole settled state, not patched event by event, the order in which
+//! views are produced cannot matter, and replaying the log in one batch yields exactly the rows that
+//! incremental batches wrote.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::domain::{
+    AccountRecord, EmployeeRecord, Event, EventEnvelope, FieldChange, OdooId, OpportunityRecord,
+    Role, StageRecord, TeamRecord, UserRecord, normalize_email,
+};
+
+use super::hierarchy::{Hierarchy, users_by_email};
+use super::metrics::{Aggregate, Contribution, DealStatus};
+use super::rows::{RowKey, ViewRow, ViewTable};
+use super::views::{
+    AccessView, AccountRef, EVERYTHING, LinkedLogin, LoginStatus, LoginView, MetricsView, NamedRef,
+    OpportunityView, Performer, StageRef, SyncOutcome, SyncRunView, SyncStatusView,
+    TeamMemberMetrics, UserProfileView,
+};
+
+/// How many top performers a dashboard lists.
+pub const TOP_PERFORMERS: usize = 5;
+
+/// How many recent anomalies (events that could not be applied as written) are kept for reports.
+const RECENT_ANOMALIES: usize = 20;
+
+type Index = BTreeMap<OdooId, BTreeSet<OdooId>>;
+
+/// What the events applied since the last `settle` made stale.
+#[derive(Debug, Default, Clone)]
+struct Pending {
+    hierarchy: bool,
+    opportunities: BTreeSet<OdooId>,
+    metrics: BTreeSet<OdooId>,
+    everything: bool,
+    logins: BTreeSet<String>,
+    sync: bool,
+}
+
+/// Something in the log that could not be applied as written (an update of an unknown record, a
+/// value of the wrong type). Replay skips it the same way every time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anomaly {
+    pub position: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReadModel {
+    users: BTreeMap<OdooId, UserRecord>,
+    employees: BTreeMap<OdooId, EmployeeRecord>,
+    opportunities: BTreeMap<OdooId, OpportunityRecord>,
+    accounts: BTreeMap<OdooId, AccountRecord>,
+    teams: BTreeMap<OdooId, TeamRecord>,
+    stages: BTreeMap<OdooId, StageRecord>,
+    logins: BTreeMap<String, LoginView>,
+    overrides: BTreeMap<OdooId, OdooId>,
+    sync: SyncStatusView,
+
+    hierarchy: Hierarchy,
+    users_by_email: BTreeMap<String, OdooId>,
+    contributions: BTreeMap<OdooId, Contribution>,
+    own: BTreeMap<OdooId, Aggregate>,
+    visible: BTreeMap<OdooId, Aggregate>,
+    everything: Aggregate,
+    by_owner: Index,
+    by_stage: Index,
+    by_team: Index,
+    by_account: Index,
+    /// Users that have rows in the user-keyed views, to delete the rows of users that went away.
+    rendered_users: BTreeSet<OdooId>,
+
+    pending: Pending,
+    anomalies_total: u64,
+    recent_anomalies: Vec<Anomaly>,
+    last_position: u64,
+}
+
+impl ReadModel {
+    pub fn last_position(&self) -> u64 {
+        self.last_position
+    }
+
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    pub fn anomalies_total(&self) -> u64 {
+        self.anomalies_total
+    }
+
+    pub fn recent_anomalies(&self) -> &[Anomaly] {
+        &self.recent_anomalies
+    }
+
+    pub fn opportunity(&self, id: OdooId) -> Option<&OpportunityRecord> {
+        self.opportunities.get(&id)
+    }
+
+    pub fn user(&self, id: OdooId) -> Option<&UserRecord> {
+        self.users.get(&id)
+    }
+
+    pub fn users(&self) -> &BTreeMap<OdooId, UserRecord> {
+        &self.users
+    }
+
+    pub fn opportunities(&self) -> &BTreeMap<OdooId, OpportunityRecord> {
+        &self.opportunities
+    }
+
+    pub fn stages(&self) -> &BTreeMap<OdooId, StageRecord> {
+        &self.stages
+    }
+
+    pub fn employees(&self) -> &BTreeMap<OdooId, EmployeeRecord> {
+        &self.employees
+    }
+
+    /// Admin overrides of the Odoo manager: user → manager.
+    pub fn manager_overrides(&self) -> &BTreeMap<OdooId, OdooId> {
+        &self.overrides
+    }
+
+    pub fn logins(&self) -> &BTreeMap<String, LoginView> {
+        &self.logins
+    }
+
+    /// Applies one event. Never fails: what cannot be applied is recorded as an anomaly.
+    pub fn apply(&mut self, envelope: &EventEnvelope) {
+        self.last_position = envelope.position;
+        let position = envelope.position;
+        match &envelope.event {
+            Event::UserCreated { id, record } => {
+                self.change_user(*id, |slot| *slot = Some(record.clone()))
+            }
+            Event::UserUpdated { id, changes } => {
+                if let Err(message) = patch(&mut self.users, *id, changes) {
+                    self.anomaly(position, message);
+                }
+                self.user_touched(*id);
+            }
+            Event::UserDeleted { id } => self.change_user(*id, |slot| *slot = None),
+
+            Event::EmployeeCreated { id, record } => {
+                self.employees.insert(*id, record.clone());
+                self.pending.hierarchy = true;
+            }
+            Event::EmployeeUpdated { id, changes } => {
+                if let Err(message) = patch(&mut self.employees, *id, changes) {
+                    self.anomaly(position, message);
+                }
+                self.pending.hierarchy = true;
+            }
+            Event::EmployeeDeleted { id } => {
+                self.employees.remove(id);
+                self.pending.hierarchy = true;
+            }
+
+            Event::OpportunityCreated { id, record } => {
+                self.change_opportunity(*id, |slot| *slot = Some(record.clone()))
+            }
+            Event::OpportunityUpdated { id, changes } => {
+                let mut result = Ok(());
+                self.change_opportunity(*id, |slot| result = patch_slot(slot, *id, changes));
+                if let Err(message) = result {
+                    self.anomaly(position, message);
+                }
+            }
+            Event::OpportunityDeleted { id } => self.change_opportunity(*id, |slot| *slot = None),
+            Event::OpportunityArchived { id, lost_reason } => {
+                self.edit_opportunity(position, *id, |o| {
+                    o.active = false;
+                    o.lost_reason = lost_reason.clone();
+                })
+            }
+            Event::OpportunityRestored { id } => self.edit_opportunity(position, *id, |o| {
+                o.active = true;
+                o.lost_reason = None;
+            }),
+            Event::OpportunityAssigned { id, to, .. } => {
+                self.edit_opportunity(position, *id, |o| o.user_id = *to)
+            }
+            Event::OpportunityStageChanged { id, to, .. } => {
+                self.edit_opportunity(position, *id, |o| o.stage_id = *to)
+            }
+
+            Event::AccountCreated { id, record } => {
+                self.accounts.insert(*id, record.clone());
+                self.touch_indexed(Indexed::Account, *id);
+            }
+            Event::AccountUpdated { id, changes } => {
+                if let Err(message) = patch(&mut self.accounts, *id, changes) {
+                    self.anomaly(position, message);
+                }
+                self.touch_indexed(Indexed::Account, *id);
+            }
+            Event::AccountDeleted { id } => {
+                self.accounts.remove(id);
+                self.touch_indexed(Indexed::Account, *id);
+            }
+
+            Event::TeamCreated { id, record } => {
+                self.teams.insert(*id, record.clone());
+                self.touch_indexed(Indexed::Team, *id);
+            }
+            Event::TeamUpdated { id, changes } => {
+                if let Err(message) = patch(&mut self.teams, *id, changes) {
+                    self.anomaly(position, message);
+                }
+                self.touch_indexed(Indexed::Team, *id);
+            }
+            Event::TeamDeleted { id } => {
+                self.teams.remove(id);
+                self.touch_indexed(Indexed::Team, *id);
+            }
+
+            Event::StageCreated { id, record } => {
+                self.stages.insert(*id, record.clone());
+                self.stage_touched(*id);
+            }
+            Event::StageUpdated { id, changes } => {
+                if let Err(message) = patch(&mut self.stages, *id, changes) {
+                    self.anomaly(position, message);
+                }
+                self.stage_touched(*id);
+            }
+            Event::StageDeleted { id } => {
+                self.stages.remove(id);
+                self.stage_touched(*id);
+            }
+
+            Event::UserRegistered {
+                email,
+                name,
+                role,
+                approved,
+            } => {
+                let key = normalize_email(email);
+                if self.logins.contains_key(&key) {
+                    self.anomaly(
+                        position,
+                        format!("login {key} registered twice; kept the first"),
+                    );
+                } else {
+                    let status = if *approved {
+                        LoginStatus::Approved
+                    } else {
+                        LoginStatus::Pending
+                    };
+                    let login = LoginView {
+                        email: key.clone(),
+                        name: name.clone(),
+                        role: *role,
+                        status,
+                        registered_at: envelope.recorded_at,
+                        last_login_at: None,
+                        user_id: None,
+                    };
+                    self.logins.insert(key.clone(), login);
+                    self.pending.logins.insert(key);
+                }
+            }
+            Event::UserApproved { email } => self.edit_login(position, email, |login| {
+                login.status = LoginStatus::Approved
+            }),
+            Event::UserDisabled { email } => self.edit_login(position, email, |login| {
+                login.status = LoginStatus::Disabled
+            }),
+            Event::UserRoleChanged { email, role } => {
+                self.edit_login(position, email, |login| login.role = *role)
+            }
+            Event::UserLoggedIn { email } => {
+                let at = envelope.recorded_at;
+                self.edit_login(position, email, |login| login.last_login_at = Some(at))
+            }
+            Event::ManagerAssigned {
+                user_id,
+                manager_id,
+            } => {
+                match manager_id {
+                    Some(manager) => self.overrides.insert(*user_id, *manager),
+                    None => self.overrides.remove(user_id),
+                };
+                self.pending.hierarchy = true;
+            }
+
+            Event::SyncStarted { run_id, full } => {
+                self.sync.runs_total += 1;
+                self.sync.recent_runs.insert(
+                    0,
+                    SyncRunView {
+                        run_id: *run_id,
+                        full: *full,
+                        started_at: envelope.recorded_at,
+                        finished_at: None,
+                        duration_ms: None,
+                        outcome: SyncOutcome::Running,
+                    },
+                );
+                self.sync.recent_runs.truncate(SyncStatusView::RECENT_RUNS);
+                self.pending.sync = true;
+            }
+            Event::SyncCompleted {
+                run_id,
+                counts,
+                duration_ms,
+            } => {
+                let outcome = SyncOutcome::Succeeded {
+                    counts: counts.clone(),
+                };
+                self.finish_sync_run(envelope, *run_id, *duration_ms, outcome);
+                self.sync.last_success_at = Some(envelope.recorded_at);
+            }
+            Event::SyncFailed {
+                run_id,
+                reason,
+                duration_ms,
+            } => {
+                let outcome = SyncOutcome::Failed {
+                    reason: reason.clone(),
+                };
+                self.finish_sync_run(envelope, *run_id, *duration_ms, outcome);
+                self.sync.last_failure_at = Some(envelope.recorded_at);
+                self.sync.failures_total += 1;
+            }
+        }
+    }
+
+    fn anomaly(&mut self, position: u64, message: String) {
+        self.anomalies_total += 1;
+        self.recent_anomalies.push(Anomaly { position, message });
+        if self.recent_anomalies.len() > RECENT_ANOMALIES {
+            self.recent_anomalies.remove(0);
+        }
+    }
+
+    fn change_user(&mut self, id: OdooId, change: impl FnOnce(&mut Option<UserRecord>)) {
+        let mut slot = self.users.remove(&id);
+        change(&mut slot);
+        if let Some(record) = slot {
+            self.users.insert(id, record);
+        }
+        self.user_touched(id);
+    }
+
+    fn user_touched(&mut self, id: OdooId) {
+        self.pending.hierarchy = true;
+        // The salesperson's name is denormalized into their opportunities.
+        if let Some(owned) = self.by_owner.get(&id) {
+            self.pending.opportunities.extend(owned.iter().copied());
+        }
+    }
+
+    fn edit_opportunity(
+        &mut self,
+        position: u64,
+        id: OdooId,
+        edit: impl FnOnce(&mut OpportunityRecord),
+    ) {
+        if !self.opportunities.contains_key(&id) {
+            self.anomaly(position, format!("opportunity {id} is unknown"));
+            return;
+        }
+        self.change_opportunity(id, |slot| {
+            if let Some(record) = slot {
+                edit(record);
+            }
+        });
+    }
+
+    fn change_opportunity(
+        &mut self,
+        id: OdooId,
+        change: impl FnOnce(&mut Option<OpportunityRecord>),
+    ) {
+        let before = self.opportunities.get(&id).cloned();
+        let mut after = before.clone();
+        change(&mut after);
+        if after == before {
+            return;
+        }
+        self.reindex(id, before.as_ref(), after.as_ref());
+        match after {
+            Some(record) => self.opportunities.insert(id, record),
+            None => self.opportunities.remove(&id),
+        };
+        self.recontribute(id);
+        self.pending.opportunities.insert(id);
+    }
+
+    fn reindex(
+        &mut self,
+        id: OdooId,
+        before: Option<&OpportunityRecord>,
+        after: Option<&OpportunityRecord>,
+    ) {
+        let keys = |record: Option<&OpportunityRecord>| {
+            record.map_or([None; 4], |r| {
+                [r.user_id, r.stage_id, r.team_id, r.account_id]
+            })
+        };
+        let (old, new) = (keys(before), keys(after));
+        let indexes = [
+            &mut self.by_owner,
+            &mut self.by_stage,
+            &mut self.by_team,
+            &mut self.by_account,
+        ];
+        for (index, (old_key, new_key)) in indexes.into_iter().zip(old.into_iter().zip(new)) {
+            if old_key == new_key {
+                continue;
+            }
+            if let Some(key) = old_key
+                && let Some(members) = index.get_mut(&key)
+            {
+                members.remove(&id);
+                if members.is_empty() {
+                    index.remove(&key);
+                }
+            }
+            if let Some(key) = new_key {
+                index.entry(key).or_default().insert(id);
+            }
+        }
+    }
+
+    /// Re-derives one opportunity's contribution and moves the difference through every total.
+    fn recontribute(&mut self, id: OdooId) {
+        let new = self
+            .opportunities
+            .get(&id)
+            .and_then(|o| Contribution::of(o, o.stage_id.and_then(|s| self.stages.get(&s))));
+        let old = self.contributions.remove(&id);
+        if old != new {
+            if let Some(old) = &old {
+                self.add_contribution(old, -1);
+            }
+            if let Some(new) = &new {
+                self.add_contribution(new, 1);
+            }
+        }
+        if let Some(new) = new {
+            self.contributions.insert(id, new);
+        }
+    }
+
+    fn add_contribution(&mut self, contribution: &Contribution, sign: i64) {
+        self.everything.add(contribution, sign);
+        self.pending.everything = true;
+        let Some(owner) = contribution.owner else {
+            return;
+        };
+        add_to(&mut self.own, owner, |a| a.add(contribution, sign));
+        self.pending.metrics.insert(owner);
+        // While the hierarchy is stale, `settle` re-sums every reach from `own`; until then the
+        // old chain would put the difference in the wrong places.
+        if self.pending.hierarchy || !self.users.contains_key(&owner) {
+            return;
+        }
+        for member in std::iter::once(owner).chain(self.hierarchy.chain(owner)) {
+            add_to(&mut self.visible, member, |a| a.add(contribution, sign));
+            self.pending.metrics.insert(member);
+        }
+    }
+
+    fn touch_indexed(&mut self, which: Indexed, id: OdooId) {
+        let index = match which {
+            Indexed::Account => &self.by_account,
+            Indexed::Team => &self.by_team,
+        };
+        if let Some(members) = index.get(&id) {
+            self.pending.opportunities.extend(members.iter().copied());
+        }
+    }
+
+    /// A stage's `is_won` decides won versus open for every opportunity in it.
+    fn stage_touched(&mut self, id: OdooId) {
+        let members: Vec<OdooId> = self
+            .by_stage
+            .get(&id)
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default();
+        for opportunity in members {
+            self.recontribute(opportunity);
+            self.pending.opportunities.insert(opportunity);
+        }
+    }
+
+    fn edit_login(&mut self, position: u64, email: &str, edit: impl FnOnce(&mut LoginView)) {
+        let key = normalize_email(email);
+        match self.logins.get_mut(&key) {
+            Some(login) => {
+                edit(login);
+                self.pending.logins.insert(key);
+            }
+            None => self.anomaly(position, format!("login {key} is not registered")),
+        }
+    }
+
+    fn finish_sync_run(
+        &mut self,
+        envelope: &EventEnvelope,
+        run_id: uuid::Uuid,
+        duration_ms: u64,
+        outcome: SyncOutcome,
+    ) {
+        let finished_at = envelope.recorded_at;
+        match self
+            .sync
+            .recent_runs
+            .iter_mut()
+            .find(|run| run.run_id == run_id)
+        {
+            Some(run) => {
+                run.finished_at = Some(finished_at);
+                run.duration_ms = Some(duration_ms);
+                run.outcome = outcome;
+            }
+            None => {
+                self.sync.recent_runs.insert(
+                    0,
+                    SyncRunView {
+                        run_id,
+                        full: false,
+                        started_at: finished_at,
+                        finished_at: Some(finished_at),
+                        duration_ms: Some(duration_ms),
+                        outcome,
+                    },
+                );
+                self.sync.recent_runs.truncate(SyncStatusView::RECENT_RUNS);
+            }
+        }
+        self.pending.sync = true;
+    }
+
+    /// Finishes a batch: re-derives what the batch made stale and returns the view rows to write,
+    /// sorted by table and key.
+    pub fn settle(&mut self) -> Vec<ViewRow> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut rows = Vec::new();
+        let mut opportunities = pending.opportunities;
+        let all_users = pending.hierarchy;
+        if pending.hierarchy {
+            opportunities.extend(self.rederive_hierarchy());
+        }
+
+        let mut users = BTreeSet::new();
+        for email in &pending.logins {
+            if let Some(&user) = self.users_by_email.get(email) {
+                users.insert(user);
+            }
+        }
+        let mut metrics: BTreeSet<OdooId> = pending.metrics;
+        if all_users {
+            for gone in self
+                .rendered_users
+                .difference(&self.users.keys().copied().collect())
+            {
+                for table in [
+                    ViewTable::UserProfiles,
+                    ViewTable::UserAccess,
+                    ViewTable::DashboardMetrics,
+                ] {
+                    rows.push(ViewRow::delete(table, RowKey::Id(*gone)));
+                }
+            }
+            users = self.users.keys().copied().collect();
+            metrics = users.clone();
+            self.rendered_users = users.clone();
+        }
+        let logins = self.login_by_user();
+        for &user in users.iter().filter(|u| self.users.contains_key(u)) {
+            rows.push(ViewRow::encode(
+                ViewTable::UserProfiles,
+                RowKey::Id(user),
+                &self.profile(user, &logins),
+            ));
+            rows.push(ViewRow::encode(
+                ViewTable::UserAccess,
+                RowKey::Id(user),
+                &self.access(user, &logins),
+            ));
+        }
+        for &user in metrics.iter().filter(|u| self.users.contains_key(u)) {
+            rows.push(ViewRow::encode(
+                ViewTable::DashboardMetrics,
+                RowKey::Id(user),
+                &self.metrics(user),
+            ));
+        }
+        if pending.everything || all_users {
+            rows.push(self.everything_row());
+        }
+        for id in opportunities {
+            rows.push(self.opportunity_row(id));
+        }
+        let login_keys: Vec<String> = if all_users {
+            self.logins.keys().cloned().collect()
+        } else {
+            pending.logins.into_iter().collect()
+        };
+        for email in login_keys {
+            if let Some(login) = self.login_view(&email) {
+                rows.push(ViewRow::encode(
+                    ViewTable::Logins,
+                    RowKey::Name(email),
+                    &login,
+                ));
+            }
+        }
+        if pending.sync {
+            rows.push(self.sync_row());
+        }
+        rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
+        rows.dedup_by(|a, b| a.table == b.table && a.key == b.key);
+        rows
+    }
+
+    /// Recomputes the hierarchy and every reach; returns the opportunities whose manager chain changed.
+    fn rederive_hierarchy(&mut self) -> BTreeSet<OdooId> {
+        let new = Hierarchy::compute(&self.users, &self.employees, &self.overrides);
+        let mut stale = BTreeSet::new();
+        let candidates: BTreeSet<OdooId> = self
+            .rendered_users
+            .iter()
+            .chain(self.users.keys())
+            .copied()
+            .collect();
+        for user in candidates {
+            if self.hierarchy.chain(user) != new.chain(user)
+                && let Some(owned) = self.by_owner.get(&user)
+            {
+                stale.extend(owned.iter().copied());
+            }
+        }
+        self.hierarchy = new;
+        self.users_by_email = users_by_email(&self.users);
+        self.visible.clear();
+        for user in self.hierarchy.bottom_up(self.users.keys()) {
+            let mut reach = self.own.get(&user).cloned().unwrap_or_default();
+            for report in self.hierarchy.direct_reports(user) {
+                if let Some(report_reach) = self.visible.get(report) {
+                    reach.add_aggregate(report_reach, 1);
+                }
+            }
+            if !reach.is_empty() {
+                self.visible.insert(user, reach);
+            }
+        }
+        stale
+    }
+
+    fn login_by_user(&self) -> BTreeMap<OdooId, &LoginView> {
+        let mut by_user = BTreeMap::new();
+        for (email, login) in &self.logins {
+            if let Some(&user) = self.users_by_email.get(email) {
+                by_user.entry(user).or_insert(login);
+            }
+        }
+        by_user
+    }
+
+    fn profile(&self, user: OdooId, logins: &BTreeMap<OdooId, &LoginView>) -> UserProfileView {
+        let record = &self.users[&user];
+        let employee_id = self.hierarchy.employee_of.get(&user).copied();
+        let employee = employee_id.and_then(|e| self.employees.get(&e));
+        let manager = self.hierarchy.manager_of.get(&user);
+        let direct_reports = self.hierarchy.direct_reports(user).to_vec();
+        UserProfileView {
+            user_id: user,
+            name: record.name.clone(),
+            login: record.login.clone(),
+            email: record.email.clone(),
+            active: record.active,
+            employee_id,
+            team_id: record.team_id,
+            job_title: employee.and_then(|e| e.job_title.clone()),
+            department: employee.and_then(|e| e.department.clone()),
+            manager_id: manager.map(|(m, _)| *m),
+            manager_source: manager.map(|(_, source)| *source),
+            is_manager: !direct_reports.is_empty(),
+            direct_reports,
+            subtree: self.hierarchy.subtree(user),
+            in_manager_cycle: self.hierarchy.in_broken_cycle(user),
+            login_account: logins.get(&user).map(|login| LinkedLogin {
+                email: login.email.clone(),
+                role: login.role,
+                status: login.status,
+            }),
+        }
+    }
+
+    fn access(&self, user: OdooId, logins: &BTreeMap<OdooId, &LoginView>) -> AccessView {
+        let mut visible_users = self.hierarchy.subtree(user);
+        if let Err(at) = visible_users.binary_search(&user) {
+            visible_users.insert(at, user);
+        }
+        AccessView {
+            user_id: user,
+            everything: logins
+                .get(&user)
+                .is_some_and(|login| is_active_admin(login)),
+            visible_users,
+        }
+    }
+
+    fn metrics(&self, user: OdooId) -> MetricsView {
+        let mut members = self.hierarchy.subtree(user);
+        members.push(user);
+        let visible = self.visible.get(&user).cloned().unwrap_or_default();
+        MetricsView {
+            user_id: user,
+            own: self.own.get(&user).cloned().unwrap_or_default(),
+            team: self.team(self.hierarchy.direct_reports(user).iter().copied()),
+            top_performers: self.top_performers(&visible, members),
+            visible,
+        }
+    }
+
+    fn everything_row(&self) -> ViewRow {
+        let roots = self
+            .users
+            .iter()
+            .filter(|(id, user)| !user.share && self.hierarchy.manager(**id).is_none())
+            .filter(|(id, _)| {
+                self.visible.contains_key(id) || !self.hierarchy.direct_reports(**id).is_empty()
+            })
+            .map(|(id, _)| *id);
+        let view = MetricsView {
+            user_id: EVERYTHING,
+            own: Aggregate::default(),
+            team: self.team(roots),
+            top_performers: self
+                .top_performers(&self.everything, self.users.keys().copied().collect()),
+            visible: self.everything.clone(),
+        };
+        ViewRow::encode(ViewTable::DashboardMetrics, RowKey::Id(EVERYTHING), &view)
+    }
+
+    fn team(&self, members: impl Iterator<Item = OdooId>) -> Vec<TeamMemberMetrics> {
+        members
+            .map(|user_id| TeamMemberMetrics {
+                user_id,
+                totals: self
+                    .visible
+                    .get(&user_id)
+                    .map(Aggregate::summary)
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    fn top_performers(&self, reach: &Aggregate, members: Vec<OdooId>) -> Vec<Performer> {
+        let Some(currency) = reach.primary_currency() else {
+            return Vec::new();
+        };
+        let mut performers: Vec<Performer> = members
+            .into_iter()
+            .filter_map(|user_id| {
+                let totals = self.own.get(&user_id)?.by_currency.get(currency)?;
+                (totals.won_count > 0).then(|| Performer {
+                    user_id,
+                    currency: currency.to_string(),
+                    won_value: totals.won_value,
+                    won_count: totals.won_count,
+                })
+            })
+            .collect();
+        performers.sort_by(|a, b| {
+            b.won_value
+                .cmp(&a.won_value)
+                .then(b.won_count.cmp(&a.won_count))
+                .then(a.user_id.cmp(&b.user_id))
+        });
+        performers.truncate(TOP_PERFORMERS);
+        performers
+    }
+
+    fn opportunity_row(&self, id: OdooId) -> ViewRow {
+        match self.opportunity_view(id) {
+            Some(view) => ViewRow::encode(ViewTable::Opportunities, RowKey::Id(id), &view),
+            None => ViewRow::delete(ViewTable::Opportunities, RowKey::Id(id)),
+        }
+    }
+
+    pub fn opportunity_view(&self, id: OdooId) -> Option<OpportunityView> {
+        let record = self.opportunities.get(&id)?;
+        let stage = record
+            .stage_id
+            .and_then(|s| self.stages.get(&s).map(|stage| (s, stage)));
+        let owner = record
+            .user_id
+            .and_then(|u| self.users.get(&u).map(|user| (u, user)));
+        let manager_chain = owner
+            .map(|(u, _)| self.hierarchy.chain(u))
+            .unwrap_or_default();
+        let mut visible_to: Vec<OdooId> = owner
+            .map(|(u, _)| u)
+            .into_iter()
+            .chain(manager_chain.iter().copied())
+            .collect();
+        visible_to.sort_unstable();
+        let status = DealStatus::of(record, stage.map(|(_, s)| s));
+        Some(OpportunityView {
+            id,
+            name: record.name.clone(),
+            kind: record.kind,
+            status,
+            stage: stage.map(|(id, s)| StageRef {
+                id,
+                name: s.name.clone(),
+                sequence: s.sequence,
+                is_won: s.is_won,
+            }),
+            expected_revenue: record.expected_revenue,
+            weighted_revenue: if status == DealStatus::Open {
+                record.weighted_revenue()
+            } else {
+                0
+            },
+            currency: record.currency.clone(),
+            probability: record.probability,
+            date_deadline: record.date_deadline,
+            date_closed: record.date_closed,
+            lost_reason: record.lost_reason.clone(),
+            salesperson: owner.map(|(id, user)| NamedRef {
+                id,
+                name: user.name.clone(),
+            }),
+            manager_chain,
+            team: record.team_id.and_then(|t| {
+                self.teams.get(&t).map(|team| NamedRef {
+                    id: t,
+                    name: team.name.clone(),
+                })
+            }),
+            account: record.account_id.and_then(|a| {
+                self.accounts.get(&a).map(|account| AccountRef {
+                    id: a,
+                    name: account.name.clone(),
+                    city: account.city.clone(),
+                    country: account.country.clone(),
+                })
+            }),
+            visible_to,
+        })
+    }
+
+    fn login_view(&self, email: &str) -> Option<LoginView> {
+        let mut login = self.logins.get(email)?.clone();
+        login.user_id = self.users_by_email.get(email).copied();
+        Some(login)
+    }
+
+    fn sync_row(&self) -> ViewRow {
+        ViewRow::encode(
+            ViewTable::SyncStatus,
+            RowKey::Name(SYNC_STATUS_KEY.into()),
+            &self.sync,
+        )
+    }
+
+    /// Every view row of the current state, sorted by table and key: what a rebuild writes and what
+    /// verify compares against. Call on a settled model.
+    pub fn render_all(&self) -> Vec<ViewRow> {
+        let logins = self.login_by_user();
+        let mut rows = Vec::with_capacity(self.opportunities.len() + 3 * self.users.len() + 2);
+        for &user in self.users.keys() {
+            rows.push(ViewRow::encode(
+                ViewTable::UserProfiles,
+                RowKey::Id(user),
+                &self.profile(user, &logins),
+            ));
+            rows.push(ViewRow::encode(
+                ViewTable::UserAccess,
+                RowKey::Id(user),
+                &self.access(user, &logins),
+            ));
+            rows.push(ViewRow::encode(
+                ViewTable::DashboardMetrics,
+                RowKey::Id(user),
+                &self.metrics(user),
+            ));
+        }
+        rows.push(self.everything_row());
+        for &id in self.opportunities.keys() {
+            rows.push(self.opportunity_row(id));
+        }
+        for email in self.logins.keys() {
+            if let Some(login) = self.login_view(email) {
+                rows.push(ViewRow::encode(
+                    ViewTable::Logins,
+                    RowKey::Name(email.clone()),
+                    &login,
+                ));
+            }
+        }
+        if self.sync.runs_total > 0 || !self.sync.recent_runs.is_empty() {
+            rows.push(self.sync_row());
+        }
+        rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
+        rows
+    }
+
+    /// Finishes a full replay: derives everything once and returns every row. Afterwards the model
+    /// continues incrementally.
+    pub fn finish_replay(&mut self) -> Vec<ViewRow> {
+        self.pending = Pending::default();
+        self.rederive_hierarchy();
+        self.rendered_users = self.users.keys().copied().collect();
+        self.render_all()
+    }
+}
+
+/// Key of the single row of the sync status view.
+pub const SYNC_STATUS_KEY: &str = "sync";
+
+#[derive(Clone, Copy)]
+enum Indexed {
+    Account,
+    Team,
+}
+
+fn is_active_admin(login: &LoginView) -> bool {
+    login.role == Role::Admin && login.status == LoginStatus::Approved
+}
+
+fn add_to(map: &mut BTreeMap<OdooId, Aggregate>, key: OdooId, change: impl FnOnce(&mut Aggregate)) {
+    let aggregate = map.entry(key).or_default();
+    change(aggregate);
+    if aggregate.is_empty() {
+        map.remove(&key);
+    }
+}
+
+/// A record type that field-level changes can be applied to.
+trait Patchable {
+    fn apply_change(&mut self, change: &FieldChange) -> Result<(), serde_json::Error>;
+}
+
+macro_rules! patchable {
+    ($($record:ty),*) => {
+        $(impl Patchable for $record {
+            fn apply_change(&mut self, change: &FieldChange) -> Result<(), serde_json::Error> {
+                <$record>::apply_change(self, change)
+            }
+        })*
+    };
+}
+patchable!(
+    UserRecord,
+    EmployeeRecord,
+    OpportunityRecord,
+    AccountRecord,
+    TeamRecord,
+    StageRecord
+);
+
+fn patch<R: Patchable>(
+    records: &mut BTreeMap<OdooId, R>,
+    id: OdooId,
+    changes: &[FieldChange],
+) -> Result<(), String> {
+    let mut slot = records.remove(&id);
+    let result = patch_slot(&mut slot, id, changes);
+    if let Some(record) = slot {
+        records.insert(id, record);
+    }
+    result
+}
+
+/// Applies every change it can; a change of the wrong type is skipped and reported.
+fn patch_slot<R: Patchable>(
+    slot: &mut Option<R>,
+    id: OdooId,
+    changes: &[FieldChange],
+) -> Result<(), String> {
+    let Some(record) = slot else {
+        return Err(format!("update of unknown record {id}"));
+    };
+    let mut failures = Vec::new();
+    for change in changes {
+        if let Err(error) = record.apply_change(change) {
+            failures.push(format!("{}: {error}", change.field));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("record {id}: skipped {}", failures.join(", ")))
+    }
+}

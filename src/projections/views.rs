@@ -1,0 +1,211 @@
+//! The shapes of the materialized views, as stored (postcard) and served (JSON).
+//!
+//! Views are disposable: they can always be rebuilt from the log. When a shape here changes,
+//! bump [`VIEW_SCHEMA_VERSION`] and the store rebuilds the views on open.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::hierarchy::ManagerSource;
+use super::metrics::{Aggregate, DealStatus, Totals};
+use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, Role};
+
+/// Version of every view shape below; a mismatch on open triggers a rebuild.
+pub const VIEW_SCHEMA_VERSION: u32 = 1;
+
+/// Key of the dashboard row that covers everything (what admins see). Odoo ids start at 1.
+pub const EVERYTHING: OdooId = 0;
+
+/// The projections, by the name of their checkpoint.
+pub const PROJECTIONS: [&str; 4] = [
+    "user_profiles",
+    "opportunity_view",
+    "user_access_matrix",
+    "dashboard_metrics",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginStatus {
+    Pending,
+    Approved,
+    Disabled,
+}
+
+/// The pipelog account linked to an Odoo user (by email).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkedLogin {
+    pub email: String,
+    pub role: Role,
+    pub status: LoginStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserProfileView {
+    pub user_id: OdooId,
+    pub name: String,
+    pub login: String,
+    pub email: Option<String>,
+    pub active: bool,
+    pub employee_id: Option<OdooId>,
+    pub team_id: Option<OdooId>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub manager_id: Option<OdooId>,
+    pub manager_source: Option<ManagerSource>,
+    pub direct_reports: Vec<OdooId>,
+    /// Everyone below this user, sorted.
+    pub subtree: Vec<OdooId>,
+    pub is_manager: bool,
+    /// The user's manager data formed a cycle, which was cut (see `pipelog status`).
+    pub in_manager_cycle: bool,
+    pub login_account: Option<LinkedLogin>,
+}
+
+/// A pipelog sign-in account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginView {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: LoginStatus,
+    pub registered_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+    /// The Odoo user with the same email, whose place in the hierarchy gives this account its reach.
+    pub user_id: Option<OdooId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedRef {
+    pub id: OdooId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRef {
+    pub id: OdooId,
+    pub name: String,
+    pub sequence: i64,
+    pub is_won: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountRef {
+    pub id: OdooId,
+    pub name: String,
+    pub city: Option<String>,
+    pub country: Option<String>,
+}
+
+/// One opportunity (or lead), denormalized for listing and detail pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityView {
+    pub id: OdooId,
+    pub name: String,
+    pub kind: LeadKind,
+    pub status: DealStatus,
+    pub stage: Option<StageRef>,
+    pub expected_revenue: Cents,
+    pub weighted_revenue: Cents,
+    pub currency: String,
+    pub probability: f64,
+    pub date_deadline: Option<Date>,
+    pub date_closed: Option<Timestamp>,
+    pub lost_reason: Option<String>,
+    pub salesperson: Option<NamedRef>,
+    /// The salesperson's managers, nearest first.
+    pub manager_chain: Vec<OdooId>,
+    pub team: Option<NamedRef>,
+    pub account: Option<AccountRef>,
+    /// Users who can see it through the hierarchy (salesperson and manager chain); admins see all.
+    pub visible_to: Vec<OdooId>,
+}
+
+/// What one Odoo user can see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessView {
+    pub user_id: OdooId,
+    /// The linked pipelog account is an admin: everything is visible.
+    pub everything: bool,
+    /// Owners whose opportunities this user sees: themselves and their whole subtree, sorted.
+    pub visible_users: Vec<OdooId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamMemberMetrics {
+    pub user_id: OdooId,
+    /// The report's whole reach (their own deals and their subtree's), without the stage breakdown.
+    pub totals: Aggregate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Performer {
+    pub user_id: OdooId,
+    pub currency: String,
+    pub won_value: Cents,
+    pub won_count: i64,
+}
+
+/// Dashboard figures for one user over everything they can see ([`EVERYTHING`] for admins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsView {
+    pub user_id: OdooId,
+    /// The user's own deals.
+    pub own: Aggregate,
+    /// Everything the user can see: own deals plus the whole subtree's.
+    pub visible: Aggregate,
+    /// One row per direct report.
+    pub team: Vec<TeamMemberMetrics>,
+    /// The best closers in reach by won value in the reach's main currency.
+    pub top_performers: Vec<Performer>,
+}
+
+impl MetricsView {
+    pub fn totals(&self, currency: &str) -> Option<&Totals> {
+        self.visible.by_currency.get(currency)
+    }
+}
+
+/// How a sync run ended. Externally tagged: postcard cannot decode internally tagged enums.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutcome {
+    Running,
+    Succeeded {
+        counts: std::collections::BTreeMap<String, ModelSyncCounts>,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRunView {
+    pub run_id: Uuid,
+    pub full: bool,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub duration_ms: Option<u64>,
+    pub outcome: SyncOutcome,
+}
+
+/// Sync history, derived from the sync events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncStatusView {
+    /// Newest first, at most [`SyncStatusView::RECENT_RUNS`].
+    pub recent_runs: Vec<SyncRunView>,
+    pub last_success_at: Option<Timestamp>,
+    pub last_failure_at: Option<Timestamp>,
+    pub runs_total: u64,
+    pub failures_total: u64,
+}
+
+impl SyncStatusView {
+    pub const RECENT_RUNS: usize = 20;
+
+    pub fn last_run(&self) -> Option<&SyncRunView> {
+        self.recent_runs.first()
+    }
+}

@@ -1,0 +1,543 @@
+//! The store: one redb file holding the event log and every view.
+//!
+//! Owns the file, its tables, the single writer and the in-memory read model that writer keeps
+//! current. An append writes its events and the view rows they change in one durable transaction, so
+//! a reader never sees an event without its effect. This is the only module that imports redb; it
+//! knows nothing of HTTP or Odoo.
+
+mod error;
+mod read;
+mod replay;
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use jiff::Timestamp;
+use redb::{
+    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{AggregateRef, EVENT_SCHEMA_VERSION, EventEnvelope, ExpectedVersion, NewEvent};
+use crate::projections::{PROJECTIONS, ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTable};
+
+pub use error::{ExpectedVersionText, StoreError};
+pub use read::{Snapshot, StatusReport};
+pub use replay::{RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
+use tables::{
+    AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, EVENT_TYPE_COUNTS, EVENTS, FORMAT_VERSION,
+    Generation, META, META_FORMAT_VERSION, ViewDefinition, view_definition,
+};
+
+/// Events appended by one command, atomically: all of them or none.
+#[derive(Debug, Clone, Default)]
+pub struct CommandBatch {
+    /// A retry with the same id returns the first outcome and appends nothing.
+    pub command_id: Option<String>,
+    pub events: Vec<NewEvent>,
+}
+
+impl CommandBatch {
+    pub fn new(events: Vec<NewEvent>) -> Self {
+        CommandBatch {
+            command_id: None,
+            events,
+        }
+    }
+
+    pub fn with_command_id(mut self, id: impl Into<String>) -> Self {
+        self.command_id = Some(id.into());
+        self
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    /// Positions of the appended events, in order.
+    pub positions: Vec<u64>,
+    /// Each event's aggregate version after the append.
+    pub versions: Vec<u64>,
+    /// True when the command id had been seen: this is the first outcome, and nothing was appended.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    writer: Mutex<Writer>,
+}
+
+struct Writer {
+    /// Loaded by replaying the log on first use (see [`Store::load_model`]).
+    model: Option<ReadModel>,
+    /// Set when a write failed after the model had been updated: the model may be ahead of the file.
+    poisoned: bool,
+}
+
+impl Store {
+    /// Opens the data file, creating it (mode 0600) when missing, and loads the read model by
+    /// replaying the log. Views written by another view schema are rebuilt.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private_file(path)?;
+        // SingleWriter: read-only commands (status, verify, backup) may open the file beside us.
+        let db = Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .create(path)
+            .map_err(|error| open_error(error, path))?;
+        check_format(&db, path)?;
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            writer: Mutex::new(Writer {
+                model: None,
+                poisoned: false,
+            }),
+        };
+        store.initialize()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rebuilds the views when they were written by another view schema (or are behind the log).
+    fn initialize(&self) -> Result<(), StoreError> {
+        let read = self.read()?;
+        let last = read.last_position()?;
+        if read.view_schema()? == Some(VIEW_SCHEMA_VERSION) && read.checkpoints_at(last)? {
+            return Ok(());
+        }
+        drop(read);
+        self.rebuild(&mut |_| {})?;
+        Ok(())
+    }
+
+    /// Loads the writer's read model by replaying the log, if it is not loaded yet. Appends do this
+    /// on first use; a server calls it at start so that no request waits for it.
+    pub fn load_model(&self, progress: &mut dyn FnMut(ReplayProgress)) -> Result<(), StoreError> {
+        let mut writer = self.lock_writer()?;
+        self.loaded_model(&mut writer, progress)?;
+        Ok(())
+    }
+
+    fn loaded_model<'w>(
+        &self,
+        writer: &'w mut Writer,
+        progress: &mut dyn FnMut(ReplayProgress),
+    ) -> Result<&'w mut ReadModel, StoreError> {
+        if writer.model.is_none() {
+            let mut model = replay::fold(&self.db.begin_read()?, progress)?;
+            model.finish_replay();
+            writer.model = Some(model);
+        }
+        Ok(writer.model.get_or_insert_default())
+    }
+
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>, StoreError> {
+        let writer = self.writer.lock().map_err(|_| StoreError::WriterPoisoned)?;
+        if writer.poisoned {
+            return Err(StoreError::WriterPoisoned);
+        }
+        Ok(writer)
+    }
+
+    /// A consistent read-only view of the log and every view, isolated from later writes.
+    pub fn read(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot::new(self.db.begin_read()?))
+    }
+
+    /// Appends one command's events and updates the views, durably.
+    pub fn append(&self, batch: CommandBatch) -> Result<Appended, StoreError> {
+        let mut results = self.append_group(vec![batch])?;
+        results.pop().unwrap_or_else(|| {
+            Ok(Appended {
+                positions: Vec::new(),
+                versions: Vec::new(),
+                replayed: false,
+            })
+        })
+    }
+
+    /// Group commit: appends many commands in one durable transaction. Each command succeeds or fails
+    /// (version conflict) on its own; the outer error is for storage failures, which write nothing.
+    pub fn append_group(
+        &self,
+        batches: Vec<CommandBatch>,
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let mut writer = self.lock_writer()?;
+        self.loaded_model(&mut writer, &mut |_| {})?;
+        let txn = self.db.begin_write()?;
+        let planned = plan_and_write_events(&txn, batches)?;
+        if planned.envelopes.is_empty() {
+            txn.abort()?;
+            return Ok(planned.results);
+        }
+        // From here the model moves ahead of the file until commit: any failure poisons the writer.
+        writer.poisoned = true;
+        let model = writer.model.get_or_insert_default();
+        for envelope in &planned.envelopes {
+            model.apply(envelope);
+        }
+        let rows = model.settle();
+        let position = model.last_position();
+        write_rows(&txn, &rows, Generation::Live)?;
+        write_checkpoints(&txn, position)?;
+        txn.commit()?;
+        writer.poisoned = false;
+        Ok(planned.results)
+    }
+
+    /// Replays the log into scratch state and compares it with the live views, row by row.
+    pub fn verify(
+        &self,
+        progress: &mut dyn FnMut(ReplayProgress),
+    ) -> Result<VerifyReport, StoreError> {
+        replay::verify(&self.read()?, progress)
+    }
+
+    /// Runs `f` on the writer's read model (for status reports and tests).
+    pub fn with_model<T>(&self, f: impl FnOnce(&ReadModel) -> T) -> Result<T, StoreError> {
+        let mut writer = self.lock_writer()?;
+        Ok(f(self.loaded_model(&mut writer, &mut |_| {})?))
+    }
+}
+
+/// A read-only handle on a data file, usable beside a running server (which keeps writing).
+pub struct ReadOnlyStore {
+    db: ReadOnlyDatabase,
+}
+
+impl ReadOnlyStore {
+    pub fn open(path: &Path) -> Result<ReadOnlyStore, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let db = Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)
+            .map_err(|error| open_error(error, path))?;
+        let store = ReadOnlyStore { db };
+        match store.read()?.format_version()? {
+            None => Err(StoreError::NotPipelog {
+                path: path.to_path_buf(),
+                reason: "no format version".into(),
+            }),
+            Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
+                path: path.to_path_buf(),
+                found,
+                supported: FORMAT_VERSION,
+            }),
+            Some(_) => Ok(store),
+        }
+    }
+
+    pub fn read(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot::new(self.db.begin_read()?))
+    }
+
+    pub fn verify(
+        &self,
+        progress: &mut dyn FnMut(ReplayProgress),
+    ) -> Result<VerifyReport, StoreError> {
+        replay::verify(&self.read()?, progress)
+    }
+}
+
+fn open_error(error: redb::DatabaseError, path: &Path) -> StoreError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+            path: path.to_path_buf(),
+        },
+        redb::DatabaseError::RepairAborted => StoreError::NeedsRecovery {
+            path: path.to_path_buf(),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
+            StoreError::NotPipelog {
+                path: path.to_path_buf(),
+                reason,
+            }
+        }
+        other => StoreError::from(other),
+    }
+}
+
+struct Planned {
+    results: Vec<Result<Appended, StoreError>>,
+    envelopes: Vec<EventEnvelope>,
+}
+
+/// Checks command ids and expected versions, assigns positions and writes the events. Touches no
+/// in-memory state, so a failure here leaves nothing to undo.
+fn plan_and_write_events(
+    txn: &WriteTransaction,
+    batches: Vec<CommandBatch>,
+) -> Result<Planned, StoreError> {
+    let mut events = txn.open_table(EVENTS)?;
+    let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
+    let mut commands = txn.open_table(COMMANDS)?;
+    let mut type_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut next_position = events.last()?.map(|(key, _)| key.value() + 1).unwrap_or(1);
+    let recorded_at = Timestamp::now();
+    let mut seen_commands: BTreeMap<String, Appended> = BTreeMap::new();
+    let mut local_versions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut planned = Planned {
+        results: Vec::with_capacity(batches.len()),
+        envelopes: Vec::new(),
+    };
+
+    for batch in batches {
+        if let Some(command_id) = &batch.command_id {
+            if let Some(first) = seen_commands.get(command_id) {
+                planned.results.push(Ok(Appended {
+                    replayed: true,
+                    ..first.clone()
+                }));
+                continue;
+            }
+            if let Some(stored) = commands.get(command_id.as_str())? {
+                let first: Appended = serde_json::from_slice(stored.value()).map_err(|error| {
+                    StoreError::Encode(format!("stored outcome of command {command_id}: {error}"))
+                })?;
+                planned.results.push(Ok(Appended {
+                    replayed: true,
+                    ..first
+                }));
+                continue;
+            }
+        }
+        let mut batch_versions: BTreeMap<String, u64> = BTreeMap::new();
+        let mut conflict = None;
+        let mut new_versions = Vec::with_capacity(batch.events.len());
+        for new in &batch.events {
+            let aggregate = new.event.aggregate();
+            let key = aggregate.to_string();
+            let current = match batch_versions
+                .get(&key)
+                .or_else(|| local_versions.get(&key))
+            {
+                Some(version) => *version,
+                None => versions.get(key.as_str())?.map(|v| v.value()).unwrap_or(0),
+            };
+            if !version_matches(new.expected_version, current) {
+                conflict = Some(StoreError::Conflict {
+                    aggregate: key,
+                    expected: ExpectedVersionText(new.expected_version),
+                    actual: current,
+                });
+                break;
+            }
+            batch_versions.insert(key, current + 1);
+            new_versions.push(current + 1);
+        }
+        if let Some(conflict) = conflict {
+            planned.results.push(Err(conflict));
+            continue;
+        }
+        let mut appended = Appended {
+            positions: Vec::new(),
+            versions: new_versions,
+            replayed: false,
+        };
+        for (new, &aggregate_version) in batch.events.into_iter().zip(&appended.versions) {
+            let envelope = envelope(new, next_position, aggregate_version, recorded_at);
+            let json = serde_json::to_vec(&envelope)
+                .map_err(|error| StoreError::Encode(error.to_string()))?;
+            events.insert(next_position, json.as_slice())?;
+            *type_counts.entry(envelope.event.type_name()).or_default() += 1;
+            appended.positions.push(next_position);
+            planned.envelopes.push(envelope);
+            next_position += 1;
+        }
+        for (key, version) in batch_versions {
+            versions.insert(key.as_str(), version)?;
+            local_versions.insert(key, version);
+        }
+        if let Some(command_id) = batch.command_id {
+            let json = serde_json::to_vec(&appended)
+                .map_err(|error| StoreError::Encode(error.to_string()))?;
+            commands.insert(command_id.as_str(), json.as_slice())?;
+            seen_commands.insert(command_id, appended.clone());
+        }
+        planned.results.push(Ok(appended));
+    }
+    let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
+    for (type_name, added) in type_counts {
+        let current = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
+        counts.insert(type_name, current + added)?;
+    }
+    Ok(planned)
+}
+
+fn version_matches(expected: ExpectedVersion, current: u64) -> bool {
+    match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => current == 0,
+        ExpectedVersion::Exactly(version) => current == version,
+    }
+}
+
+fn envelope(
+    new: NewEvent,
+    position: u64,
+    aggregate_version: u64,
+    recorded_at: Timestamp,
+) -> EventEnvelope {
+    let AggregateRef { kind, id } = new.event.aggregate();
+    EventEnvelope {
+        position,
+        event_id: Uuid::now_v7(),
+        schema_version: EVENT_SCHEMA_VERSION,
+        aggregate_type: kind,
+        aggregate_id: id,
+        aggregate_version,
+        recorded_at,
+        effective_at: new.effective_at,
+        metadata: new.metadata,
+        event: new.event,
+    }
+}
+
+/// Writes (or deletes) view rows in the given generation of the view tables.
+fn write_rows(
+    txn: &WriteTransaction,
+    rows: &[ViewRow],
+    generation: Generation,
+) -> Result<(), StoreError> {
+    let mut start = 0;
+    while start < rows.len() {
+        let table = rows[start].table;
+        let end = start
+            + rows[start..]
+                .iter()
+                .take_while(|row| row.table == table)
+                .count();
+        write_table_rows(txn, table, &rows[start..end], generation)?;
+        start = end;
+    }
+    Ok(())
+}
+
+fn write_table_rows(
+    txn: &WriteTransaction,
+    table: ViewTable,
+    rows: &[ViewRow],
+    generation: Generation,
+) -> Result<(), StoreError> {
+    match view_definition(table, generation) {
+        ViewDefinition::ById(definition) => {
+            let mut open = txn.open_table(definition)?;
+            for row in rows {
+                let RowKey::Id(id) = row.key else { continue };
+                match &row.value {
+                    Some(bytes) => open.insert(id, bytes.as_slice())?,
+                    None => open.remove(id)?,
+                };
+            }
+        }
+        ViewDefinition::ByName(definition) => {
+            let mut open = txn.open_table(definition)?;
+            for row in rows {
+                let RowKey::Name(name) = &row.key else {
+                    continue;
+                };
+                match &row.value {
+                    Some(bytes) => open.insert(name.as_str(), bytes.as_slice())?,
+                    None => open.remove(name.as_str())?,
+                };
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_checkpoints(txn: &WriteTransaction, position: u64) -> Result<(), StoreError> {
+    let mut checkpoints = txn.open_table(CHECKPOINTS)?;
+    for projection in PROJECTIONS {
+        checkpoints.insert(projection, position)?;
+    }
+    Ok(())
+}
+
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Refuses files of a newer format; stamps new files with this version. Tables are created here so
+/// that readers can open them in any snapshot.
+fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let found = {
+        let read = db.begin_read()?;
+        match read.open_table(META) {
+            Ok(meta) => meta
+                .get(META_FORMAT_VERSION)?
+                .map(|v| v.value().to_string()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(other) => return Err(other.into()),
+        }
+    };
+    if let Some(found) = &found {
+        let found: u32 = found.parse().map_err(|_| StoreError::NotPipelog {
+            path: path.to_path_buf(),
+            reason: format!("format version {found:?} is not a number"),
+        })?;
+        if found > FORMAT_VERSION {
+            return Err(StoreError::NewerFormat {
+                path: path.to_path_buf(),
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta.len()? > 0 {
+            return Err(StoreError::NotPipelog {
+                path: path.to_path_buf(),
+                reason: "no format version".into(),
+            });
+        }
+        let version = FORMAT_VERSION.to_string();
+        meta.insert(META_FORMAT_VERSION, version.as_str())?;
+        txn.open_table(EVENTS)?;
+        txn.open_table(AGGREGATE_VERSIONS)?;
+        txn.open_table(COMMANDS)?;
+        txn.open_table(EVENT_TYPE_COUNTS)?;
+        txn.open_table(CHECKPOINTS)?;
+        for table in ViewTable::ALL {
+            match view_definition(table, Generation::Live) {
+                ViewDefinition::ById(definition) => drop(txn.open_table(definition)?),
+                ViewDefinition::ByName(definition) => drop(txn.open_table(definition)?),
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! Reading: a snapshot of the log and the views, consistent with itself while writes go on.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::{EventEnvelope, OdooId};
+use crate::projections::{
+    AccessView, EVERYTHING, LoginView, MetricsView, OpportunityView, PROJECTIONS, RowKey,
+    SYNC_STATUS_KEY, SyncStatusView, UserProfileView, ViewTable, decode,
+};
+
+use super::StoreError;
+use super::tables::{
+    CHECKPOINTS, EVENT_TYPE_COUNTS, EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition,
+    view_definition,
+};
+
+pub struct Snapshot {
+    txn: ReadTransaction,
+}
+
+/// What `pipelog status --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub events: u64,
+    pub events_by_type: BTreeMap<String, u64>,
+    pub last_position: u64,
+    /// Records of type opportunity (leads are not counted).
+    pub opportunities: u64,
+    pub leads: u64,
+    pub users: u64,
+    pub logins: u64,
+    pub last_sync: Option<crate::projections::SyncRunView>,
+    pub last_sync_success_at: Option<jiff::Timestamp>,
+}
+
+/// Opens a table that may not exist in an old snapshot as empty.
+fn missing_is_empty<T>(result: Result<T, TableError>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(table) => Ok(Some(table)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+impl Snapshot {
+    pub(super) fn new(txn: ReadTransaction) -> Self {
+        Snapshot { txn }
+    }
+
+    pub(super) fn txn(&self) -> &ReadTransaction {
+        &self.txn
+    }
+
+    pub fn last_position(&self) -> Result<u64, StoreError> {
+        let Some(events) = missing_is_empty(self.txn.open_table(EVENTS))? else {
+            return Ok(0);
+        };
+        Ok(events.last()?.map(|(key, _)| key.value()).unwrap_or(0))
+    }
+
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let Some(events) = missing_is_empty(self.txn.open_table(EVENTS))? else {
+            return Ok(0);
+        };
+        Ok(events.len()?)
+    }
+
+    pub fn events_by_type(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut by_type = BTreeMap::new();
+        if let Some(counts) = missing_is_empty(self.txn.open_table(EVENT_TYPE_COUNTS))? {
+            for entry in counts.iter()? {
+                let (name, count) = entry?;
+                by_type.insert(name.value().to_string(), count.value());
+            }
+        }
+        Ok(by_type)
+    }
+
+    /// Up to `limit` events after `after`, oldest first.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        let Some(events) = missing_is_empty(self.txn.open_table(EVENTS))? else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for entry in events.range(after.saturating_add(1)..)?.take(limit) {
+            let (position, bytes) = entry?;
+            found.push(decode_event(position.value(), bytes.value())?);
+        }
+        Ok(found)
+    }
+
+    pub fn format_version(&self) -> Result<Option<u32>, StoreError> {
+        let Some(meta) = missing_is_empty(self.txn.open_table(META))? else {
+            return Ok(None);
+        };
+        Ok(meta
+            .get(super::tables::META_FORMAT_VERSION)?
+            .and_then(|v| v.value().parse().ok()))
+    }
+
+    pub fn view_schema(&self) -> Result<Option<u32>, StoreError> {
+        let Some(meta) = missing_is_empty(self.txn.open_table(META))? else {
+            return Ok(None);
+        };
+        Ok(meta
+            .get(META_VIEW_SCHEMA)?
+            .and_then(|v| v.value().parse().ok()))
+    }
+
+    pub fn checkpoints(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut found = BTreeMap::new();
+        if let Some(table) = missing_is_empty(self.txn.open_table(CHECKPOINTS))? {
+            for entry in table.iter()? {
+                let (name, position) = entry?;
+                found.insert(name.value().to_string(), position.value());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether every projection's checkpoint is at `position`.
+    pub fn checkpoints_at(&self, position: u64) -> Result<bool, StoreError> {
+        let found = self.checkpoints()?;
+        Ok(PROJECTIONS
+            .iter()
+            .all(|name| found.get(*name) == Some(&position)))
+    }
+
+    /// The stored bytes of one view row.
+    pub fn row(&self, table: ViewTable, key: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        match (view_definition(table, Generation::Live), key) {
+            (ViewDefinition::ById(definition), RowKey::Id(id)) => {
+                let Some(open) = missing_is_empty(self.txn.open_table(definition))? else {
+                    return Ok(None);
+                };
+                Ok(open.get(*id)?.map(|v| v.value().to_vec()))
+            }
+            (ViewDefinition::ByName(definition), RowKey::Name(name)) => {
+                let Some(open) = missing_is_empty(self.txn.open_table(definition))? else {
+                    return Ok(None);
+                };
+                Ok(open.get(name.as_str())?.map(|v| v.value().to_vec()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn view<T: DeserializeOwned>(
+        &self,
+        table: ViewTable,
+        key: RowKey,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = self.row(table, &key)? else {
+            return Ok(None);
+        };
+        decode(&bytes)
+            .map(Some)
+            .map_err(|error| StoreError::CorruptView {
+                table: table.name(),
+                key: key.to_string(),
+                reason: error.to_string(),
+            })
+    }
+
+    pub fn profile(&self, user: OdooId) -> Result<Option<UserProfileView>, StoreError> {
+        self.view(ViewTable::UserProfiles, RowKey::Id(user))
+    }
+
+    pub fn opportunity(&self, id: OdooId) -> Result<Option<OpportunityView>, StoreError> {
+        self.view(ViewTable::Opportunities, RowKey::Id(id))
+    }
+
+    pub fn access(&self, user: OdooId) -> Result<Option<AccessView>, StoreError> {
+        self.view(ViewTable::UserAccess, RowKey::Id(user))
+    }
+
+    /// Dashboard figures of one user, or of everything with [`EVERYTHING`].
+    pub fn metrics(&self, user: OdooId) -> Result<Option<MetricsView>, StoreError> {
+        self.view(ViewTable::DashboardMetrics, RowKey::Id(user))
+    }
+
+    pub fn login(&self, email: &str) -> Result<Option<LoginView>, StoreError> {
+        self.view(
+            ViewTable::Logins,
+            RowKey::Name(crate::domain::normalize_email(email)),
+        )
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatusView, StoreError> {
+        Ok(self
+            .view(ViewTable::SyncStatus, RowKey::Name(SYNC_STATUS_KEY.into()))?
+            .unwrap_or_default())
+    }
+
+    /// Every row of a live view table, in key order.
+    pub fn rows(&self, table: ViewTable) -> Result<Vec<(RowKey, Vec<u8>)>, StoreError> {
+        table_rows(&self.txn, table, Generation::Live)
+    }
+
+    pub fn row_count(&self, table: ViewTable) -> Result<u64, StoreError> {
+        Ok(match view_definition(table, Generation::Live) {
+            ViewDefinition::ById(d) => missing_is_empty(self.txn.open_table(d))?
+                .map(|t| t.len())
+                .transpose()?,
+            ViewDefinition::ByName(d) => missing_is_empty(self.txn.open_table(d))?
+                .map(|t| t.len())
+                .transpose()?,
+        }
+        .unwrap_or(0))
+    }
+
+    pub fn status(&self) -> Result<StatusReport, StoreError> {
+        let everything = self.metrics(EVERYTHING)?;
+        let opportunities = everything
+            .map(|m| {
+                m.visible
+                    .by_currency
+                    .values()
+                    .map(|t| t.deal_count())
+                    .sum::<i64>()
+            })
+            .unwrap_or(0)
+            .max(0) as u64;
+        let all_records = self.row_count(ViewTable::Opportunities)?;
+        let sync = self.sync_status()?;
+        Ok(StatusReport {
+            events: self.event_count()?,
+            events_by_type: self.events_by_type()?,
+            last_position: self.last_position()?,
+            opportunities,
+            leads: all_records.saturating_sub(opportunities),
+            users: self.row_count(ViewTable::UserProfiles)?,
+            logins: self.row_count(ViewTable::Logins)?,
+            last_sync_success_at: sync.last_success_at,
+            last_sync: sync.recent_runs.into_iter().next(),
+        })
+    }
+}
+
+pub(super) fn table_rows(
+    txn: &ReadTransaction,
+    table: ViewTable,
+    generation: Generation,
+) -> Result<Vec<(RowKey, Vec<u8>)>, StoreError> {
+    let mut rows = Vec::new();
+    match view_definition(table, generation) {
+        ViewDefinition::ById(definition) => {
+            if let Some(open) = missing_is_empty(txn.open_table(definition))? {
+                for entry in open.iter()? {
+                    let (key, value) = entry?;
+                    rows.push((RowKey::Id(key.value()), value.value().to_vec()));
+                }
+            }
+        }
+        ViewDefinition::ByName(definition) => {
+            if let Some(open) = missing_is_empty(txn.open_table(definition))? {
+                for entry in open.iter()? {
+                    let (key, value) = entry?;
+                    rows.push((
+                        RowKey::Name(key.value().to_string()),
+                        value.value().to_vec(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+pub(super) fn decode_event(position: u64, bytes: &[u8]) -> Result<EventEnvelope, StoreError> {
+    serde_json::from_slice(bytes).map_err(|error| StoreError::CorruptEvent {
+        position,
+        reason: error.to_string(),
+    })
+}

@@ -1,0 +1,383 @@
+//! Replaying the log: loading the read model, `rebuild` (fresh views swapped in atomically) and
+//! `verify` (fresh views compared with the live ones).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use redb::{
+    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction,
+};
+use serde::Serialize;
+
+use crate::projections::{ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTable};
+
+use super::read::{decode_event, table_rows};
+use super::tables::{
+    EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition, view_definition,
+};
+use super::{Snapshot, Store, StoreError, write_checkpoints, write_rows};
+
+/// How often replay reports progress, in events.
+const PROGRESS_EVERY: u64 = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayProgress {
+    pub events_done: u64,
+    pub events_total: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub rows: u64,
+    pub replay_seconds: f64,
+    pub total_seconds: f64,
+}
+
+impl RebuildReport {
+    pub fn events_per_second(&self) -> f64 {
+        if self.total_seconds > 0.0 {
+            self.events as f64 / self.total_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DifferenceKind {
+    /// The replay produced a row the live view lacks.
+    Missing,
+    /// The live view has a row the replay did not produce.
+    Unexpected,
+    /// Both have the row, with different content.
+    Differs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDifference {
+    pub field: String,
+    pub live: serde_json::Value,
+    pub expected: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewDifference {
+    pub view: &'static str,
+    pub key: String,
+    pub kind: DifferenceKind,
+    pub fields: Vec<FieldDifference>,
+}
+
+impl fmt::Display for ViewDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            DifferenceKind::Missing => {
+                write!(f, "{} {}: missing from the live view", self.view, self.key)
+            }
+            DifferenceKind::Unexpected => write!(
+                f,
+                "{} {}: in the live view but not in the log",
+                self.view, self.key
+            ),
+            DifferenceKind::Differs => {
+                write!(f, "{} {}: differs", self.view, self.key)?;
+                for field in &self.fields {
+                    write!(
+                        f,
+                        "\n    {}: live {} , expected {}",
+                        field.field, field.live, field.expected
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub rows_checked: u64,
+    pub differences: Vec<ViewDifference>,
+    /// Checkpoints, counters and schema markers that disagree with the log.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty() && self.problems.is_empty()
+    }
+}
+
+/// Folds the whole log into a fresh read model (not yet settled), counting events by type.
+pub(super) fn fold_counting(
+    txn: &ReadTransaction,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<(ReadModel, BTreeMap<String, u64>), StoreError> {
+    let started = Instant::now();
+    let mut model = ReadModel::default();
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let events = match txn.open_table(EVENTS) {
+        Ok(events) => events,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok((model, BTreeMap::new())),
+        Err(other) => return Err(other.into()),
+    };
+    let total = events.len()?;
+    let mut done = 0u64;
+    let mut expected_position = 1u64;
+    for entry in events.iter()? {
+        let (position, bytes) = entry?;
+        let position = position.value();
+        if position != expected_position {
+            return Err(StoreError::CorruptEvent {
+                position,
+                reason: format!("the log has a gap: expected position {expected_position}"),
+            });
+        }
+        let envelope = decode_event(position, bytes.value())?;
+        *counts.entry(envelope.event.type_name()).or_default() += 1;
+        model.apply(&envelope);
+        done += 1;
+        expected_position += 1;
+        if done % PROGRESS_EVERY == 0 {
+            progress(ReplayProgress {
+                events_done: done,
+                events_total: total,
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+    progress(ReplayProgress {
+        events_done: done,
+        events_total: total,
+        elapsed: started.elapsed(),
+    });
+    Ok((
+        model,
+        counts
+            .into_iter()
+            .map(|(name, count)| (name.to_string(), count))
+            .collect(),
+    ))
+}
+
+pub(super) fn fold(
+    txn: &ReadTransaction,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<ReadModel, StoreError> {
+    fold_counting(txn, progress).map(|(model, _)| model)
+}
+
+/// Fills fresh copies of every view table with `rows`, then swaps them in for the live ones, all in
+/// `txn`: readers see the old views until it commits.
+pub(super) fn replace_views(
+    txn: &WriteTransaction,
+    rows: &[ViewRow],
+    position: u64,
+) -> Result<(), StoreError> {
+    for table in ViewTable::ALL {
+        match view_definition(table, Generation::Rebuild) {
+            ViewDefinition::ById(next) => {
+                txn.delete_table(next)?;
+                drop(txn.open_table(next)?);
+            }
+            ViewDefinition::ByName(next) => {
+                txn.delete_table(next)?;
+                drop(txn.open_table(next)?);
+            }
+        }
+    }
+    write_rows(txn, rows, Generation::Rebuild)?;
+    for table in ViewTable::ALL {
+        match (
+            view_definition(table, Generation::Live),
+            view_definition(table, Generation::Rebuild),
+        ) {
+            (ViewDefinition::ById(live), ViewDefinition::ById(next)) => {
+                txn.delete_table(live)?;
+                txn.rename_table(next, live)?;
+            }
+            (ViewDefinition::ByName(live), ViewDefinition::ByName(next)) => {
+                txn.delete_table(live)?;
+                txn.rename_table(next, live)?;
+            }
+            _ => unreachable!("invariant: both generations of a view share its key type"),
+        }
+    }
+    let mut meta = txn.open_table(META)?;
+    let version = VIEW_SCHEMA_VERSION.to_string();
+    meta.insert(META_VIEW_SCHEMA, version.as_str())?;
+    drop(meta);
+    write_checkpoints(txn, position)
+}
+
+impl Store {
+    /// Replays the whole log into fresh view tables and swaps them in atomically. Appends wait until
+    /// it is done; readers keep the old views until the swap.
+    pub fn rebuild(
+        &self,
+        progress: &mut dyn FnMut(ReplayProgress),
+    ) -> Result<RebuildReport, StoreError> {
+        let mut writer = self.lock_writer()?;
+        let started = Instant::now();
+        let snapshot = self.db.begin_read()?;
+        let mut model = fold(&snapshot, progress)?;
+        let rows = model.finish_replay();
+        let replay_seconds = started.elapsed().as_secs_f64();
+        let txn = self.db.begin_write()?;
+        replace_views(&txn, &rows, model.last_position())?;
+        txn.commit()?;
+        let report = RebuildReport {
+            events: model.last_position(),
+            rows: rows.len() as u64,
+            replay_seconds,
+            total_seconds: started.elapsed().as_secs_f64(),
+        };
+        writer.model = Some(model);
+        Ok(report)
+    }
+}
+
+/// Replays the log of `snapshot` into scratch state and compares it with its views, row by row.
+pub(super) fn verify(
+    snapshot: &Snapshot,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<VerifyReport, StoreError> {
+    let (mut model, counts) = fold_counting(snapshot.txn(), progress)?;
+    let expected = model.finish_replay();
+    let position = model.last_position();
+    let mut report = VerifyReport {
+        events: position,
+        rows_checked: 0,
+        differences: Vec::new(),
+        problems: Vec::new(),
+    };
+    for table in ViewTable::ALL {
+        let live = table_rows(snapshot.txn(), table, Generation::Live)?;
+        let wanted: Vec<(RowKey, Vec<u8>)> = expected
+            .iter()
+            .filter(|row| row.table == table)
+            .filter_map(|row| row.value.clone().map(|value| (row.key.clone(), value)))
+            .collect();
+        report.rows_checked += live.len().max(wanted.len()) as u64;
+        compare_table(table, &live, &wanted, &mut report.differences);
+    }
+    if snapshot.view_schema()? != Some(VIEW_SCHEMA_VERSION) {
+        report.problems.push(format!(
+            "view schema is not {VIEW_SCHEMA_VERSION}: run pipelog rebuild"
+        ));
+    }
+    for (projection, checkpoint) in snapshot.checkpoints()? {
+        if checkpoint != position {
+            report.problems.push(format!(
+                "checkpoint of {projection} is {checkpoint}, the log ends at {position}"
+            ));
+        }
+    }
+    let stored_counts = snapshot.events_by_type()?;
+    if stored_counts != counts {
+        report.problems.push(format!(
+            "event counts by type disagree with the log: stored {stored_counts:?}, counted {counts:?}"
+        ));
+    }
+    Ok(report)
+}
+
+fn compare_table(
+    table: ViewTable,
+    live: &[(RowKey, Vec<u8>)],
+    wanted: &[(RowKey, Vec<u8>)],
+    differences: &mut Vec<ViewDifference>,
+) {
+    let (mut l, mut w) = (0, 0);
+    let difference = |key: &RowKey, kind, fields| ViewDifference {
+        view: table.name(),
+        key: key.to_string(),
+        kind,
+        fields,
+    };
+    while l < live.len() || w < wanted.len() {
+        let order = match (live.get(l), wanted.get(w)) {
+            (Some(a), Some(b)) => a.0.cmp(&b.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                differences.push(difference(
+                    &live[l].0,
+                    DifferenceKind::Unexpected,
+                    Vec::new(),
+                ));
+                l += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                differences.push(difference(
+                    &wanted[w].0,
+                    DifferenceKind::Missing,
+                    Vec::new(),
+                ));
+                w += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                if live[l].1 != wanted[w].1 {
+                    let fields = field_differences(table, &live[l].1, &wanted[w].1);
+                    differences.push(difference(&live[l].0, DifferenceKind::Differs, fields));
+                }
+                l += 1;
+                w += 1;
+            }
+        }
+    }
+}
+
+fn field_differences(table: ViewTable, live: &[u8], wanted: &[u8]) -> Vec<FieldDifference> {
+    let undecodable =
+        |error: postcard::Error| serde_json::Value::String(format!("<unreadable: {error}>"));
+    let live = table.decode_json(live).unwrap_or_else(undecodable);
+    let wanted = table.decode_json(wanted).unwrap_or_else(undecodable);
+    let mut found = Vec::new();
+    json_differences("", &live, &wanted, &mut found);
+    found
+}
+
+fn json_differences(
+    path: &str,
+    live: &serde_json::Value,
+    wanted: &serde_json::Value,
+    found: &mut Vec<FieldDifference>,
+) {
+    use serde_json::Value;
+    match (live, wanted) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                json_differences(
+                    &child,
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    found,
+                );
+            }
+        }
+        _ if live != wanted => found.push(FieldDifference {
+            field: if path.is_empty() {
+                "(row)".into()
+            } else {
+                path.to_string()
+            },
+            live: live.clone(),
+            expected: wanted.clone(),
+        }),
+        _ => {}
+    }
+}

@@ -1,0 +1,83 @@
+//! Every redb table pipelog uses, in one place. Each name carries a format version: a format change is
+//! a new table plus a migration, never a silent reinterpretation of old bytes.
+
+use redb::TableDefinition;
+
+use crate::projections::ViewTable;
+
+/// Format of the file as a whole; a file with a larger number was written by a newer pipelog.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `format_version`, `view_schema_version`, creation time.
+pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
+/// The event log: position → JSON envelope.
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
+/// `kind/id` → the aggregate's current version.
+pub const AGGREGATE_VERSIONS: TableDefinition<&str, u64> =
+    TableDefinition::new("aggregate_versions_v1");
+/// Command id → the outcome first returned for it (JSON), so retries append nothing.
+pub const COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("commands_v1");
+/// Event type name → number of events of that type in the log.
+pub const EVENT_TYPE_COUNTS: TableDefinition<&str, u64> =
+    TableDefinition::new("event_type_counts_v1");
+/// Projection name → the last position applied to its view.
+pub const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints_v1");
+
+pub const META_FORMAT_VERSION: &str = "format_version";
+pub const META_VIEW_SCHEMA: &str = "view_schema_version";
+
+/// How a view table is keyed.
+pub enum ViewDefinition {
+    ById(TableDefinition<'static, u64, &'static [u8]>),
+    ByName(TableDefinition<'static, &'static str, &'static [u8]>),
+}
+
+const USER_PROFILES: &str = "user_profiles_v1";
+const LOGINS: &str = "logins_v1";
+const OPPORTUNITIES: &str = "opportunity_view_v1";
+const USER_ACCESS: &str = "user_access_matrix_v1";
+const DASHBOARD_METRICS: &str = "dashboard_metrics_v1";
+const SYNC_STATUS: &str = "sync_status_v1";
+
+const USER_PROFILES_NEXT: &str = "user_profiles_v1_rebuild";
+const LOGINS_NEXT: &str = "logins_v1_rebuild";
+const OPPORTUNITIES_NEXT: &str = "opportunity_view_v1_rebuild";
+const USER_ACCESS_NEXT: &str = "user_access_matrix_v1_rebuild";
+const DASHBOARD_METRICS_NEXT: &str = "dashboard_metrics_v1_rebuild";
+const SYNC_STATUS_NEXT: &str = "sync_status_v1_rebuild";
+
+/// Which copy of a view table: the live one, or the one a rebuild fills before swapping it in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    Live,
+    Rebuild,
+}
+
+pub fn view_definition(table: ViewTable, generation: Generation) -> ViewDefinition {
+    let live = generation == Generation::Live;
+    let pick =
+        |live_name: &'static str, next_name: &'static str| if live { live_name } else { next_name };
+    match table {
+        ViewTable::UserProfiles => ViewDefinition::ById(TableDefinition::new(pick(
+            USER_PROFILES,
+            USER_PROFILES_NEXT,
+        ))),
+        ViewTable::Logins => {
+            ViewDefinition::ByName(TableDefinition::new(pick(LOGINS, LOGINS_NEXT)))
+        }
+        ViewTable::Opportunities => ViewDefinition::ById(TableDefinition::new(pick(
+            OPPORTUNITIES,
+            OPPORTUNITIES_NEXT,
+        ))),
+        ViewTable::UserAccess => {
+            ViewDefinition::ById(TableDefinition::new(pick(USER_ACCESS, USER_ACCESS_NEXT)))
+        }
+        ViewTable::DashboardMetrics => ViewDefinition::ById(TableDefinition::new(pick(
+            DASHBOARD_METRICS,
+            DASHBOARD_METRICS_NEXT,
+        ))),
+        ViewTable::SyncStatus => {
+            ViewDefinition::ByName(TableDefinition::new(pick(SYNC_STATUS, SYNC_STATUS_NEXT)))
+        }
+    }
+}

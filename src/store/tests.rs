@@ -1,0 +1,384 @@
+//! Store tests on temporary files.
+
+use std::os::unix::fs::PermissionsExt;
+
+use proptest::prelude::*;
+use redb::ReadableTable;
+
+use super::*;
+use crate::domain::samples::{opportunity, stage, user};
+use crate::domain::{Event, ExpectedVersion, NewEvent};
+use crate::projections::{DealStatus, EVERYTHING};
+use crate::testing::arb_batches;
+
+fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("pipelog.redb");
+    let store = Store::open(&path).expect("opens");
+    (dir, path, store)
+}
+
+fn events(events: Vec<Event>) -> CommandBatch {
+    CommandBatch::new(events.into_iter().map(NewEvent::new).collect())
+}
+
+fn seed(store: &Store) {
+    store
+        .append(events(vec![
+            Event::StageCreated {
+                id: 1,
+                record: stage("New", 1, false),
+            },
+            Event::UserCreated {
+                id: 7,
+                record: user("Ann", "ann@example.com"),
+            },
+            Event::OpportunityCreated {
+                id: 100,
+                record: opportunity(Some(7), 1, 5_000),
+            },
+        ]))
+        .expect("appends");
+}
+
+fn no_progress(_: ReplayProgress) {}
+
+#[test]
+fn a_new_file_is_private_and_empty_but_complete() {
+    let (_dir, path, store) = temp_store();
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let read = store.read().expect("snapshot");
+    assert_eq!(read.last_position().expect("position"), 0);
+    assert!(read.metrics(EVERYTHING).expect("read").is_some());
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+}
+
+#[test]
+fn appends_get_gapless_positions_and_views_in_the_same_commit() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    let appended = store
+        .append(events(vec![Event::OpportunityArchived {
+            id: 100,
+            lost_reason: None,
+        }]))
+        .expect("appends");
+    assert_eq!(appended.positions, vec![4]);
+    assert_eq!(
+        appended.versions,
+        vec![2],
+        "second event of opportunity/100"
+    );
+    let read = store.read().expect("snapshot");
+    let logged = read.events_after(0, 100).expect("events");
+    assert_eq!(
+        logged.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        read.opportunity(100).expect("read").map(|o| o.status),
+        Some(DealStatus::Lost)
+    );
+    assert_eq!(
+        read.checkpoints()
+            .expect("checkpoints")
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![4; 4]
+    );
+    assert_eq!(
+        read.events_by_type()
+            .expect("counts")
+            .get("OpportunityArchived"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn data_survives_reopening() {
+    let (_dir, path, store) = temp_store();
+    seed(&store);
+    drop(store);
+    let store = Store::open(&path).expect("reopens");
+    let read = store.read().expect("snapshot");
+    assert_eq!(read.last_position().expect("position"), 3);
+    assert_eq!(
+        read.profile(7).expect("read").map(|p| p.name),
+        Some("Ann".to_string())
+    );
+    store
+        .append(events(vec![Event::UserDeleted { id: 7 }]))
+        .expect("appends after reopen");
+    assert_eq!(
+        store
+            .read()
+            .expect("snapshot")
+            .last_position()
+            .expect("position"),
+        4
+    );
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+}
+
+#[test]
+fn a_version_conflict_writes_nothing() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    let stale = CommandBatch::new(vec![
+        NewEvent::new(Event::UserDeleted { id: 7 }),
+        NewEvent::new(Event::OpportunityDeleted { id: 100 }).expecting(ExpectedVersion::Exactly(5)),
+    ]);
+    let error = store.append(stale).expect_err("conflicts");
+    assert!(error.is_conflict());
+    assert_eq!(
+        error.to_string(),
+        "version conflict on opportunity/100: expected version 5, current version is 1"
+    );
+    let read = store.read().expect("snapshot");
+    assert_eq!(read.last_position().expect("position"), 3);
+    assert!(read.profile(7).expect("read").is_some());
+
+    let fresh =
+        NewEvent::new(Event::OpportunityDeleted { id: 100 }).expecting(ExpectedVersion::Exactly(1));
+    store
+        .append(CommandBatch::new(vec![fresh]))
+        .expect("the right version appends");
+    let again = NewEvent::new(Event::UserCreated {
+        id: 7,
+        record: user("x", "x@x"),
+    })
+    .expecting(ExpectedVersion::NoStream);
+    assert!(
+        store
+            .append(CommandBatch::new(vec![again]))
+            .expect_err("stream exists")
+            .is_conflict()
+    );
+}
+
+#[test]
+fn a_repeated_command_id_returns_the_first_outcome_and_appends_nothing() {
+    let (_dir, path, store) = temp_store();
+    seed(&store);
+    let command = || events(vec![Event::OpportunityRestored { id: 100 }]).with_command_id("req-1");
+    let first = store.append(command()).expect("appends");
+    let second = store.append(command()).expect("replays");
+    assert!(!first.replayed && second.replayed);
+    assert_eq!(first.positions, second.positions);
+    drop(store);
+    let store = Store::open(&path).expect("reopens");
+    let third = store.append(command()).expect("replays after reopen");
+    assert!(third.replayed);
+    assert_eq!(third.positions, first.positions);
+    assert_eq!(
+        store
+            .read()
+            .expect("snapshot")
+            .last_position()
+            .expect("position"),
+        4
+    );
+}
+
+#[test]
+fn group_commit_keeps_commands_independent() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    let ok = events(vec![Event::OpportunityArchived {
+        id: 100,
+        lost_reason: None,
+    }]);
+    let conflicting = CommandBatch::new(vec![
+        NewEvent::new(Event::UserDeleted { id: 7 }).expecting(ExpectedVersion::NoStream),
+    ]);
+    let also_ok = events(vec![Event::OpportunityRestored { id: 100 }]).with_command_id("c");
+    let repeat = events(vec![Event::OpportunityRestored { id: 100 }]).with_command_id("c");
+    let results = store
+        .append_group(vec![ok, conflicting, also_ok, repeat])
+        .expect("commits");
+    assert_eq!(
+        results[0].as_ref().map(|a| a.positions.clone()).ok(),
+        Some(vec![4])
+    );
+    assert!(results[1].as_ref().is_err_and(|e| e.is_conflict()));
+    assert_eq!(
+        results[2].as_ref().map(|a| a.positions.clone()).ok(),
+        Some(vec![5])
+    );
+    assert!(
+        results[3]
+            .as_ref()
+            .is_ok_and(|a| a.replayed && a.positions == vec![5])
+    );
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+}
+
+#[test]
+fn an_interrupted_write_leaves_no_trace() {
+    let (_dir, path, store) = temp_store();
+    seed(&store);
+    {
+        let txn = store.db.begin_write().expect("write txn");
+        let mut log = txn.open_table(EVENTS).expect("events");
+        log.insert(4, b"{half an event".as_slice()).expect("insert");
+        // Dropped without commit, as when the process dies mid-transaction.
+    }
+    drop(store);
+    let store = Store::open(&path).expect("reopens");
+    assert_eq!(
+        store
+            .read()
+            .expect("snapshot")
+            .last_position()
+            .expect("position"),
+        3
+    );
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+}
+
+#[test]
+fn a_file_from_a_newer_format_is_refused() {
+    let (_dir, path, store) = temp_store();
+    {
+        let txn = store.db.begin_write().expect("write txn");
+        txn.open_table(META)
+            .expect("meta")
+            .insert(META_FORMAT_VERSION, "99")
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    drop(store);
+    let error = Store::open(&path).err().expect("refused");
+    assert!(
+        matches!(
+            error,
+            StoreError::NewerFormat {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("upgrade pipelog"));
+}
+
+#[test]
+fn a_second_open_of_the_same_file_is_refused_plainly() {
+    let (_dir, path, _store) = temp_store();
+    let error = Store::open(&path).err().expect("refused");
+    assert!(matches!(error, StoreError::AlreadyOpen { .. }), "{error}");
+}
+
+#[test]
+fn read_only_handles_work_beside_the_writer_and_follow_its_commits() {
+    let (_dir, path, store) = temp_store();
+    seed(&store);
+    let reader = ReadOnlyStore::open(&path).expect("opens beside the writer");
+    assert_eq!(reader.read().expect("snapshot").status().expect("status").opportunities, 1);
+    store.append(events(vec![Event::OpportunityCreated { id: 101, record: opportunity(None, 1, 1) }])).expect("appends");
+    let status = reader.read().expect("snapshot").status().expect("status");
+    assert_eq!((status.events, status.opportunities), (4, 2));
+    assert!(reader.verify(&mut no_progress).expect("verifies").is_clean());
+}
+
+#[test]
+fn read_only_open_of_a_missing_file_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let error = ReadOnlyStore::open(&dir.path().join("nope.redb")).err().expect("refused");
+    assert!(matches!(error, StoreError::Missing { .. }), "{error}");
+}
+
+#[test]
+fn verify_reports_a_tampered_view_and_rebuild_repairs_it() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    {
+        let txn = store.db.begin_write().expect("write txn");
+        let ViewDefinition::ById(definition) =
+            view_definition(ViewTable::Opportunities, Generation::Live)
+        else {
+            unreachable!("opportunities are keyed by id")
+        };
+        let mut table = txn.open_table(definition).expect("table");
+        let mut view: crate::projections::OpportunityView =
+            crate::projections::decode(table.get(100).expect("get").expect("row").value())
+                .expect("decodes");
+        view.name = "Tampered".into();
+        let bytes = postcard::to_allocvec(&view).expect("encodes");
+        table.insert(100, bytes.as_slice()).expect("insert");
+        table.insert(999, bytes.as_slice()).expect("insert");
+        drop(table);
+        txn.commit().expect("commit");
+    }
+    let report = store.verify(&mut no_progress).expect("verifies");
+    assert_eq!(report.differences.len(), 2);
+    let text: Vec<String> = report.differences.iter().map(ToString::to_string).collect();
+    assert!(
+        text[0].contains("opportunity_view 100: differs")
+            && text[0].contains("name: live \"Tampered\""),
+        "{text:?}"
+    );
+    assert!(
+        text[1].contains("opportunity_view 999: in the live view but not in the log"),
+        "{text:?}"
+    );
+
+    let rebuilt = store.rebuild(&mut no_progress).expect("rebuilds");
+    assert_eq!(rebuilt.events, 3);
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+    assert_eq!(
+        store
+            .read()
+            .expect("snapshot")
+            .opportunity(100)
+            .expect("read")
+            .map(|o| o.name),
+        Some("Deal".into())
+    );
+    store
+        .append(events(vec![Event::OpportunityDeleted { id: 100 }]))
+        .expect("appends after rebuild");
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+}
+
+#[test]
+fn readers_keep_their_snapshot_while_writes_go_on() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    let before = store.read().expect("snapshot");
+    store
+        .append(events(vec![Event::OpportunityDeleted { id: 100 }]))
+        .expect("appends");
+    assert!(before.opportunity(100).expect("read").is_some());
+    assert_eq!(before.last_position().expect("position"), 3);
+    assert!(
+        store
+            .read()
+            .expect("snapshot")
+            .opportunity(100)
+            .expect("read")
+            .is_none()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Through the real store: whatever is appended, in whatever batches, a replay of the log
+    /// finds exactly the live views.
+    #[test]
+    fn live_views_always_verify(batches in arb_batches()) {
+        let (_dir, _path, store) = temp_store();
+        for batch in batches {
+            store.append(events(batch)).expect("appends");
+        }
+        let report = store.verify(&mut no_progress).expect("verifies");
+        prop_assert!(report.is_clean(), "{:?}", report.differences.iter().map(ToString::to_string).collect::<Vec<_>>());
+    }
+}
