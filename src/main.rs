@@ -17,7 +17,12 @@ use pipelog::store::{ReadOnlyStore, ReplayProgress, Snapshot, StatusReport, Stor
 #[command(name = "pipelog", version, about, long_about)]
 struct Cli {
     /// The data file (created with mode 0600 when missing).
-    #[arg(long, global = true, env = "PIPELOG_DATA", default_value = "./pipelog.redb")]
+    #[arg(
+        long,
+        global = true,
+        env = "PIPELOG_DATA",
+        default_value = "./pipelog.redb"
+    )]
     data: PathBuf,
 
     #[command(subcommand)]
@@ -91,15 +96,35 @@ fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let report = &output.report;
     let mut out = std::io::stdout().lock();
     writeln!(out, "data file      {}", path.display())?;
-    writeln!(out, "events         {} (last position {})", report.events, report.last_position)?;
-    writeln!(out, "opportunities  {} (and {} leads)", report.opportunities, report.leads)?;
-    writeln!(out, "users          {} ({} sign-in accounts)", report.users, report.logins)?;
+    writeln!(
+        out,
+        "events         {} (last position {})",
+        report.events, report.last_position
+    )?;
+    writeln!(
+        out,
+        "opportunities  {} (and {} leads)",
+        report.opportunities, report.leads
+    )?;
+    writeln!(
+        out,
+        "users          {} ({} sign-in accounts)",
+        report.users, report.logins
+    )?;
     match &report.last_sync {
-        Some(run) => writeln!(out, "last sync      {:?} started {}", run.outcome, run.started_at)?,
+        Some(run) => writeln!(
+            out,
+            "last sync      {:?} started {}",
+            run.outcome, run.started_at
+        )?,
         None => writeln!(out, "last sync      never")?,
     }
     if !output.manager_cycles.is_empty() {
-        writeln!(out, "manager cycles cut for users {:?}: fix the managers in Odoo", output.manager_cycles)?;
+        writeln!(
+            out,
+            "manager cycles cut for users {:?}: fix the managers in Odoo",
+            output.manager_cycles
+        )?;
     }
     if !report.events_by_type.is_empty() {
         writeln!(out, "events by type")?;
@@ -114,7 +139,8 @@ fn users_in_manager_cycles(snapshot: &Snapshot) -> anyhow::Result<Vec<u64>> {
     let mut users = Vec::new();
     for (key, bytes) in snapshot.rows(ViewTable::UserProfiles)? {
         let profile: pipelog::projections::UserProfileView =
-            pipelog::projections::decode(&bytes).with_context(|| format!("user profile {key} is unreadable"))?;
+            pipelog::projections::decode(&bytes)
+                .with_context(|| format!("user profile {key} is unreadable"))?;
         if profile.in_manager_cycle {
             users.push(profile.user_id);
         }
@@ -163,7 +189,10 @@ fn verify(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             println!("{problem}");
         }
         if report.is_clean() {
-            println!("verified {} events: all {} view rows match a replay of the log", report.events, report.rows_checked);
+            println!(
+                "verified {} events: all {} view rows match a replay of the log",
+                report.events, report.rows_checked
+            );
         } else {
             println!(
                 "{} differences and {} other problems: run `pipelog rebuild` to rebuild the views from the log",
@@ -172,7 +201,11 @@ fn verify(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The process's peak resident memory, from /proc (Linux).

@@ -88,7 +88,7 @@ impl Harness {
 
     /// Replaying the whole log from empty must give exactly the rows written so far.
     pub fn assert_replay_matches(&self) {
-        let mut fresh = ReadModel::default();
+        let mut fresh = ReadModel::for_replay();
         for envelope in &self.log {
             fresh.apply(envelope);
         }

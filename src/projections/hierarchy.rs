@@ -31,6 +31,10 @@ pub struct Hierarchy {
     pub reports: BTreeMap<OdooId, Vec<OdooId>>,
     /// Cycles found in the manager data, each sorted; the first member's link was cut.
     pub broken_cycles: Vec<Vec<OdooId>>,
+    /// Each user's managers, nearest first (only users that have one).
+    chains: BTreeMap<OdooId, Vec<OdooId>>,
+    /// Everyone below each manager, sorted (only users that have reports).
+    subtrees: BTreeMap<OdooId, Vec<OdooId>>,
 }
 
 impl Hierarchy {
@@ -64,12 +68,37 @@ impl Hierarchy {
         for (&user, &(manager, _)) in &manager_of {
             reports.entry(manager).or_default().push(user);
         }
-        Hierarchy {
+        let mut hierarchy = Hierarchy {
             employee_of,
             manager_of,
             reports,
             broken_cycles,
+            chains: BTreeMap::new(),
+            subtrees: BTreeMap::new(),
+        };
+        hierarchy.index_reach();
+        hierarchy
+    }
+
+    /// Caches every chain and subtree: they are read far more often than the hierarchy changes.
+    fn index_reach(&mut self) {
+        let mut chains = BTreeMap::new();
+        let mut subtrees: BTreeMap<OdooId, Vec<OdooId>> = BTreeMap::new();
+        for &user in self.manager_of.keys() {
+            let mut chain = Vec::new();
+            let mut current = user;
+            while let Some(manager) = self.manager(current) {
+                chain.push(manager);
+                subtrees.entry(manager).or_default().push(user);
+                current = manager;
+            }
+            chains.insert(user, chain);
         }
+        for members in subtrees.values_mut() {
+            members.sort_unstable();
+        }
+        self.chains = chains;
+        self.subtrees = subtrees;
     }
 
     pub fn manager(&self, user: OdooId) -> Option<OdooId> {
@@ -80,27 +109,14 @@ impl Hierarchy {
         self.reports.get(&user).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// The managers above `user`, nearest first. Terminates because cycles were broken.
-    pub fn chain(&self, user: OdooId) -> Vec<OdooId> {
-        let mut chain = Vec::new();
-        let mut current = user;
-        while let Some(manager) = self.manager(current) {
-            chain.push(manager);
-            current = manager;
-        }
-        chain
+    /// The managers above `user`, nearest first.
+    pub fn chain(&self, user: OdooId) -> &[OdooId] {
+        self.chains.get(&user).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Everyone below `user` (not `user` itself), sorted by id.
-    pub fn subtree(&self, user: OdooId) -> Vec<OdooId> {
-        let mut members = Vec::new();
-        let mut stack: Vec<OdooId> = self.direct_reports(user).to_vec();
-        while let Some(member) = stack.pop() {
-            members.push(member);
-            stack.extend_from_slice(self.direct_reports(member));
-        }
-        members.sort_unstable();
-        members
+    pub fn subtree(&self, user: OdooId) -> &[OdooId] {
+        self.subtrees.get(&user).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Users ordered so that every user comes after all of their reports (for bottom-up sums).
@@ -274,8 +290,8 @@ mod tests {
             &BTreeMap::new(),
         );
         assert_eq!(h.manager(3), Some(2));
-        assert_eq!(h.chain(3), vec![2, 1]);
-        assert_eq!(h.subtree(1), vec![2, 3]);
+        assert_eq!(h.chain(3), [2, 1]);
+        assert_eq!(h.subtree(1), [2, 3]);
         assert_eq!(h.direct_reports(1), &[2]);
         assert!(h.broken_cycles.is_empty());
     }
@@ -309,7 +325,7 @@ mod tests {
             &overrides,
         );
         assert_eq!(h.manager_of.get(&3), Some(&(1, ManagerSource::Override)));
-        assert_eq!(h.subtree(2), Vec::<OdooId>::new());
+        assert!(h.subtree(2).is_empty());
     }
 
     #[test]
@@ -321,10 +337,10 @@ mod tests {
         );
         assert_eq!(h.broken_cycles, vec![vec![2, 3, 4]]);
         assert_eq!(h.manager(2), None);
-        assert_eq!(h.chain(1), vec![4, 2]);
+        assert_eq!(h.chain(1), [4, 2]);
         assert!(h.in_broken_cycle(3));
         assert!(!h.in_broken_cycle(1));
-        assert_eq!(h.subtree(2), vec![1, 3, 4]);
+        assert_eq!(h.subtree(2), [1, 3, 4]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! views are produced cannot matter, and replaying the log in one batch yields exactly the rows that
 //! incremental batches wrote.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::domain::{
     AccountRecord, EmployeeRecord, Event, EventEnvelope, FieldChange, OdooId, OpportunityRecord,
@@ -53,7 +53,7 @@ pub struct Anomaly {
 pub struct ReadModel {
     users: BTreeMap<OdooId, UserRecord>,
     employees: BTreeMap<OdooId, EmployeeRecord>,
-    opportunities: BTreeMap<OdooId, OpportunityRecord>,
+    opportunities: HashMap<OdooId, OpportunityRecord>,
     accounts: BTreeMap<OdooId, AccountRecord>,
     teams: BTreeMap<OdooId, TeamRecord>,
     stages: BTreeMap<OdooId, StageRecord>,
@@ -63,9 +63,9 @@ pub struct ReadModel {
 
     hierarchy: Hierarchy,
     users_by_email: BTreeMap<String, OdooId>,
-    contributions: BTreeMap<OdooId, Contribution>,
-    own: BTreeMap<OdooId, Aggregate>,
-    visible: BTreeMap<OdooId, Aggregate>,
+    contributions: HashMap<OdooId, Contribution>,
+    own: HashMap<OdooId, Aggregate>,
+    visible: HashMap<OdooId, Aggregate>,
     everything: Aggregate,
     by_owner: Index,
     by_stage: Index,
@@ -75,12 +75,23 @@ pub struct ReadModel {
     rendered_users: BTreeSet<OdooId>,
 
     pending: Pending,
+    /// Folding a whole log: nothing is rendered until `finish_replay`, so nothing is tracked.
+    replaying: bool,
     anomalies_total: u64,
     recent_anomalies: Vec<Anomaly>,
     last_position: u64,
 }
 
 impl ReadModel {
+    /// A model for folding a whole log, finished by [`ReadModel::finish_replay`]. It skips the
+    /// bookkeeping that incremental batches need, which `finish_replay` derives in one pass.
+    pub fn for_replay() -> ReadModel {
+        ReadModel {
+            replaying: true,
+            ..ReadModel::default()
+        }
+    }
+
     pub fn last_position(&self) -> u64 {
         self.last_position
     }
@@ -109,7 +120,7 @@ impl ReadModel {
         &self.users
     }
 
-    pub fn opportunities(&self) -> &BTreeMap<OdooId, OpportunityRecord> {
+    pub fn opportunities(&self) -> &HashMap<OdooId, OpportunityRecord> {
         &self.opportunities
     }
 
@@ -166,7 +177,9 @@ impl ReadModel {
             }
             Event::OpportunityUpdated { id, changes } => {
                 let mut result = Ok(());
-                self.change_opportunity(*id, |slot| result = patch_slot(slot, *id, changes));
+                self.edit_opportunity(position, *id, |record| {
+                    result = patch_record(record, *id, changes)
+                });
                 if let Err(message) = result {
                     self.anomaly(position, message);
                 }
@@ -362,15 +375,15 @@ impl ReadModel {
         id: OdooId,
         edit: impl FnOnce(&mut OpportunityRecord),
     ) {
-        if !self.opportunities.contains_key(&id) {
+        // Edited in place: updates are most of a log, and records are too big to move around.
+        let Some(record) = self.opportunities.get_mut(&id) else {
             self.anomaly(position, format!("opportunity {id} is unknown"));
             return;
-        }
-        self.change_opportunity(id, |slot| {
-            if let Some(record) = slot {
-                edit(record);
-            }
-        });
+        };
+        let before = index_keys(Some(record));
+        edit(record);
+        let after = index_keys(Some(record));
+        self.opportunity_changed(id, before, after);
     }
 
     fn change_opportunity(
@@ -378,33 +391,30 @@ impl ReadModel {
         id: OdooId,
         change: impl FnOnce(&mut Option<OpportunityRecord>),
     ) {
-        let before = self.opportunities.get(&id).cloned();
-        let mut after = before.clone();
-        change(&mut after);
-        if after == before {
-            return;
+        let mut slot = self.opportunities.remove(&id);
+        let before = index_keys(slot.as_ref());
+        change(&mut slot);
+        let after = index_keys(slot.as_ref());
+        if let Some(record) = slot {
+            self.opportunities.insert(id, record);
         }
-        self.reindex(id, before.as_ref(), after.as_ref());
-        match after {
-            Some(record) => self.opportunities.insert(id, record),
-            None => self.opportunities.remove(&id),
-        };
-        self.recontribute(id);
-        self.pending.opportunities.insert(id);
+        self.opportunity_changed(id, before, after);
     }
 
-    fn reindex(
+    fn opportunity_changed(
         &mut self,
         id: OdooId,
-        before: Option<&OpportunityRecord>,
-        after: Option<&OpportunityRecord>,
+        before: [Option<OdooId>; 4],
+        after: [Option<OdooId>; 4],
     ) {
-        let keys = |record: Option<&OpportunityRecord>| {
-            record.map_or([None; 4], |r| {
-                [r.user_id, r.stage_id, r.team_id, r.account_id]
-            })
-        };
-        let (old, new) = (keys(before), keys(after));
+        self.reindex(id, before, after);
+        self.recontribute(id);
+        if !self.replaying {
+            self.pending.opportunities.insert(id);
+        }
+    }
+
+    fn reindex(&mut self, id: OdooId, old: [Option<OdooId>; 4], new: [Option<OdooId>; 4]) {
         let indexes = [
             &mut self.by_owner,
             &mut self.by_stage,
@@ -456,15 +466,21 @@ impl ReadModel {
             return;
         };
         add_to(&mut self.own, owner, |a| a.add(contribution, sign));
-        self.pending.metrics.insert(owner);
         // While the hierarchy is stale, `settle` re-sums every reach from `own`; until then the
         // old chain would put the difference in the wrong places.
-        if self.pending.hierarchy || !self.users.contains_key(&owner) {
+        if self.replaying || self.pending.hierarchy || !self.users.contains_key(&owner) {
             return;
         }
-        for member in std::iter::once(owner).chain(self.hierarchy.chain(owner)) {
-            add_to(&mut self.visible, member, |a| a.add(contribution, sign));
-            self.pending.metrics.insert(member);
+        self.pending.metrics.insert(owner);
+        let ReadModel {
+            hierarchy,
+            visible,
+            pending,
+            ..
+        } = self;
+        for &member in std::iter::once(&owner).chain(hierarchy.chain(owner)) {
+            add_to(visible, member, |a| a.add(contribution, sign));
+            pending.metrics.insert(member);
         }
     }
 
@@ -686,7 +702,7 @@ impl ReadModel {
             manager_source: manager.map(|(_, source)| *source),
             is_manager: !direct_reports.is_empty(),
             direct_reports,
-            subtree: self.hierarchy.subtree(user),
+            subtree: self.hierarchy.subtree(user).to_vec(),
             in_manager_cycle: self.hierarchy.in_broken_cycle(user),
             login_account: logins.get(&user).map(|login| LinkedLogin {
                 email: login.email.clone(),
@@ -697,7 +713,7 @@ impl ReadModel {
     }
 
     fn access(&self, user: OdooId, logins: &BTreeMap<OdooId, &LoginView>) -> AccessView {
-        let mut visible_users = self.hierarchy.subtree(user);
+        let mut visible_users = self.hierarchy.subtree(user).to_vec();
         if let Err(at) = visible_users.binary_search(&user) {
             visible_users.insert(at, user);
         }
@@ -711,7 +727,7 @@ impl ReadModel {
     }
 
     fn metrics(&self, user: OdooId) -> MetricsView {
-        let mut members = self.hierarchy.subtree(user);
+        let mut members = self.hierarchy.subtree(user).to_vec();
         members.push(user);
         let visible = self.visible.get(&user).cloned().unwrap_or_default();
         MetricsView {
@@ -798,7 +814,7 @@ impl ReadModel {
             .user_id
             .and_then(|u| self.users.get(&u).map(|user| (u, user)));
         let manager_chain = owner
-            .map(|(u, _)| self.hierarchy.chain(u))
+            .map(|(u, _)| self.hierarchy.chain(u).to_vec())
             .unwrap_or_default();
         let mut visible_to: Vec<OdooId> = owner
             .map(|(u, _)| u)
@@ -889,7 +905,9 @@ impl ReadModel {
             ));
         }
         rows.push(self.everything_row());
-        for &id in self.opportunities.keys() {
+        let mut opportunities: Vec<OdooId> = self.opportunities.keys().copied().collect();
+        opportunities.sort_unstable();
+        for id in opportunities {
             rows.push(self.opportunity_row(id));
         }
         for email in self.logins.keys() {
@@ -912,6 +930,7 @@ impl ReadModel {
     /// continues incrementally.
     pub fn finish_replay(&mut self) -> Vec<ViewRow> {
         self.pending = Pending::default();
+        self.replaying = false;
         self.rederive_hierarchy();
         self.rendered_users = self.users.keys().copied().collect();
         self.render_all()
@@ -931,7 +950,13 @@ fn is_active_admin(login: &LoginView) -> bool {
     login.role == Role::Admin && login.status == LoginStatus::Approved
 }
 
-fn add_to(map: &mut BTreeMap<OdooId, Aggregate>, key: OdooId, change: impl FnOnce(&mut Aggregate)) {
+fn index_keys(record: Option<&OpportunityRecord>) -> [Option<OdooId>; 4] {
+    record.map_or([None; 4], |r| {
+        [r.user_id, r.stage_id, r.team_id, r.account_id]
+    })
+}
+
+fn add_to(map: &mut HashMap<OdooId, Aggregate>, key: OdooId, change: impl FnOnce(&mut Aggregate)) {
     let aggregate = map.entry(key).or_default();
     change(aggregate);
     if aggregate.is_empty() {
@@ -975,15 +1000,23 @@ fn patch<R: Patchable>(
     result
 }
 
-/// Applies every change it can; a change of the wrong type is skipped and reported.
 fn patch_slot<R: Patchable>(
     slot: &mut Option<R>,
     id: OdooId,
     changes: &[FieldChange],
 ) -> Result<(), String> {
-    let Some(record) = slot else {
-        return Err(format!("update of unknown record {id}"));
-    };
+    match slot {
+        Some(record) => patch_record(record, id, changes),
+        None => Err(format!("update of unknown record {id}")),
+    }
+}
+
+/// Applies every change it can; a change of the wrong type is skipped and reported.
+fn patch_record<R: Patchable>(
+    record: &mut R,
+    id: OdooId,
+    changes: &[FieldChange],
+) -> Result<(), String> {
     let mut failures = Vec::new();
     for change in changes {
         if let Err(error) = record.apply_change(change) {

@@ -35,6 +35,10 @@ use tables::{
     Generation, META, META_FORMAT_VERSION, ViewDefinition, view_definition,
 };
 
+/// redb's page cache. Its default (1 GiB) would let a replay of a large log hold most of the file in
+/// memory; the hot pages (views, the log's tail) fit in far less.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Events appended by one command, atomically: all of them or none.
 #[derive(Debug, Clone, Default)]
 pub struct CommandBatch {
@@ -90,6 +94,7 @@ impl Store {
         // SingleWriter: read-only commands (status, verify, backup) may open the file beside us.
         let db = Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|error| open_error(error, path))?;
         check_format(&db, path)?;
@@ -225,6 +230,7 @@ impl ReadOnlyStore {
         }
         let db = Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_cache_size(CACHE_BYTES)
             .open_read_only(path)
             .map_err(|error| open_error(error, path))?;
         let store = ReadOnlyStore { db };

@@ -1,21 +1,22 @@
 //! Replaying the log: loading the read model, `rebuild` (fresh views swapped in atomically) and
 //! `verify` (fresh views compared with the live ones).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use redb::{
-    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction,
+    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    WriteTransaction,
 };
 use serde::Serialize;
 
+use crate::domain::EventEnvelope;
 use crate::projections::{ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTable};
 
 use super::read::{decode_event, table_rows};
-use super::tables::{
-    EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition, view_definition,
-};
+use super::tables::{EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition, view_definition};
 use super::{Snapshot, Store, StoreError, write_checkpoints, write_rows};
 
 /// How often replay reports progress, in events.
@@ -113,14 +114,20 @@ impl VerifyReport {
     }
 }
 
+/// Events decoded per message between the reading and the folding thread.
+const DECODE_CHUNK: usize = 2_048;
+
 /// Folds the whole log into a fresh read model (not yet settled), counting events by type.
+///
+/// Reading and JSON decoding run on a second thread while this one applies the events: decoding
+/// is a third of the work, and the fold itself must stay sequential.
 pub(super) fn fold_counting(
     txn: &ReadTransaction,
     progress: &mut dyn FnMut(ReplayProgress),
 ) -> Result<(ReadModel, BTreeMap<String, u64>), StoreError> {
     let started = Instant::now();
-    let mut model = ReadModel::default();
-    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut model = ReadModel::for_replay();
+    let mut counts: HashMap<&'static str, u64> = HashMap::new();
     let events = match txn.open_table(EVENTS) {
         Ok(events) => events,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok((model, BTreeMap::new())),
@@ -128,8 +135,49 @@ pub(super) fn fold_counting(
     };
     let total = events.len()?;
     let mut done = 0u64;
-    let mut expected_position = 1u64;
-    for entry in events.iter()? {
+    let (sender, receiver) =
+        std::sync::mpsc::sync_channel::<Result<Vec<EventEnvelope>, StoreError>>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if let Err(error) = decode_in_chunks(&events, &sender) {
+                // The folding side stops at the first error; if it is gone, so is the need to say it.
+                let _ = sender.send(Err(error));
+            }
+        });
+        for chunk in receiver {
+            for envelope in chunk? {
+                *counts.entry(envelope.event.type_name()).or_default() += 1;
+                model.apply(&envelope);
+                done += 1;
+                if done.is_multiple_of(PROGRESS_EVERY) {
+                    progress(ReplayProgress {
+                        events_done: done,
+                        events_total: total,
+                        elapsed: started.elapsed(),
+                    });
+                }
+            }
+        }
+        Ok::<(), StoreError>(())
+    })?;
+    progress(ReplayProgress {
+        events_done: done,
+        events_total: total,
+        elapsed: started.elapsed(),
+    });
+    let counts = counts
+        .into_iter()
+        .map(|(name, count)| (name.to_string(), count))
+        .collect();
+    Ok((model, counts))
+}
+
+fn decode_in_chunks(
+    events: &ReadOnlyTable<u64, &[u8]>,
+    sender: &SyncSender<Result<Vec<EventEnvelope>, StoreError>>,
+) -> Result<(), StoreError> {
+    let mut chunk = Vec::with_capacity(DECODE_CHUNK);
+    for (expected_position, entry) in (1u64..).zip(events.iter()?) {
         let (position, bytes) = entry?;
         let position = position.value();
         if position != expected_position {
@@ -138,31 +186,18 @@ pub(super) fn fold_counting(
                 reason: format!("the log has a gap: expected position {expected_position}"),
             });
         }
-        let envelope = decode_event(position, bytes.value())?;
-        *counts.entry(envelope.event.type_name()).or_default() += 1;
-        model.apply(&envelope);
-        done += 1;
-        expected_position += 1;
-        if done % PROGRESS_EVERY == 0 {
-            progress(ReplayProgress {
-                events_done: done,
-                events_total: total,
-                elapsed: started.elapsed(),
-            });
+        chunk.push(decode_event(position, bytes.value())?);
+        if chunk.len() == DECODE_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(DECODE_CHUNK));
+            if sender.send(Ok(full)).is_err() {
+                return Ok(());
+            }
         }
     }
-    progress(ReplayProgress {
-        events_done: done,
-        events_total: total,
-        elapsed: started.elapsed(),
-    });
-    Ok((
-        model,
-        counts
-            .into_iter()
-            .map(|(name, count)| (name.to_string(), count))
-            .collect(),
-    ))
+    if !chunk.is_empty() {
+        let _ = sender.send(Ok(chunk));
+    }
+    Ok(())
 }
 
 pub(super) fn fold(

@@ -280,17 +280,37 @@ fn read_only_handles_work_beside_the_writer_and_follow_its_commits() {
     let (_dir, path, store) = temp_store();
     seed(&store);
     let reader = ReadOnlyStore::open(&path).expect("opens beside the writer");
-    assert_eq!(reader.read().expect("snapshot").status().expect("status").opportunities, 1);
-    store.append(events(vec![Event::OpportunityCreated { id: 101, record: opportunity(None, 1, 1) }])).expect("appends");
+    assert_eq!(
+        reader
+            .read()
+            .expect("snapshot")
+            .status()
+            .expect("status")
+            .opportunities,
+        1
+    );
+    store
+        .append(events(vec![Event::OpportunityCreated {
+            id: 101,
+            record: opportunity(None, 1, 1),
+        }]))
+        .expect("appends");
     let status = reader.read().expect("snapshot").status().expect("status");
     assert_eq!((status.events, status.opportunities), (4, 2));
-    assert!(reader.verify(&mut no_progress).expect("verifies").is_clean());
+    assert!(
+        reader
+            .verify(&mut no_progress)
+            .expect("verifies")
+            .is_clean()
+    );
 }
 
 #[test]
 fn read_only_open_of_a_missing_file_says_so() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let error = ReadOnlyStore::open(&dir.path().join("nope.redb")).err().expect("refused");
+    let error = ReadOnlyStore::open(&dir.path().join("nope.redb"))
+        .err()
+        .expect("refused");
     assert!(matches!(error, StoreError::Missing { .. }), "{error}");
 }
 
