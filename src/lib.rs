@@ -7,8 +7,10 @@
 //!   that imports redb.
 #![forbid(unsafe_code)]
 
+pub mod demo;
 pub mod domain;
 pub mod projections;
 pub mod store;
+pub mod sync;
 #[cfg(test)]
 pub(crate) mod testing;

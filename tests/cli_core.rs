@@ -16,7 +16,11 @@ fn pipelog(data: &Path, args: &[&str]) -> Output {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn seeded(dir: &Path) -> std::path::PathBuf {
@@ -25,7 +29,13 @@ fn seeded(dir: &Path) -> std::path::PathBuf {
     let events = vec![
         Event::StageCreated {
             id: 1,
-            record: StageRecord { name: "New".into(), sequence: 1, is_won: false, fold: false, team_id: None },
+            record: StageRecord {
+                name: "New".into(),
+                sequence: 1,
+                is_won: false,
+                fold: false,
+                team_id: None,
+            },
         },
         Event::UserCreated {
             id: 5,
@@ -57,17 +67,28 @@ fn seeded(dir: &Path) -> std::path::PathBuf {
             },
         },
     ];
-    store.append(CommandBatch::new(events.into_iter().map(NewEvent::new).collect())).expect("append");
+    store
+        .append(CommandBatch::new(
+            events.into_iter().map(NewEvent::new).collect(),
+        ))
+        .expect("append");
     path
 }
 
 #[test]
 fn help_lists_every_command_with_a_line_each() {
-    let output = Command::new(env!("CARGO_BIN_EXE_pipelog")).arg("--help").output().expect("runs");
+    let output = Command::new(env!("CARGO_BIN_EXE_pipelog"))
+        .arg("--help")
+        .output()
+        .expect("runs");
     let help = text(&output);
     assert!(output.status.success());
     for command in ["status", "rebuild", "verify"] {
-        assert!(help.lines().any(|line| line.trim_start().starts_with(command)), "{command} in {help}");
+        assert!(
+            help.lines()
+                .any(|line| line.trim_start().starts_with(command)),
+            "{command} in {help}"
+        );
     }
     assert!(help.contains("PIPELOG_DATA"));
 }
@@ -96,7 +117,11 @@ fn status_works_beside_a_process_that_holds_the_file_for_writing() {
     assert!(output.status.success(), "{}", text(&output));
     let rebuild = pipelog(&data, &["rebuild"]);
     assert_eq!(rebuild.status.code(), Some(2));
-    assert!(text(&rebuild).contains("in use by another pipelog process"), "{}", text(&rebuild));
+    assert!(
+        text(&rebuild).contains("in use by another pipelog process"),
+        "{}",
+        text(&rebuild)
+    );
 }
 
 #[test]
@@ -110,17 +135,29 @@ fn verify_finds_a_tampered_view_and_rebuild_repairs_it() {
     {
         let db = redb::Database::open(&data).expect("raw open");
         let txn = db.begin_write().expect("txn");
-        let definition: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("opportunity_view_v1");
-        txn.open_table(definition).expect("table").remove(9).expect("remove");
+        let definition: redb::TableDefinition<u64, &[u8]> =
+            redb::TableDefinition::new("opportunity_view_v1");
+        txn.open_table(definition)
+            .expect("table")
+            .remove(9)
+            .expect("remove");
         txn.commit().expect("commit");
     }
     let dirty = pipelog(&data, &["verify"]);
     assert_eq!(dirty.status.code(), Some(1), "{}", text(&dirty));
-    assert!(text(&dirty).contains("opportunity_view 9: missing from the live view"), "{}", text(&dirty));
+    assert!(
+        text(&dirty).contains("opportunity_view 9: missing from the live view"),
+        "{}",
+        text(&dirty)
+    );
 
     let rebuild = pipelog(&data, &["rebuild"]);
     assert!(rebuild.status.success(), "{}", text(&rebuild));
-    assert!(text(&rebuild).contains("rebuilt the views from 3 events"), "{}", text(&rebuild));
+    assert!(
+        text(&rebuild).contains("rebuilt the views from 3 events"),
+        "{}",
+        text(&rebuild)
+    );
     assert!(pipelog(&data, &["verify"]).status.success());
 }
 
@@ -129,11 +166,19 @@ fn a_missing_or_foreign_file_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("dir");
     let missing = pipelog(&dir.path().join("absent.redb"), &["status"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(text(&missing).contains("there is no data file"), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("there is no data file"),
+        "{}",
+        text(&missing)
+    );
 
     let foreign = dir.path().join("notes.txt");
     std::fs::write(&foreign, "hello, this is not a database").expect("write");
     let output = pipelog(&foreign, &["status"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output).starts_with("error: cannot open"), "{}", text(&output));
+    assert!(
+        text(&output).starts_with("error: cannot open"),
+        "{}",
+        text(&output)
+    );
 }

@@ -59,6 +59,14 @@ pub struct ModelSyncCounts {
     pub quarantined: u64,
 }
 
+/// A source record a sync could not read, left out of the views until it is fixed at the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedRecord {
+    pub model: String,
+    pub id: Option<u64>,
+    pub reason: String,
+}
+
 /// Every fact pipelog records. Serialized as `{"type": "...", "data": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -193,6 +201,11 @@ pub enum Event {
         run_id: Uuid,
         counts: BTreeMap<String, ModelSyncCounts>,
         duration_ms: u64,
+        /// Problems worth an admin's attention that did not stop the sync.
+        #[serde(default)]
+        warnings: Vec<String>,
+        #[serde(default)]
+        quarantined: Vec<QuarantinedRecord>,
     },
     SyncFailed {
         run_id: Uuid,

@@ -168,6 +168,8 @@ pub fn one_of_each_event() -> Vec<Event> {
             run_id,
             counts: BTreeMap::new(),
             duration_ms: 5,
+            warnings: vec!["a warning".into()],
+            quarantined: Vec::new(),
         },
         Event::SyncFailed {
             run_id,

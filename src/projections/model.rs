@@ -128,6 +128,14 @@ impl ReadModel {
         &self.stages
     }
 
+    pub fn accounts(&self) -> &BTreeMap<OdooId, AccountRecord> {
+        &self.accounts
+    }
+
+    pub fn teams(&self) -> &BTreeMap<OdooId, TeamRecord> {
+        &self.teams
+    }
+
     pub fn employees(&self) -> &BTreeMap<OdooId, EmployeeRecord> {
         &self.employees
     }
@@ -303,6 +311,14 @@ impl ReadModel {
             }
 
             Event::SyncStarted { run_id, full } => {
+                // A run still marked running when the next starts was cut short (the process died).
+                for run in &mut self.sync.recent_runs {
+                    if run.outcome == SyncOutcome::Running {
+                        run.outcome = SyncOutcome::Failed {
+                            reason: "interrupted".into(),
+                        };
+                    }
+                }
                 self.sync.runs_total += 1;
                 self.sync.recent_runs.insert(
                     0,
@@ -322,9 +338,13 @@ impl ReadModel {
                 run_id,
                 counts,
                 duration_ms,
+                warnings,
+                quarantined,
             } => {
                 let outcome = SyncOutcome::Succeeded {
                     counts: counts.clone(),
+                    warnings: warnings.clone(),
+                    quarantined: quarantined.clone(),
                 };
                 self.finish_sync_run(envelope, *run_id, *duration_ms, outcome);
                 self.sync.last_success_at = Some(envelope.recorded_at);

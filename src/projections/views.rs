@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::hierarchy::ManagerSource;
 use super::metrics::{Aggregate, DealStatus, Totals};
-use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, Role};
+use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, QuarantinedRecord, Role};
 
 /// Version of every view shape below; a mismatch on open triggers a rebuild.
 pub const VIEW_SCHEMA_VERSION: u32 = 1;
@@ -175,6 +175,8 @@ pub enum SyncOutcome {
     Running,
     Succeeded {
         counts: std::collections::BTreeMap<String, ModelSyncCounts>,
+        warnings: Vec<String>,
+        quarantined: Vec<QuarantinedRecord>,
     },
     Failed {
         reason: String,

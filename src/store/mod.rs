@@ -32,7 +32,8 @@ pub use read::{Snapshot, StatusReport};
 pub use replay::{RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
 use tables::{
     AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, EVENT_TYPE_COUNTS, EVENTS, FORMAT_VERSION,
-    Generation, META, META_FORMAT_VERSION, ViewDefinition, view_definition,
+    Generation, META, META_FORMAT_VERSION, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition,
+    view_definition,
 };
 
 /// redb's page cache. Its default (1 GiB) would let a replay of a large log hold most of the file in
@@ -59,6 +60,30 @@ impl CommandBatch {
         self.command_id = Some(id.into());
         self
     }
+}
+
+/// Source records and sync cursors written in the same transaction as a sync page's events.
+#[derive(Debug, Clone, Default)]
+pub struct SourceUpdates {
+    pub upserts: Vec<SourceRecord>,
+    /// Keys (`model/id`) of records the source no longer has.
+    pub deletes: Vec<String>,
+    /// Model → cursor (opaque bytes to the store).
+    pub cursors: Vec<(String, Vec<u8>)>,
+}
+
+impl SourceUpdates {
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.deletes.is_empty() && self.cursors.is_empty()
+    }
+}
+
+/// The latest raw record of one source record, with a checksum of its canonical content.
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    pub key: String,
+    pub checksum: u64,
+    pub raw: Vec<u8>,
 }
 
 /// What an append did.
@@ -178,12 +203,41 @@ impl Store {
         &self,
         batches: Vec<CommandBatch>,
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        self.write(batches, SourceUpdates::default())
+    }
+
+    /// Appends a sync page's events together with its source records and cursors, atomically.
+    pub fn append_with_sources(
+        &self,
+        batch: CommandBatch,
+        sources: SourceUpdates,
+    ) -> Result<Appended, StoreError> {
+        let mut results = self.write(vec![batch], sources)?;
+        results.pop().unwrap_or_else(|| {
+            Ok(Appended {
+                positions: Vec::new(),
+                versions: Vec::new(),
+                replayed: false,
+            })
+        })
+    }
+
+    fn write(
+        &self,
+        batches: Vec<CommandBatch>,
+        sources: SourceUpdates,
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
         let mut writer = self.lock_writer()?;
         self.loaded_model(&mut writer, &mut |_| {})?;
         let txn = self.db.begin_write()?;
         let planned = plan_and_write_events(&txn, batches)?;
+        write_sources(&txn, &sources)?;
         if planned.envelopes.is_empty() {
-            txn.abort()?;
+            if sources.is_empty() {
+                txn.abort()?;
+            } else {
+                txn.commit()?;
+            }
             return Ok(planned.results);
         }
         // From here the model moves ahead of the file until commit: any failure poisons the writer.
@@ -385,6 +439,28 @@ fn plan_and_write_events(
     Ok(planned)
 }
 
+fn write_sources(txn: &WriteTransaction, sources: &SourceUpdates) -> Result<(), StoreError> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let mut records = txn.open_table(SOURCE_RECORDS)?;
+    let mut value = Vec::new();
+    for record in &sources.upserts {
+        value.clear();
+        value.extend_from_slice(&record.checksum.to_le_bytes());
+        value.extend_from_slice(&record.raw);
+        records.insert(record.key.as_str(), value.as_slice())?;
+    }
+    for key in &sources.deletes {
+        records.remove(key.as_str())?;
+    }
+    let mut cursors = txn.open_table(SYNC_CURSORS)?;
+    for (model, cursor) in &sources.cursors {
+        cursors.insert(model.as_str(), cursor.as_slice())?;
+    }
+    Ok(())
+}
+
 fn version_matches(expected: ExpectedVersion, current: u64) -> bool {
     match expected {
         ExpectedVersion::Any => true,
@@ -534,6 +610,8 @@ fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
         txn.open_table(COMMANDS)?;
         txn.open_table(EVENT_TYPE_COUNTS)?;
         txn.open_table(CHECKPOINTS)?;
+        txn.open_table(SOURCE_RECORDS)?;
+        txn.open_table(SYNC_CURSORS)?;
         for table in ViewTable::ALL {
             match view_definition(table, Generation::Live) {
                 ViewDefinition::ById(definition) => drop(txn.open_table(definition)?),

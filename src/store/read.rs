@@ -14,8 +14,8 @@ use crate::projections::{
 
 use super::StoreError;
 use super::tables::{
-    CHECKPOINTS, EVENT_TYPE_COUNTS, EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition,
-    view_definition,
+    CHECKPOINTS, EVENT_TYPE_COUNTS, EVENTS, Generation, META, META_VIEW_SCHEMA, SOURCE_RECORDS,
+    SYNC_CURSORS, ViewDefinition, view_definition,
 };
 
 pub struct Snapshot {
@@ -128,6 +128,39 @@ impl Snapshot {
         Ok(PROJECTIONS
             .iter()
             .all(|name| found.get(*name) == Some(&position)))
+    }
+
+    /// Stored checksums of source records, by key (`model/id`); `None` for records not held.
+    pub fn source_checksums(&self, keys: &[String]) -> Result<Vec<Option<u64>>, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(SOURCE_RECORDS))? else {
+            return Ok(vec![None; keys.len()]);
+        };
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            let checksum = table.get(key.as_str())?.and_then(|v| {
+                let bytes: [u8; 8] = v.value().get(..8)?.try_into().ok()?;
+                Some(u64::from_le_bytes(bytes))
+            });
+            found.push(checksum);
+        }
+        Ok(found)
+    }
+
+    /// The raw JSON of one source record.
+    pub fn source_record(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(SOURCE_RECORDS))? else {
+            return Ok(None);
+        };
+        Ok(table
+            .get(key)?
+            .map(|v| v.value().get(8..).unwrap_or_default().to_vec()))
+    }
+
+    pub fn sync_cursor(&self, model: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(SYNC_CURSORS))? else {
+            return Ok(None);
+        };
+        Ok(table.get(model)?.map(|v| v.value().to_vec()))
     }
 
     /// The stored bytes of one view row.

@@ -23,6 +23,11 @@ pub const EVENT_TYPE_COUNTS: TableDefinition<&str, u64> =
 /// Projection name → the last position applied to its view.
 pub const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints_v1");
 
+/// `model/id` → 8-byte little-endian checksum of the source record, then its raw JSON.
+pub const SOURCE_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("source_records_v1");
+/// Odoo model → its sync cursor (JSON: watermark, last reconcile).
+pub const SYNC_CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("sync_cursors_v1");
+
 pub const META_FORMAT_VERSION: &str = "format_version";
 pub const META_VIEW_SCHEMA: &str = "view_schema_version";
 

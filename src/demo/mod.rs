@@ -1,0 +1,15 @@
+//! A simulated Odoo: the CRM behind `pipelog serve --demo`, the fake server used by the tests and
+//! benchmarks, and `cargo run --example fake_odoo`.
+//!
+//! Owns a deterministic in-memory CRM (users, employees, teams, stages, partners, opportunities) that
+//! answers Odoo's external API with Odoo's real quirks (`false` for empty values, many2one pairs,
+//! whole-second UTC datetimes, errors inside HTTP 200, archived records hidden without
+//! `active_test: false`, salesmen who see only their own leads), keeps changing when asked, and can
+//! inject faults. It must not touch the store: it is a source, like a real Odoo.
+
+pub mod crm;
+pub mod query;
+pub mod server;
+
+pub use crm::{Crm, CrmOptions};
+pub use server::{FakeOdoo, Fault, FaultKind, serve};

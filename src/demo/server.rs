@@ -1,0 +1,442 @@
+//! The simulated Odoo over HTTP: JSON-RPC (`/jsonrpc`), JSON-2 (`/json/2/<model>/<method>`, when
+//! behaving as Odoo 19 or later), `/web/version`, and a control API under `/__fake/` that tests use
+//! to change data and inject faults.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use super::crm::{Crm, CrmOptions};
+use super::query::{CallError, execute};
+
+/// A fault to inject into object calls (`execute_kw` and JSON-2 calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// HTTP 500 with an HTML body, like a proxy in front of a dead worker.
+    ServerError,
+    /// HTTP 200 with the JSON body cut in half.
+    Truncated,
+    /// The credentials are refused (as after a password change).
+    AuthFailure,
+    /// A `search_read` page comes back empty although records remain.
+    DropPage,
+    /// The answer is delayed by `delay_ms`.
+    Latency,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// Object calls to let through before the fault starts.
+    #[serde(default)]
+    pub after: u64,
+    /// How many calls it affects.
+    #[serde(default = "one")]
+    pub count: u64,
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A running simulated Odoo's state.
+pub struct FakeOdoo {
+    crm: Mutex<Crm>,
+    faults: Mutex<Vec<Fault>>,
+    object_calls: Mutex<u64>,
+}
+
+impl FakeOdoo {
+    pub fn new(options: CrmOptions) -> Arc<FakeOdoo> {
+        Arc::new(FakeOdoo {
+            crm: Mutex::new(Crm::generate(options)),
+            faults: Mutex::new(Vec::new()),
+            object_calls: Mutex::new(0),
+        })
+    }
+
+    /// The CRM, for tests and the demo's own changes.
+    pub fn crm(&self) -> MutexGuard<'_, Crm> {
+        self.crm
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        let calls = *self.calls();
+        let mut fault = fault;
+        fault.after += calls;
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    fn calls(&self) -> MutexGuard<'_, u64> {
+        self.object_calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one object call and returns the fault that applies to it, if any.
+    fn next_fault(&self) -> Option<Fault> {
+        let call = {
+            let mut calls = self.calls();
+            *calls += 1;
+            *calls
+        };
+        let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        faults
+            .iter()
+            .find(|f| call > f.after && call <= f.after + f.count)
+            .copied()
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/jsonrpc", post(jsonrpc))
+            .route("/json/2/{model}/{method}", post(json2))
+            .route("/web/version", get(web_version).post(web_version))
+            .route("/__fake/mutate", post(mutate))
+            .route("/__fake/faults", post(add_fault).delete(clear_faults))
+            .with_state(self.clone())
+    }
+}
+
+/// Serves the simulated Odoo on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    fake: Arc<FakeOdoo>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, fake.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn rpc_result(id: &Value, result: Value) -> Response {
+    axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
+
+fn rpc_error(id: &Value, error: &CallError) -> Response {
+    axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": {
+        "code": 200,
+        "message": "Odoo Server Error",
+        "data": {"name": error.name, "message": error.message, "arguments": [error.message], "context": {}},
+    }}))
+    .into_response()
+}
+
+fn version(crm: &Crm) -> Value {
+    let major = crm.options.version;
+    json!({"server_version": format!("{major}.0"), "server_version_info": [major, 0, 0, "final", 0, ""],
+           "server_serie": format!("{major}.0"), "protocol_version": 1})
+}
+
+async fn web_version(State(fake): State<Arc<FakeOdoo>>) -> Response {
+    let crm = fake.crm();
+    let info = version(&crm);
+    axum::Json(
+        json!({"version_info": info["server_version_info"], "version": info["server_version"]}),
+    )
+    .into_response()
+}
+
+/// Applies a fault that changes the whole HTTP answer; `None` lets the call through.
+async fn faulted_response(
+    fault: Option<Fault>,
+    body: impl FnOnce() -> Response,
+) -> Option<Response> {
+    let fault = fault?;
+    match fault.kind {
+        FaultKind::ServerError => Some(
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<html><body>500 Internal Server Error</body></html>",
+            )
+                .into_response(),
+        ),
+        FaultKind::Truncated => {
+            let full = axum::body::to_bytes(body().into_body(), usize::MAX)
+                .await
+                .unwrap_or_default();
+            let cut = full.slice(..full.len() / 2);
+            Some(([(header::CONTENT_TYPE, "application/json")], cut).into_response())
+        }
+        FaultKind::Latency => {
+            tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+            None
+        }
+        FaultKind::AuthFailure | FaultKind::DropPage => None,
+    }
+}
+
+async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "Invalid JSON data").into_response();
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let params = request.get("params").cloned().unwrap_or_default();
+    let service = params
+        .get("service")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let method = params
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let args: Vec<Value> = params
+        .get("args")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let database = fake.crm().options.database.clone();
+    let unknown_database = |db: &str| CallError {
+        name: "psycopg2.OperationalError",
+        message: format!(
+            "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"{db}\" does not exist\n"
+        ),
+    };
+    match (service, method) {
+        ("common", "version") => rpc_result(&id, version(&fake.crm())),
+        ("common", "login" | "authenticate") => {
+            let db = args.first().and_then(Value::as_str).unwrap_or_default();
+            if db != database {
+                return rpc_error(&id, &unknown_database(db));
+            }
+            let login = args.get(1).and_then(Value::as_str).unwrap_or_default();
+            let secret = args.get(2).and_then(Value::as_str).unwrap_or_default();
+            let refused = fake
+                .faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|f| f.kind == FaultKind::AuthFailure);
+            let crm = fake.crm();
+            let account = crm.accounts.iter().find(|a| {
+                a.login == login && (a.password == secret || a.api_key.as_deref() == Some(secret))
+            });
+            match account {
+                Some(account) if !refused => rpc_result(&id, json!(account.uid)),
+                _ => rpc_result(&id, json!(false)),
+            }
+        }
+        ("object", "execute_kw" | "execute") => {
+            let fault = fake.next_fault();
+            let db = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let uid = args.get(1).and_then(Value::as_u64).unwrap_or(0);
+            let secret = args
+                .get(2)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let model = args
+                .get(3)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let object_method = args
+                .get(4)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let call_args: Vec<Value> = args
+                .get(5)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let kwargs: Map<String, Value> = args
+                .get(6)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let answer = {
+                let mut crm = fake.crm();
+                if db != database {
+                    Err(unknown_database(&db))
+                } else if fault.is_some_and(|f| f.kind == FaultKind::AuthFailure)
+                    || !crm.accounts.iter().any(|a| {
+                        a.uid == uid
+                            && (a.password == secret
+                                || a.api_key.as_deref() == Some(secret.as_str()))
+                    })
+                {
+                    Err(CallError::access_denied())
+                } else {
+                    execute(&mut crm, uid, &model, &object_method, &call_args, &kwargs).map(
+                        |result| {
+                            if fault.is_some_and(|f| f.kind == FaultKind::DropPage)
+                                && object_method == "search_read"
+                            {
+                                json!([])
+                            } else {
+                                result
+                            }
+                        },
+                    )
+                }
+            };
+            let respond = || match &answer {
+                Ok(result) => rpc_result(&id, result.clone()),
+                Err(error) => rpc_error(&id, error),
+            };
+            match faulted_response(fault, respond).await {
+                Some(response) => response,
+                None => respond(),
+            }
+        }
+        _ => rpc_error(
+            &id,
+            &CallError {
+                name: "builtins.KeyError",
+                message: format!("{service}.{method}"),
+            },
+        ),
+    }
+}
+
+fn json2_error(status: StatusCode, error: &CallError) -> Response {
+    (status, axum::Json(json!({"name": error.name, "message": error.message, "arguments": [error.message, status.as_u16()], "context": {}, "debug": ""}))).into_response()
+}
+
+async fn json2(
+    State(fake): State<Arc<FakeOdoo>>,
+    Path((model, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if fake.crm().options.version < 19 {
+        // Odoo 18 has no JSON-2: the path falls into the web client's /json route and redirects.
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/web/login")]).into_response();
+    }
+    let fault = fake.next_fault();
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("bearer ")
+                .or_else(|| v.strip_prefix("Bearer "))
+        })
+        .unwrap_or_default()
+        .to_string();
+    let database = headers
+        .get("x-odoo-database")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let answer = {
+        let mut crm = fake.crm();
+        let account = crm
+            .accounts
+            .iter()
+            .find(|a| a.api_key.as_deref() == Some(key.as_str()))
+            .map(|a| a.uid);
+        if database
+            .as_deref()
+            .is_some_and(|db| db != crm.options.database)
+        {
+            Err((
+                StatusCode::NOT_FOUND,
+                CallError {
+                    name: "werkzeug.exceptions.NotFound",
+                    message: "database not found".into(),
+                },
+            ))
+        } else {
+            match account {
+                Some(uid) if !fault.is_some_and(|f| f.kind == FaultKind::AuthFailure) => {
+                    let mut params: Map<String, Value> =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    let args: Vec<Value> = params
+                        .remove("ids")
+                        .map(|ids| vec![ids])
+                        .unwrap_or_default();
+                    execute(&mut crm, uid, &model, &method, &args, &params)
+                        .map(|result| {
+                            if fault.is_some_and(|f| f.kind == FaultKind::DropPage)
+                                && method == "search_read"
+                            {
+                                json!([])
+                            } else {
+                                result
+                            }
+                        })
+                        .map_err(|error| (status_of(&error), error))
+                }
+                _ => Err((
+                    StatusCode::UNAUTHORIZED,
+                    CallError {
+                        name: "werkzeug.exceptions.Unauthorized",
+                        message: "Invalid apikey".into(),
+                    },
+                )),
+            }
+        }
+    };
+    let respond = || match &answer {
+        Ok(result) => axum::Json(result.clone()).into_response(),
+        Err((status, error)) => json2_error(*status, error),
+    };
+    match faulted_response(fault, respond).await {
+        Some(response) => response,
+        None => respond(),
+    }
+}
+
+fn status_of(error: &CallError) -> StatusCode {
+    match error.name {
+        "odoo.exceptions.AccessDenied" => StatusCode::UNAUTHORIZED,
+        "odoo.exceptions.AccessError" => StatusCode::FORBIDDEN,
+        "odoo.exceptions.MissingError" => StatusCode::NOT_FOUND,
+        "odoo.exceptions.UserError" | "builtins.ValueError" | "builtins.AttributeError" => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[derive(Deserialize)]
+struct MutateRequest {
+    count: usize,
+}
+
+async fn mutate(
+    State(fake): State<Arc<FakeOdoo>>,
+    axum::Json(request): axum::Json<MutateRequest>,
+) -> Response {
+    let changes = fake.crm().mutate(request.count);
+    axum::Json(json!({"changes": changes})).into_response()
+}
+
+async fn add_fault(
+    State(fake): State<Arc<FakeOdoo>>,
+    axum::Json(fault): axum::Json<Fault>,
+) -> Response {
+    fake.inject(fault);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(fake): State<Arc<FakeOdoo>>) -> Response {
+    fake.clear_faults();
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,729 @@
+//! One sync run: fetch every model from Odoo page by page, turn changes into events, commit each
+//! page with its source records, then (when due) reconcile ids to find hard deletes.
+//!
+//! Failure leaves the views consistent: pages already committed stay (they are whole), cursors only
+//! advance when a model was read completely, and deletions are appended only at the very end, after
+//! every model was read and the mass-delete guard agreed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::mapping::{Lookups, SyncModel, SyncedRecord, map_record};
+use super::odoo::wire::{format_datetime, parse_datetime};
+use super::odoo::{Call, OdooClient, OdooError};
+use super::plan::{deletion, plan_change};
+use crate::domain::{Event, Metadata, ModelSyncCounts, NewEvent, OdooId, QuarantinedRecord};
+use crate::projections::ReadModel;
+use crate::store::{CommandBatch, SourceRecord, SourceUpdates, Store, StoreError};
+
+/// The Sales group whose members see every lead, not only their own.
+pub const ALL_LEADS_GROUP: &str = "sales_team.group_sale_salesman_all_leads";
+
+/// How many quarantined records a run lists (all are counted).
+const QUARANTINE_LISTED: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub page_size: usize,
+    /// Re-read this far behind the watermark: Odoo stamps `write_date` at a transaction's start and
+    /// truncates it to the second, so a late commit can land behind a watermark already taken.
+    pub overlap: Duration,
+    /// A reconcile that would delete more than this share of a model's records is refused.
+    pub mass_delete_share: f64,
+    pub reconcile_every: Duration,
+    /// For opportunities whose currency Odoo does not say.
+    pub default_currency: String,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            page_size: 2_000,
+            overlap: Duration::from_secs(300),
+            mass_delete_share: 0.10,
+            reconcile_every: Duration::from_secs(3_600),
+            default_currency: "USD".into(),
+        }
+    }
+}
+
+/// What one run was asked to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunRequest {
+    /// Read everything, not only what changed, and reconcile ids.
+    pub full: bool,
+    /// An admin confirmed that a large deletion is expected.
+    pub allow_mass_delete: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "the reconcile would delete {would_delete} of {held} {model} records ({percent:.0}%, more than the {limit:.0}% allowed); nothing was deleted. If Odoo really lost them, run `pipelog sync --allow-mass-delete`"
+    )]
+    MassDelete {
+        model: &'static str,
+        would_delete: usize,
+        held: usize,
+        percent: f64,
+        limit: f64,
+    },
+    #[error(
+        "a page of {model} went missing: {remaining} records after id {after} were not received; the next sync retries"
+    )]
+    PageMissing {
+        model: &'static str,
+        after: OdooId,
+        remaining: u64,
+    },
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub run_id: Uuid,
+    pub counts: BTreeMap<String, ModelSyncCounts>,
+    pub warnings: Vec<String>,
+    pub quarantined: Vec<QuarantinedRecord>,
+    pub duration_ms: u64,
+    pub events: u64,
+}
+
+/// Per-model progress kept between runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Cursor {
+    /// The newest `write_date` read, as Odoo formats it.
+    watermark: Option<String>,
+    last_reconcile_at: Option<Timestamp>,
+}
+
+pub struct Syncer {
+    store: Arc<Store>,
+    client: OdooClient,
+    options: SyncOptions,
+}
+
+/// Runs a store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|error| SyncError::Internal(error.to_string()))?
+        .map_err(SyncError::from)
+}
+
+/// FNV-1a over the record's canonical JSON (keys sorted): cheap, stable across versions.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn source_key(model: SyncModel, id: OdooId) -> String {
+    format!("{}/{id}", model.odoo_name())
+}
+
+fn held_record(model: &ReadModel, kind: SyncModel, id: OdooId) -> Option<SyncedRecord> {
+    match kind {
+        SyncModel::Stage => model.stages().get(&id).cloned().map(SyncedRecord::Stage),
+        SyncModel::Team => model.teams().get(&id).cloned().map(SyncedRecord::Team),
+        SyncModel::User => model.users().get(&id).cloned().map(SyncedRecord::User),
+        SyncModel::Employee => model
+            .employees()
+            .get(&id)
+            .cloned()
+            .map(SyncedRecord::Employee),
+        SyncModel::Lead => model
+            .opportunities()
+            .get(&id)
+            .cloned()
+            .map(SyncedRecord::Opportunity),
+        SyncModel::Partner => model
+            .accounts()
+            .get(&id)
+            .cloned()
+            .map(SyncedRecord::Account),
+    }
+}
+
+fn held_ids(model: &ReadModel, kind: SyncModel) -> BTreeSet<OdooId> {
+    match kind {
+        SyncModel::Stage => model.stages().keys().copied().collect(),
+        SyncModel::Team => model.teams().keys().copied().collect(),
+        SyncModel::User => model.users().keys().copied().collect(),
+        SyncModel::Employee => model.employees().keys().copied().collect(),
+        SyncModel::Lead => model.opportunities().keys().copied().collect(),
+        SyncModel::Partner => model.accounts().keys().copied().collect(),
+    }
+}
+
+/// The state of one run as it goes.
+struct Run {
+    metadata: Metadata,
+    counts: BTreeMap<String, ModelSyncCounts>,
+    warnings: Vec<String>,
+    quarantined: Vec<QuarantinedRecord>,
+    quarantined_total: u64,
+    events: u64,
+}
+
+impl Syncer {
+    pub fn new(store: Arc<Store>, client: OdooClient, options: SyncOptions) -> Syncer {
+        Syncer {
+            store,
+            client,
+            options,
+        }
+    }
+
+    pub fn client(&self) -> &OdooClient {
+        &self.client
+    }
+
+    /// Runs one sync and records its start and outcome as events.
+    pub async fn run(&self, request: RunRequest) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
+        let run_id = Uuid::now_v7();
+        let metadata = Metadata {
+            actor: Some("sync".into()),
+            source: Some("odoo".into()),
+            correlation_id: Some(run_id),
+            causation_id: None,
+        };
+        let start = NewEvent::new(Event::SyncStarted {
+            run_id,
+            full: request.full,
+        })
+        .with_metadata(metadata.clone());
+        blocking(&self.store, move |store| {
+            store.append(CommandBatch::new(vec![start]))
+        })
+        .await?;
+        let mut run = Run {
+            metadata: metadata.clone(),
+            counts: BTreeMap::new(),
+            warnings: Vec::new(),
+            quarantined: Vec::new(),
+            quarantined_total: 0,
+            events: 0,
+        };
+        let outcome = self.sync_all(&mut run, request).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let finish = match &outcome {
+            Ok(()) => Event::SyncCompleted {
+                run_id,
+                counts: run.counts.clone(),
+                duration_ms,
+                warnings: run.warnings.clone(),
+                quarantined: run.quarantined.clone(),
+            },
+            Err(error) => Event::SyncFailed {
+                run_id,
+                reason: error.to_string(),
+                duration_ms,
+            },
+        };
+        let finish = NewEvent::new(finish).with_metadata(metadata);
+        blocking(&self.store, move |store| {
+            store.append(CommandBatch::new(vec![finish]))
+        })
+        .await?;
+        match outcome {
+            Ok(()) => {
+                tracing::info!(run = %run_id, duration_ms, events = run.events, counts = ?run.counts, "sync completed");
+                Ok(SyncReport {
+                    run_id,
+                    counts: run.counts,
+                    warnings: run.warnings,
+                    quarantined: run.quarantined,
+                    duration_ms,
+                    events: run.events,
+                })
+            }
+            Err(error) => {
+                tracing::warn!(run = %run_id, duration_ms, error = %error, "sync failed");
+                Err(error)
+            }
+        }
+    }
+
+    async fn sync_all(&self, run: &mut Run, request: RunRequest) -> Result<(), SyncError> {
+        let session = self.client.session().await?;
+        self.check_access(run, session.uid).await;
+        let lookups = self.lookups().await?;
+        let now = Timestamp::now();
+        let mut pending_deletes: Vec<(SyncModel, Vec<OdooId>, usize)> = Vec::new();
+        let mut reconciled = Vec::new();
+        for model in SyncModel::ALL {
+            let cursor = self.cursor(model).await?;
+            let due = request.full
+                || cursor.last_reconcile_at.is_none_or(|at| {
+                    now.duration_since(at).as_secs_f64()
+                        >= self.options.reconcile_every.as_secs_f64()
+                });
+            let fields = match self.probe_fields(model).await {
+                Ok(fields) => fields,
+                Err(OdooError::Server { name, .. }) if name == "odoo.exceptions.UserError" => {
+                    run.warnings.push(format!(
+                        "{} is not installed in Odoo; skipped",
+                        model.odoo_name()
+                    ));
+                    continue;
+                }
+                Err(other) => return Err(other.into()),
+            };
+            let since = if request.full {
+                None
+            } else {
+                cursor.watermark.clone()
+            };
+            let newest = self
+                .fetch_model(run, model, &fields, &lookups, since.as_deref())
+                .await?;
+            if model == SyncModel::Partner {
+                self.fetch_referenced_partners(run, &fields, &lookups)
+                    .await?;
+            }
+            let mut next = cursor.clone();
+            next.watermark = match (newest, cursor.watermark) {
+                (Some(newest), Some(old)) => Some(newest.max(old)),
+                (newest, old) => newest.or(old),
+            };
+            if due {
+                let (missing, held) = self.missing_ids(model).await?;
+                pending_deletes.push((model, missing, held));
+                next.last_reconcile_at = Some(now);
+                reconciled.push((model, next));
+            } else {
+                self.save_cursor(model, &next).await?;
+            }
+        }
+        self.apply_deletions(run, request, pending_deletes, reconciled)
+            .await
+    }
+
+    async fn check_access(&self, run: &mut Run, uid: OdooId) {
+        let call = Call::on(vec![uid]).param("group_ext_id", json!(ALL_LEADS_GROUP));
+        if let Ok(Value::Bool(false)) = self.client.call("res.users", "has_group", call).await {
+            let login = &self.client.settings().login;
+            run.warnings.push(format!(
+                "the sync account {login:?} lacks Sales \"All Documents\" rights: it sees only its own and unassigned leads, so every total is short. Give it Sales / Administrator or \"All Documents\""
+            ));
+        }
+    }
+
+    /// Names of currencies, countries, departments and lost reasons, by id.
+    async fn lookups(&self) -> Result<Lookups, SyncError> {
+        let mut lookups = Lookups {
+            default_currency: self.options.default_currency.clone(),
+            ..Lookups::default()
+        };
+        for (model, target) in [
+            ("res.currency", &mut lookups.currencies),
+            ("res.country", &mut lookups.countries),
+            ("hr.department", &mut lookups.departments),
+            ("crm.lost.reason", &mut lookups.lost_reasons),
+        ] {
+            let call = Call::new()
+                .param("domain", json!([]))
+                .param("fields", json!(["name"]))
+                .param("context", json!({"active_test": false}));
+            match self.client.call(model, "search_read", call).await {
+                Ok(Value::Array(records)) => {
+                    for record in records {
+                        if let (Some(id), Some(name)) =
+                            (record["id"].as_u64(), record["name"].as_str())
+                        {
+                            target.insert(id, name.to_string());
+                        }
+                    }
+                }
+                Ok(_) => {}
+                // A missing module (no HR, say) just means no names from it.
+                Err(OdooError::Server { .. } | OdooError::AccessRights { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(lookups)
+    }
+
+    /// The wanted fields this server has (`fields_get` silently leaves out unknown names, while
+    /// `search_read` fails on them).
+    async fn probe_fields(&self, model: SyncModel) -> Result<Vec<String>, OdooError> {
+        let call = Call::new()
+            .param("allfields", json!(model.wanted_fields()))
+            .param("attributes", json!(["type"]));
+        let present = self
+            .client
+            .call(model.odoo_name(), "fields_get", call)
+            .await?;
+        Ok(model
+            .wanted_fields()
+            .iter()
+            .filter(|name| present.get(**name).is_some())
+            .map(|name| name.to_string())
+            .collect())
+    }
+
+    async fn cursor(&self, model: SyncModel) -> Result<Cursor, SyncError> {
+        let bytes = blocking(&self.store, move |store| {
+            store.read()?.sync_cursor(model.odoo_name())
+        })
+        .await?;
+        Ok(bytes
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default())
+    }
+
+    async fn save_cursor(&self, model: SyncModel, cursor: &Cursor) -> Result<(), SyncError> {
+        let updates = SourceUpdates {
+            cursors: vec![cursor_entry(model, cursor)],
+            ..SourceUpdates::default()
+        };
+        blocking(&self.store, move |store| {
+            store.append_with_sources(CommandBatch::default(), updates)
+        })
+        .await?;
+        Ok(())
+    }
+
+    fn search_call(&self, domain: Value, fields: &[String]) -> Call {
+        Call::new()
+            .param("domain", domain)
+            .param("fields", json!(fields))
+            .param("limit", json!(self.options.page_size))
+            .param("order", json!("id asc"))
+            .param("context", json!({"active_test": false}))
+            // Bare ids for many2one: twice as fast, and pipelog never reads display names.
+            .param("load", Value::Null)
+    }
+
+    /// Reads every record of `model` changed since `since` (all when `None`), keyset-paged by id.
+    /// Returns the newest `write_date` seen.
+    async fn fetch_model(
+        &self,
+        run: &mut Run,
+        model: SyncModel,
+        fields: &[String],
+        lookups: &Lookups,
+        since: Option<&str>,
+    ) -> Result<Option<String>, SyncError> {
+        let mut base = Vec::new();
+        if let Some(since) = since.and_then(parse_datetime) {
+            let from =
+                since - jiff::SignedDuration::from_secs(self.options.overlap.as_secs() as i64);
+            base.push(json!(["write_date", ">=", format_datetime(from)]));
+        }
+        let counts = run
+            .counts
+            .entry(model.odoo_name().to_string())
+            .or_default()
+            .clone();
+        run.counts.insert(model.odoo_name().to_string(), counts);
+        let mut last_id = 0;
+        let mut newest: Option<String> = None;
+        loop {
+            let mut domain = base.clone();
+            domain.push(json!(["id", ">", last_id]));
+            let page = self
+                .client
+                .call(
+                    model.odoo_name(),
+                    "search_read",
+                    self.search_call(json!(domain), fields),
+                )
+                .await?;
+            let records = page.as_array().cloned().unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            let full_page = records.len() >= self.options.page_size;
+            for record in &records {
+                if let Some(id) = record["id"].as_u64() {
+                    last_id = last_id.max(id);
+                }
+                if let Some(written) = record["write_date"].as_str() {
+                    newest =
+                        Some(newest.map_or(written.to_string(), |n| n.max(written.to_string())));
+                }
+            }
+            self.apply_page(run, model, records, lookups, false).await?;
+            if !full_page {
+                break;
+            }
+        }
+        // A short or empty page normally ends the read; make sure it was not a page lost on the way.
+        let mut rest = base;
+        rest.push(json!(["id", ">", last_id]));
+        let call = Call::new()
+            .param("domain", json!(rest))
+            .param("context", json!({"active_test": false}));
+        let remaining = self
+            .client
+            .call(model.odoo_name(), "search_count", call)
+            .await?
+            .as_u64()
+            .unwrap_or(0);
+        if remaining > 0 {
+            return Err(SyncError::PageMissing {
+                model: model.odoo_name(),
+                after: last_id,
+                remaining,
+            });
+        }
+        Ok(newest)
+    }
+
+    /// Partners referenced by opportunities but not held yet (new references, or a first sync).
+    async fn fetch_referenced_partners(
+        &self,
+        run: &mut Run,
+        fields: &[String],
+        lookups: &Lookups,
+    ) -> Result<(), SyncError> {
+        let missing: Vec<OdooId> = blocking(&self.store, |store| {
+            store.with_model(|model| {
+                let referenced: BTreeSet<OdooId> = model
+                    .opportunities()
+                    .values()
+                    .filter_map(|o| o.account_id)
+                    .collect();
+                referenced
+                    .into_iter()
+                    .filter(|id| !model.accounts().contains_key(id))
+                    .collect()
+            })
+        })
+        .await?;
+        for chunk in missing.chunks(self.options.page_size) {
+            let domain = json!([["id", "in", chunk]]);
+            let page = self
+                .client
+                .call(
+                    "res.partner",
+                    "search_read",
+                    self.search_call(domain, fields),
+                )
+                .await?;
+            let records = page.as_array().cloned().unwrap_or_default();
+            self.apply_page(run, SyncModel::Partner, records, lookups, true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Turns one page into events and commits them with the page's source records.
+    async fn apply_page(
+        &self,
+        run: &mut Run,
+        model: SyncModel,
+        records: Vec<Value>,
+        lookups: &Lookups,
+        referenced: bool,
+    ) -> Result<(), SyncError> {
+        let counts = run.counts.entry(model.odoo_name().to_string()).or_default();
+        counts.fetched += records.len() as u64;
+        let raw: Vec<(Option<OdooId>, Vec<u8>, Value)> = records
+            .into_iter()
+            .map(|record| {
+                let bytes = serde_json::to_vec(&record).unwrap_or_default();
+                (record["id"].as_u64(), bytes, record)
+            })
+            .collect();
+        let keys: Vec<String> = raw
+            .iter()
+            .map(|(id, _, _)| source_key(model, id.unwrap_or(0)))
+            .collect();
+        let lookup_keys = keys.clone();
+        let stored = blocking(&self.store, move |store| {
+            store.read()?.source_checksums(&lookup_keys)
+        })
+        .await?;
+        let mut changed = Vec::new();
+        let mut updates = SourceUpdates::default();
+        for (((id, bytes, record), key), stored) in raw.into_iter().zip(keys).zip(stored) {
+            let sum = checksum(&bytes);
+            if id.is_some() && stored == Some(sum) {
+                continue;
+            }
+            match map_record(model, &record, lookups) {
+                Ok(mapped) => {
+                    changed.push(mapped);
+                    updates.upserts.push(SourceRecord {
+                        key,
+                        checksum: sum,
+                        raw: bytes,
+                    });
+                }
+                Err(quarantined) => {
+                    run.quarantined_total += 1;
+                    counts.quarantined += 1;
+                    if run.quarantined.len() < QUARANTINE_LISTED {
+                        run.quarantined.push(quarantined);
+                    }
+                }
+            }
+        }
+        if changed.is_empty() && updates.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<OdooId> = changed.iter().map(|(id, _, _)| *id).collect();
+        let held: Vec<Option<SyncedRecord>> = blocking(&self.store, move |store| {
+            store.with_model(|read| ids.iter().map(|id| held_record(read, model, *id)).collect())
+        })
+        .await?;
+        let mut events = Vec::new();
+        for ((id, record, written), current) in changed.into_iter().zip(held) {
+            // Partners are synced only while an opportunity refers to them.
+            if model == SyncModel::Partner && current.is_none() && !referenced {
+                continue;
+            }
+            let planned = plan_change(id, current.as_ref(), record, written, &run.metadata);
+            match (&current, planned.is_empty()) {
+                (_, true) => {}
+                (None, false) => counts.created += 1,
+                (Some(_), false) => counts.updated += 1,
+            }
+            events.extend(planned);
+        }
+        run.events += events.len() as u64;
+        let batch = CommandBatch::new(events);
+        blocking(&self.store, move |store| {
+            store.append_with_sources(batch, updates)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Ids pipelog holds that Odoo no longer has, and how many it holds.
+    async fn missing_ids(&self, model: SyncModel) -> Result<(Vec<OdooId>, usize), SyncError> {
+        let call = Call::new()
+            .param("domain", json!([]))
+            .param("context", json!({"active_test": false}));
+        let remote: BTreeSet<OdooId> = self
+            .client
+            .call(model.odoo_name(), "search", call)
+            .await?
+            .as_array()
+            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        let held = blocking(&self.store, move |store| {
+            store.with_model(|read| held_ids(read, model))
+        })
+        .await?;
+        let missing: Vec<OdooId> = held.difference(&remote).copied().collect();
+        Ok((missing, held.len()))
+    }
+
+    async fn apply_deletions(
+        &self,
+        run: &mut Run,
+        request: RunRequest,
+        pending: Vec<(SyncModel, Vec<OdooId>, usize)>,
+        reconciled: Vec<(SyncModel, Cursor)>,
+    ) -> Result<(), SyncError> {
+        if !request.allow_mass_delete {
+            for (model, missing, held) in &pending {
+                let share = if *held == 0 {
+                    0.0
+                } else {
+                    missing.len() as f64 / *held as f64
+                };
+                if share > self.options.mass_delete_share {
+                    return Err(SyncError::MassDelete {
+                        model: model.odoo_name(),
+                        would_delete: missing.len(),
+                        held: *held,
+                        percent: share * 100.0,
+                        limit: self.options.mass_delete_share * 100.0,
+                    });
+                }
+            }
+        }
+        let mut events = Vec::new();
+        let mut updates = SourceUpdates::default();
+        for (model, missing, _) in pending {
+            run.counts
+                .entry(model.odoo_name().to_string())
+                .or_default()
+                .deleted += missing.len() as u64;
+            for id in missing {
+                events.push(NewEvent::new(deletion(model, id)).with_metadata(run.metadata.clone()));
+                updates.deletes.push(source_key(model, id));
+            }
+        }
+        updates.cursors = reconciled
+            .iter()
+            .map(|(model, cursor)| cursor_entry(*model, cursor))
+            .collect();
+        run.events += events.len() as u64;
+        let batch = CommandBatch::new(events);
+        blocking(&self.store, move |store| {
+            store.append_with_sources(batch, updates)
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+fn cursor_entry(model: SyncModel, cursor: &Cursor) -> (String, Vec<u8>) {
+    (
+        model.odoo_name().to_string(),
+        serde_json::to_vec(cursor).unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_are_stable_and_sensitive() {
+        assert_eq!(checksum(b"{\"id\":1}"), checksum(b"{\"id\":1}"));
+        assert_ne!(checksum(b"{\"id\":1}"), checksum(b"{\"id\":2}"));
+        assert_eq!(checksum(b""), 0xcbf2_9ce4_8422_2325);
+    }
+
+    #[test]
+    fn mass_delete_message_says_what_to_do() {
+        let error = SyncError::MassDelete {
+            model: "crm.lead",
+            would_delete: 40,
+            held: 100,
+            percent: 40.0,
+            limit: 10.0,
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains("40 of 100 crm.lead") && text.contains("--allow-mass-delete"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor {
+            watermark: Some("2026-11-26 21:27:15".into()),
+            last_reconcile_at: None,
+        };
+        let (model, bytes) = cursor_entry(SyncModel::Lead, &cursor);
+        assert_eq!(model, "crm.lead");
+        let back: Cursor = serde_json::from_slice(&bytes).expect("decodes");
+        assert_eq!(back.watermark, cursor.watermark);
+    }
+}
