@@ -5,8 +5,12 @@
 //! - [`projections`]: the read side, a pure fold of events into materialized views. No I/O.
 //! - [`store`]: the one redb file: the event log, the view tables, rebuild and verify. The only module
 //!   that imports redb.
+//! - [`sync`]: Odoo's API client, mapping and planning, one sync run, the schedule loop.
+//! - [`config`]: configuration from file, environment and flags, validated in one place.
+//! - [`demo`]: a simulated Odoo (the demo CRM, the fake server for tests and benchmarks).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod projections;

@@ -5,10 +5,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use pipelog::config::{ConfigFile, Overrides, Settings, resolve};
 use pipelog::projections::ViewTable;
 use pipelog::store::{ReadOnlyStore, ReplayProgress, Snapshot, StatusReport, Store};
+use pipelog::sync::odoo::{OdooClient, ProtocolChoice};
+use pipelog::sync::{RunRequest, Syncer};
 
 /// pipelog: your Odoo sales pipeline, as an append-only event log with live dashboards.
 ///
@@ -40,6 +45,21 @@ enum Command {
     },
     /// Replay the whole event log into fresh views and swap them in atomically.
     Rebuild,
+    /// Run one sync from Odoo now (changes since the last sync; --full reads everything).
+    ///
+    /// The Odoo password or API key comes from PIPELOG_ODOO_PASSWORD, PIPELOG_ODOO_PASSWORD_FILE
+    /// or the config file, never from a flag.
+    Sync {
+        /// Read every record, not only those changed since the last sync, and look for deletions.
+        #[arg(long)]
+        full: bool,
+        /// Confirm that Odoo really lost many records: lets the sync delete more than the
+        /// configured share of a model.
+        #[arg(long)]
+        allow_mass_delete: bool,
+        #[command(flatten)]
+        odoo: OdooArgs,
+    },
     /// Replay the log into scratch views and compare them with the live ones; exits 1 on any
     /// difference. Works beside a running server.
     Verify {
@@ -49,8 +69,50 @@ enum Command {
     },
 }
 
+/// Where to find Odoo; each flag also reads its environment variable.
+#[derive(Args, Clone)]
+struct OdooArgs {
+    /// TOML configuration file (see the README for its keys).
+    #[arg(long, env = "PIPELOG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Odoo's base URL, e.g. https://odoo.example.com
+    #[arg(long, env = "PIPELOG_ODOO_URL")]
+    odoo_url: Option<String>,
+    /// Odoo database name.
+    #[arg(long, env = "PIPELOG_ODOO_DB")]
+    odoo_db: Option<String>,
+    /// Odoo login of the sync account (needs Sales "All Documents" rights or better).
+    #[arg(long, env = "PIPELOG_ODOO_LOGIN")]
+    odoo_login: Option<String>,
+    /// Which Odoo API to speak: auto picks JSON-2 on Odoo 19+ and JSON-RPC before.
+    #[arg(long, env = "PIPELOG_ODOO_PROTOCOL", value_enum)]
+    odoo_protocol: Option<ProtocolChoice>,
+}
+
+impl OdooArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => ConfigFile::load(path).map_err(problems)?,
+            None => ConfigFile::default(),
+        };
+        let overrides = Overrides {
+            odoo_url: self.odoo_url.clone(),
+            odoo_database: self.odoo_db.clone(),
+            odoo_login: self.odoo_login.clone(),
+            odoo_protocol: self.odoo_protocol,
+            schedule: None,
+        };
+        resolve(file, &overrides, &|name| std::env::var(name).ok()).map_err(problems)
+    }
+}
+
+fn problems(list: Vec<String>) -> anyhow::Error {
+    anyhow::anyhow!("invalid configuration:\n  - {}", list.join("\n  - "))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -64,6 +126,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Status { json } => status(&cli.data, json),
         Command::Rebuild => rebuild(&cli.data),
+        Command::Sync {
+            full,
+            allow_mass_delete,
+            odoo,
+        } => sync(
+            &cli.data,
+            RunRequest {
+                full,
+                allow_mass_delete,
+            },
+            &odoo,
+        ),
         Command::Verify { json } => verify(&cli.data, json),
     }
 }
@@ -112,11 +186,7 @@ fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         report.users, report.logins
     )?;
     match &report.last_sync {
-        Some(run) => writeln!(
-            out,
-            "last sync      {:?} started {}",
-            run.outcome, run.started_at
-        )?,
+        Some(run) => writeln!(out, "last sync      {}", describe_run(run))?,
         None => writeln!(out, "last sync      never")?,
     }
     if !output.manager_cycles.is_empty() {
@@ -133,6 +203,36 @@ fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn describe_run(run: &pipelog::projections::SyncRunView) -> String {
+    use pipelog::projections::SyncOutcome;
+    let took = run
+        .duration_ms
+        .map(|ms| format!(" in {:.1} s", ms as f64 / 1000.0))
+        .unwrap_or_default();
+    match &run.outcome {
+        SyncOutcome::Running => format!("running since {}", run.started_at),
+        SyncOutcome::Succeeded {
+            warnings,
+            quarantined,
+            ..
+        } => format!(
+            "succeeded {}{took}{}{}",
+            run.started_at,
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!("; {} warnings", warnings.len())
+            },
+            if quarantined.is_empty() {
+                String::new()
+            } else {
+                format!("; {} records quarantined", quarantined.len())
+            },
+        ),
+        SyncOutcome::Failed { reason } => format!("FAILED {}{took}: {reason}", run.started_at),
+    }
 }
 
 fn users_in_manager_cycles(snapshot: &Snapshot) -> anyhow::Result<Vec<u64>> {
@@ -206,6 +306,65 @@ fn verify(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Logs go to stderr; `PIPELOG_LOG` sets the level (default `warn` for one-shot commands, e.g.
+/// `PIPELOG_LOG=pipelog=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPELOG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn sync(path: &Path, request: RunRequest, odoo: &OdooArgs) -> anyhow::Result<ExitCode> {
+    let settings = odoo.settings()?;
+    let odoo_settings = settings
+        .odoo
+        .context("no Odoo is configured: set PIPELOG_ODOO_URL (or --odoo-url, or odoo.url in the config file)")?;
+    let store =
+        Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
+    let client = OdooClient::new(odoo_settings)?;
+    let syncer = Syncer::new(store, client, settings.sync);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match runtime.block_on(syncer.run(request)) {
+        Ok(report) => {
+            println!(
+                "sync completed in {:.1} s: {} events",
+                report.duration_ms as f64 / 1000.0,
+                report.events
+            );
+            for (model, counts) in &report.counts {
+                println!(
+                    "  {model:<12} fetched {:>7}  created {:>6}  updated {:>6}  deleted {:>5}  quarantined {:>4}",
+                    counts.fetched,
+                    counts.created,
+                    counts.updated,
+                    counts.deleted,
+                    counts.quarantined
+                );
+            }
+            for warning in &report.warnings {
+                println!("warning: {warning}");
+            }
+            for record in &report.quarantined {
+                println!(
+                    "quarantined: {} {} ({})",
+                    record.model,
+                    record.id.map(|id| id.to_string()).unwrap_or("?".into()),
+                    record.reason
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("sync failed: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// The process's peak resident memory, from /proc (Linux).

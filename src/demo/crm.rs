@@ -106,6 +106,7 @@ pub const USERS: &[FieldDef] = &[
     field("sale_team_id", "User Sales Team", Many2one("crm.team")),
     computed("crm_team_ids", "Sales Teams", Many2many("crm.team")),
     computed("login_date", "Latest authentication", Datetime),
+    computed("groups_id", "Groups", Many2many("res.groups")),
 ];
 
 pub const EMPLOYEES: &[FieldDef] = &[
@@ -119,6 +120,20 @@ pub const EMPLOYEES: &[FieldDef] = &[
     field("active", "Active", Boolean),
     field("company_id", "Company", Many2one("res.company")),
     computed("child_ids", "Direct subordinates", One2many("hr.employee")),
+    field("job_id", "Job Position", Many2one("hr.job")),
+    field("departure_date", "Departure Date", Date),
+    field("private_email", "Private Email", Char),
+];
+
+/// The public subset of employees that any internal user may read.
+pub const PUBLIC_EMPLOYEES: &[FieldDef] = &[
+    field("name", "Employee Name", Char),
+    field("user_id", "User", Many2one("res.users")),
+    field("parent_id", "Manager", Many2one("hr.employee.public")),
+    field("work_email", "Work Email", Char),
+    field("department_id", "Department", Many2one("hr.department")),
+    field("job_title", "Job Title", Char),
+    field("active", "Active", Boolean),
 ];
 
 pub const LEADS: &[FieldDef] = &[
@@ -148,6 +163,7 @@ pub const LEADS: &[FieldDef] = &[
     field("city", "City", Char),
     field("priority", "Priority", Selection(PRIORITIES)),
     field("tag_ids", "Tags", Many2many("crm.tag")),
+    field("description", "Notes", Char),
 ];
 
 pub const STAGES: &[FieldDef] = &[
@@ -166,6 +182,12 @@ pub const TEAMS: &[FieldDef] = &[
     field("company_id", "Company", Many2one("res.company")),
     field("use_leads", "Leads", Boolean),
     field("use_opportunities", "Pipeline", Boolean),
+    field("alias_name", "Alias Name", Char),
+    computed(
+        "crm_team_member_ids",
+        "Sales Team Members",
+        One2many("crm.team.member"),
+    ),
 ];
 
 pub const PARTNERS: &[FieldDef] = &[
@@ -205,7 +227,18 @@ pub const MODELS: &[(&str, &[FieldDef], &str)] = &[
     ("hr.department", NAMED, "name, id"),
     ("crm.lost.reason", NAMED, "name, id"),
     ("crm.tag", NAMED, "name, id"),
+    ("hr.job", NAMED, "name, id"),
+    ("res.groups", NAMED, "name, id"),
+    ("hr.employee.public", PUBLIC_EMPLOYEES, "name, id"),
 ];
+
+/// Models that read another model's records (Odoo's SQL views over the same table).
+pub fn storage_model(model: &str) -> &str {
+    match model {
+        "hr.employee.public" => "hr.employee",
+        other => other,
+    }
+}
 
 pub fn model_fields(model: &str) -> Option<Vec<FieldDef>> {
     MODELS
@@ -306,7 +339,8 @@ pub const ADMIN_UID: u64 = 2;
 pub const DEMO_UID: u64 = 6;
 pub const WON_STAGE: u64 = 4;
 const FIRST_GENERATED_USER: u64 = 10;
-const EMPLOYEE_OFFSET: u64 = 1000;
+/// Employee ids follow user ids (Odoo's demo has employees 2 and 6 for users 2 and 6).
+const EMPLOYEE_OFFSET: u64 = 0;
 
 const FIRST_NAMES: &[&str] = &[
     "Ann", "Bob", "Chloé", "Dmitri", "Eva", "Farid", "Grace", "Hiro", "Inès", "Jonas", "Kara",
@@ -403,7 +437,7 @@ impl Crm {
     }
 
     pub fn table(&self, model: &str) -> Option<&BTreeMap<u64, Record>> {
-        self.tables.get(model)
+        self.tables.get(storage_model(model))
     }
 
     fn insert(&mut self, model: &str, id: u64, mut values: Record) {
@@ -634,7 +668,9 @@ impl Crm {
         }
         // A team lead with no Odoo login sits between a director and their people, like Odoo's demo
         // "Jeffrey Kelly": the hierarchy must pass through them.
-        let orphan_lead = EMPLOYEE_OFFSET + 999;
+        let orphan_lead = self
+            .next_id("hr.employee")
+            .max(EMPLOYEE_OFFSET + head + total + 100);
         self.add_employee(
             orphan_lead,
             "Jeffrey Kelly",

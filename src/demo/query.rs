@@ -88,6 +88,7 @@ pub fn execute(
     match method {
         "search_read" => {
             let wanted = requested_fields(model, &fields, param(args, kwargs, 1, "fields"))?;
+            check_field_access(crm, uid, model, &wanted)?;
             let ids = search(
                 crm,
                 uid,
@@ -196,7 +197,12 @@ pub fn execute(
                 };
                 crm.update(model, id, obj(values));
             }
-            Ok(Value::Null)
+            // Odoo's action_set_won returns True; the others return None.
+            Ok(if method == "action_set_won" {
+                json!(true)
+            } else {
+                Value::Null
+            })
         }
         "has_group" if model == "res.users" => {
             let user = ids_of(param(args, kwargs, 0, "ids"))
@@ -288,6 +294,23 @@ fn check_fields<'a>(
                 format!("Invalid field '{name}' on model '{model}'"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Fields restricted to a group, like HR's private fields for non-HR users.
+fn check_field_access(
+    crm: &Crm,
+    uid: u64,
+    model: &str,
+    fields: &[FieldDef],
+) -> Result<(), CallError> {
+    let hr_officer = crm.accounts.iter().any(|a| a.uid == uid && a.all_leads);
+    if model == "hr.employee" && !hr_officer && fields.iter().any(|f| f.name == "private_email") {
+        return Err(CallError::new(
+            "odoo.exceptions.AccessError",
+            "The requested operation can not be completed due to security restrictions.\n\nDocument type: Employee (hr.employee)\nOperation: read\nUser: 6\nFields:\n- private_email (allowed for groups 'Employees / Officer: Manage all employees')",
+        ));
     }
     Ok(())
 }
@@ -639,7 +662,15 @@ fn computed_x2many(crm: &Crm, model: &str, id: u64, record: &Record, field: &str
             .into_iter()
             .collect(),
         ("hr.employee", "child_ids") => filter("hr.employee", "parent_id"),
-        ("crm.team", "member_ids") => filter("res.users", "sale_team_id"),
+        ("crm.team", "member_ids" | "crm_team_member_ids") => filter("res.users", "sale_team_id"),
+        ("res.users", "groups_id") => {
+            let all_leads = crm.accounts.iter().any(|a| a.uid == id && a.all_leads);
+            if all_leads {
+                vec![1, 7, 8, 13, 14]
+            } else {
+                vec![1, 7, 8, 13]
+            }
+        }
         _ => record
             .get(field)
             .map(|v| ids_of(Some(v)))
@@ -721,6 +752,14 @@ fn write(
 ) -> Result<(), CallError> {
     check_fields(model, fields, values.keys())?;
     for id in ids {
+        if crm.table(model).is_none_or(|t| !t.contains_key(id)) {
+            return Err(CallError::new(
+                "odoo.exceptions.MissingError",
+                format!(
+                    "Record does not exist or has been deleted.\n(Record: {model}({id},), User: {uid})"
+                ),
+            ));
+        }
         if !visible_to(crm, uid, model, *id) {
             return Err(CallError::new(
                 "odoo.exceptions.AccessError",
@@ -770,6 +809,10 @@ fn read_group(
         &Map::new(),
         9,
     )?;
+    let domain_terms: Vec<Value> = param(args, kwargs, 0, "domain")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let aggregates: Vec<String> = param(args, kwargs, 1, "fields")
         .and_then(Value::as_array)
         .map(|a| {
@@ -825,14 +868,16 @@ fn read_group(
                     .sum();
                 row.insert(aggregate.clone(), json!(sum));
             }
-            row.insert(
-                "__domain".into(),
-                json!([[
-                    group_by,
-                    "=",
-                    if key.is_null() { json!(false) } else { key }
-                ]]),
-            );
+            // Odoo scopes each group's domain: the query's terms AND the group's own term.
+            let group_term = json!([
+                group_by,
+                "=",
+                if key.is_null() { json!(false) } else { key }
+            ]);
+            let mut scoped: Vec<Value> = vec![json!("&"); domain_terms.len()];
+            scoped.extend(domain_terms.iter().cloned());
+            scoped.push(group_term);
+            row.insert("__domain".into(), Value::Array(scoped));
             Value::Object(row)
         })
         .collect();

@@ -562,14 +562,14 @@ impl Syncer {
                 continue;
             }
             match map_record(model, &record, lookups) {
-                Ok(mapped) => {
-                    changed.push(mapped);
-                    updates.upserts.push(SourceRecord {
+                Ok(mapped) => changed.push((
+                    mapped,
+                    SourceRecord {
                         key,
                         checksum: sum,
                         raw: bytes,
-                    });
-                }
+                    },
+                )),
                 Err(quarantined) => {
                     run.quarantined_total += 1;
                     counts.quarantined += 1;
@@ -582,17 +582,18 @@ impl Syncer {
         if changed.is_empty() && updates.is_empty() {
             return Ok(());
         }
-        let ids: Vec<OdooId> = changed.iter().map(|(id, _, _)| *id).collect();
+        let ids: Vec<OdooId> = changed.iter().map(|((id, _, _), _)| *id).collect();
         let held: Vec<Option<SyncedRecord>> = blocking(&self.store, move |store| {
             store.with_model(|read| ids.iter().map(|id| held_record(read, model, *id)).collect())
         })
         .await?;
         let mut events = Vec::new();
-        for ((id, record, written), current) in changed.into_iter().zip(held) {
+        for (((id, record, written), source), current) in changed.into_iter().zip(held) {
             // Partners are synced only while an opportunity refers to them.
             if model == SyncModel::Partner && current.is_none() && !referenced {
                 continue;
             }
+            updates.upserts.push(source);
             let planned = plan_change(id, current.as_ref(), record, written, &run.metadata);
             match (&current, planned.is_empty()) {
                 (_, true) => {}

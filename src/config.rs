@@ -1,0 +1,273 @@
+//! Configuration: defaults < TOML file < `PIPELOG_*` environment variables < command-line flags.
+//! Secrets may come from a file (`*_FILE`) and are never printed (`Secret`'s Debug is redacted).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::sync::SyncOptions;
+use crate::sync::odoo::{OdooSettings, ProtocolChoice, Secret};
+use crate::sync::schedule::Schedule;
+
+pub const DEFAULT_SCHEDULE: &str = "*/5 * * * *";
+
+/// The TOML file, as written by people: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub data: Option<PathBuf>,
+    #[serde(default)]
+    pub odoo: OdooSection,
+    #[serde(default)]
+    pub sync: SyncSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdooSection {
+    pub url: Option<String>,
+    pub database: Option<String>,
+    pub login: Option<String>,
+    /// Password or API key. Prefer `password_file`.
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub protocol: Option<ProtocolChoice>,
+    pub timeout_seconds: Option<u64>,
+    pub retries: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    /// Cron expression (5 fields, or 6 with seconds), in UTC.
+    pub schedule: Option<String>,
+    pub page_size: Option<usize>,
+    pub overlap_seconds: Option<u64>,
+    /// Refuse a reconcile that would delete more than this percentage of a model's records.
+    pub mass_delete_percent: Option<f64>,
+    pub reconcile_every_minutes: Option<u64>,
+    pub default_currency: Option<String>,
+}
+
+/// Values from flags and the environment (already merged by the command line parser), which win
+/// over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub odoo_url: Option<String>,
+    pub odoo_database: Option<String>,
+    pub odoo_login: Option<String>,
+    pub odoo_protocol: Option<ProtocolChoice>,
+    pub schedule: Option<String>,
+}
+
+/// Everything a sync needs, validated.
+#[derive(Debug)]
+pub struct Settings {
+    /// `None` when no Odoo URL is configured.
+    pub odoo: Option<OdooSettings>,
+    pub sync: SyncOptions,
+    pub schedule: Schedule,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, Vec<String>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| vec![format!("cannot read {}: {error}", path.display())])?;
+        toml::from_str(&text).map_err(|error| vec![format!("{}: {error}", path.display())])
+    }
+}
+
+/// Reads an environment variable, or the file named by `NAME_FILE`.
+fn env_secret(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<Secret> {
+    if let Some(value) = env(name).filter(|v| !v.is_empty()) {
+        return Some(Secret::new(value));
+    }
+    let file = env(&format!("{name}_FILE"))?;
+    read_secret_file(Path::new(&file), problems)
+}
+
+fn read_secret_file(path: &Path, problems: &mut Vec<String>) -> Option<Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(Secret::new(text.trim_end_matches(['\n', '\r']))),
+        Err(error) => {
+            problems.push(format!(
+                "cannot read the secret file {}: {error}",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// Merges and validates; reports every problem at once.
+pub fn resolve(
+    file: ConfigFile,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, Vec<String>> {
+    let mut problems = Vec::new();
+    let odoo = file.odoo;
+    let url = overrides.odoo_url.clone().or(odoo.url);
+    let secret = env_secret(env, "PIPELOG_ODOO_PASSWORD", &mut problems)
+        .or(odoo.password)
+        .or_else(|| {
+            odoo.password_file
+                .as_deref()
+                .and_then(|path| read_secret_file(path, &mut problems))
+        });
+    let odoo_settings = url.map(|url| {
+        let database = overrides.odoo_database.clone().or(odoo.database).unwrap_or_default();
+        let login = overrides.odoo_login.clone().or(odoo.login).unwrap_or_default();
+        if database.is_empty() {
+            problems.push("odoo.database (PIPELOG_ODOO_DB) is required when an Odoo URL is set".into());
+        }
+        if login.is_empty() {
+            problems.push("odoo.login (PIPELOG_ODOO_LOGIN) is required when an Odoo URL is set".into());
+        }
+        if secret.as_ref().is_none_or(Secret::is_empty) {
+            problems.push("an Odoo password or API key is required: set PIPELOG_ODOO_PASSWORD, PIPELOG_ODOO_PASSWORD_FILE or odoo.password_file".into());
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(format!("odoo.url {url:?} must start with http:// or https://"));
+        }
+        OdooSettings {
+            url,
+            database,
+            login,
+            secret: secret.clone().unwrap_or_default(),
+            protocol: overrides.odoo_protocol.or(odoo.protocol).unwrap_or_default(),
+            timeout: Duration::from_secs(odoo.timeout_seconds.unwrap_or(60).max(1)),
+            retries: odoo.retries.unwrap_or(3),
+            retry_backoff: Duration::from_millis(500),
+        }
+    });
+
+    let sync = file.sync;
+    let defaults = SyncOptions::default();
+    let page_size = sync.page_size.unwrap_or(defaults.page_size);
+    if !(10..=10_000).contains(&page_size) {
+        problems.push(format!(
+            "sync.page_size {page_size} must be between 10 and 10000"
+        ));
+    }
+    let percent = sync
+        .mass_delete_percent
+        .unwrap_or(defaults.mass_delete_share * 100.0);
+    if !(0.0..=100.0).contains(&percent) {
+        problems.push(format!(
+            "sync.mass_delete_percent {percent} must be between 0 and 100"
+        ));
+    }
+    let pattern = overrides
+        .schedule
+        .clone()
+        .or(sync.schedule)
+        .unwrap_or_else(|| DEFAULT_SCHEDULE.into());
+    let schedule = Schedule::parse(&pattern)
+        .map_err(|error| problems.push(error.to_string()))
+        .ok();
+    let options = SyncOptions {
+        page_size,
+        overlap: sync
+            .overlap_seconds
+            .map(Duration::from_secs)
+            .unwrap_or(defaults.overlap),
+        mass_delete_share: percent / 100.0,
+        reconcile_every: sync
+            .reconcile_every_minutes
+            .map(|m| Duration::from_secs(m * 60))
+            .unwrap_or(defaults.reconcile_every),
+        default_currency: sync.default_currency.unwrap_or(defaults.default_currency),
+    };
+    match (problems.is_empty(), schedule) {
+        (true, Some(schedule)) => Ok(Settings {
+            odoo: odoo_settings,
+            sync: options,
+            schedule,
+        }),
+        _ => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn flags_and_env_win_over_the_file() {
+        let file: ConfigFile = toml::from_str(
+            r#"
+            [odoo]
+            url = "http://file:8069"
+            database = "filedb"
+            login = "filelogin"
+            password = "from-file"
+            [sync]
+            schedule = "0 * * * *"
+            mass_delete_percent = 25
+            "#,
+        )
+        .expect("parses");
+        let overrides = Overrides {
+            odoo_database: Some("flagdb".into()),
+            ..Overrides::default()
+        };
+        let env = |name: &str| (name == "PIPELOG_ODOO_PASSWORD").then(|| "from-env".to_string());
+        let settings = resolve(file, &overrides, &env).expect("valid");
+        let odoo = settings.odoo.expect("odoo configured");
+        assert_eq!(
+            (
+                odoo.url.as_str(),
+                odoo.database.as_str(),
+                odoo.login.as_str()
+            ),
+            ("http://file:8069", "flagdb", "filelogin")
+        );
+        assert_eq!(odoo.secret.expose(), "from-env");
+        assert_eq!(settings.schedule.pattern(), "0 * * * *");
+        assert_eq!(settings.sync.mass_delete_share, 0.25);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let file: ConfigFile = toml::from_str(
+            "[odoo]\nurl = \"ftp://x\"\n[sync]\nschedule = \"often\"\npage_size = 1",
+        )
+        .expect("parses");
+        let problems = resolve(file, &Overrides::default(), &no_env).expect_err("invalid");
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_secrets_never_print() {
+        assert!(toml::from_str::<ConfigFile>("[odoo]\npasword = \"typo\"").is_err());
+        let file: ConfigFile = toml::from_str("[odoo]\npassword = \"hunter2\"").expect("parses");
+        assert!(!format!("{file:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_can_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cret\n").expect("write");
+        let env =
+            |name: &str| (name == "PIPELOG_ODOO_PASSWORD_FILE").then(|| path.display().to_string());
+        let overrides = Overrides {
+            odoo_url: Some("http://x".into()),
+            odoo_database: Some("d".into()),
+            odoo_login: Some("l".into()),
+            ..Overrides::default()
+        };
+        let settings = resolve(ConfigFile::default(), &overrides, &env).expect("valid");
+        assert_eq!(settings.odoo.expect("odoo").secret.expose(), "s3cret");
+    }
+}

@@ -1,0 +1,158 @@
+//! Shared by the end-to-end tests: a simulated Odoo on loopback and the real `pipelog` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use pipelog::demo::{CrmOptions, FakeOdoo, serve};
+use tokio::sync::oneshot;
+
+/// A simulated Odoo served on an ephemeral loopback port for as long as this value lives.
+pub struct FakeServer {
+    pub url: String,
+    pub fake: Arc<FakeOdoo>,
+    stop: Option<oneshot::Sender<()>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl FakeServer {
+    pub fn start(options: CrmOptions) -> FakeServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let fake = FakeOdoo::new(options);
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = fake.clone();
+        runtime.spawn(async move {
+            let _ = serve(listener, served, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        FakeServer {
+            url,
+            fake,
+            stop: Some(stop),
+            runtime,
+        }
+    }
+
+    /// Sends a raw JSON-RPC body and returns the decoded answer.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let url = format!("{}{}", self.url, path);
+        let body = body.clone();
+        self.runtime.block_on(async move {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let response = client.post(url).json(&body).send().await.expect("request");
+            let status = response.status().as_u16();
+            let value = response.json().await.unwrap_or(serde_json::Value::Null);
+            (status, value)
+        })
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A temporary data file and config for the real binary, pointed at a fake server.
+pub struct Pipelog {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub url: String,
+    pub login: String,
+    pub password: String,
+}
+
+impl Pipelog {
+    pub fn new(url: &str, extra_config: &str) -> Pipelog {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("pipelog.redb");
+        let config = dir.path().join("pipelog.toml");
+        std::fs::write(
+            &config,
+            format!("[odoo]\ndatabase = \"salesdemo\"\ntimeout_seconds = 5\nretries = 1\n\n[sync]\n{extra_config}\n"),
+        )
+        .expect("config");
+        Pipelog {
+            dir,
+            data,
+            config,
+            url: url.to_string(),
+            login: "admin".into(),
+            password: "admin".into(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("PIPELOG_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env("PIPELOG_CONFIG", &self.config)
+            .env("PIPELOG_ODOO_URL", &self.url)
+            .env("PIPELOG_ODOO_LOGIN", &self.login)
+            .env("PIPELOG_ODOO_PASSWORD", &self.password);
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("pipelog runs")
+    }
+
+    pub fn sync(&self, args: &[&str]) -> Output {
+        let mut all = vec!["sync"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let output = self.run(&["status", "--json"]);
+        assert!(output.status.success(), "{}", text(&output));
+        serde_json::from_slice(&output.stdout).expect("status json")
+    }
+
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn small_crm() -> CrmOptions {
+    CrmOptions {
+        users: 12,
+        opportunities: 150,
+        partners: 40,
+        seed: 7,
+        ..CrmOptions::default()
+    }
+}
