@@ -450,6 +450,13 @@ impl Crm {
         }
     }
 
+    /// Creates a record with the next free id and returns the id.
+    pub fn create(&mut self, model: &str, values: Record) -> u64 {
+        let id = self.next_id(model);
+        self.insert(model, id, values);
+        id
+    }
+
     /// Updates fields of one record and bumps its `write_date`. Returns false for unknown ids.
     pub fn update(&mut self, model: &str, id: u64, values: Record) -> bool {
         let micros = self.tick();

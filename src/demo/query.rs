@@ -161,19 +161,14 @@ pub fn execute(
         "create" => {
             let values = param(args, kwargs, 0, "vals_list")
                 .or_else(|| param(args, kwargs, 0, "vals"))
+                .and_then(Value::as_object)
                 .cloned()
-                .unwrap_or(json!({}));
-            let id = crm.next_id(model);
-            let record = values.as_object().cloned().unwrap_or_default();
-            check_fields(model, &fields, record.keys())?;
+                .unwrap_or_default();
+            check_fields(model, &fields, values.keys())?;
             let mut stored = Record::new();
             stored.insert("active".into(), json!(true));
-            stored.extend(record);
-            crm.tables
-                .get_mut(model)
-                .map(|t| t.insert(id, Record::new()));
-            crm.update(model, id, stored);
-            Ok(json!(id))
+            stored.extend(values);
+            Ok(json!(crm.create(model, stored)))
         }
         "unlink" => {
             for id in ids_of(param(args, kwargs, 0, "ids")) {

@@ -1,0 +1,411 @@
+//! The real `pipelog` binary syncing from the simulated Odoo over HTTP: first load, no-change
+//! resync, incremental changes, hard deletes, every injected fault, the mass-delete guard,
+//! quarantine, manager cycles, JSON-2, rights warnings and secrets.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use pipelog::demo::crm::{Crm, WON_STAGE, obj};
+use pipelog::demo::{CrmOptions, Fault, FaultKind};
+use pipelog::projections::DealStatus;
+use pipelog::store::ReadOnlyStore;
+use serde_json::json;
+use support::{FakeServer, Pipelog, small_crm, text};
+
+/// Every lead in the simulated Odoo, as pipelog should show it: stage, salesperson, status, cents.
+fn expected_leads(crm: &Crm) -> BTreeMap<u64, (Option<u64>, Option<u64>, DealStatus, i64)> {
+    crm.table("crm.lead")
+        .expect("leads")
+        .iter()
+        .map(|(id, lead)| {
+            let stage = lead["stage_id"].as_u64();
+            let status = if lead["active"] == json!(false) {
+                DealStatus::Lost
+            } else if stage == Some(WON_STAGE) {
+                DealStatus::Won
+            } else {
+                DealStatus::Open
+            };
+            let cents = (lead["expected_revenue"].as_f64().unwrap_or(0.0) * 100.0).round() as i64;
+            (*id, (stage, lead["user_id"].as_u64(), status, cents))
+        })
+        .collect()
+}
+
+fn held_leads(pipelog: &Pipelog) -> BTreeMap<u64, (Option<u64>, Option<u64>, DealStatus, i64)> {
+    let store = ReadOnlyStore::open(pipelog.data()).expect("opens");
+    let snapshot = store.read().expect("snapshot");
+    snapshot
+        .rows(pipelog::projections::ViewTable::Opportunities)
+        .expect("rows")
+        .into_iter()
+        .map(|(_, bytes)| {
+            let view: pipelog::projections::OpportunityView =
+                pipelog::projections::decode(&bytes).expect("decodes");
+            (
+                view.id,
+                (
+                    view.stage.map(|s| s.id),
+                    view.salesperson.map(|s| s.id),
+                    view.status,
+                    view.expected_revenue,
+                ),
+            )
+        })
+        .collect()
+}
+
+fn assert_mirrors(server: &FakeServer, pipelog: &Pipelog) {
+    let expected = expected_leads(&server.fake.crm());
+    let held = held_leads(pipelog);
+    assert_eq!(held.len(), expected.len(), "same number of leads");
+    assert_eq!(held, expected);
+    let verify = pipelog.run(&["verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+fn succeed(output: std::process::Output) -> String {
+    let all = text(&output);
+    assert!(output.status.success(), "{all}");
+    all
+}
+
+fn event_count(pipelog: &Pipelog, event_type: &str) -> u64 {
+    pipelog.status()["events_by_type"][event_type]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn first_load_no_change_resync_and_incremental_changes() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "page_size = 40");
+    let first = succeed(pipelog.sync(&[]));
+    assert!(first.contains("sync completed"), "{first}");
+    assert_mirrors(&server, &pipelog);
+    let status = pipelog.status();
+    let users = server
+        .fake
+        .crm()
+        .table("res.users")
+        .map(|t| t.len())
+        .unwrap_or(0) as u64;
+    assert_eq!(status["users"], users);
+
+    // Nothing changed in Odoo: the only new events are the sync run's own two.
+    let before = status["events"].as_u64().expect("events");
+    succeed(pipelog.sync(&[]));
+    assert_eq!(pipelog.status()["events"].as_u64(), Some(before + 2));
+
+    let changes = server.fake.crm().mutate(40);
+    assert_eq!(changes.len(), 40);
+    succeed(pipelog.sync(&[]));
+    assert_mirrors(&server, &pipelog);
+    assert!(
+        event_count(&pipelog, "OpportunityUpdated") + event_count(&pipelog, "OpportunityArchived")
+            > 0
+    );
+}
+
+#[test]
+fn hard_deletes_are_found_by_reconcile_and_mass_deletes_need_confirmation() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "");
+    succeed(pipelog.sync(&[]));
+    let ids: Vec<u64> = server
+        .fake
+        .crm()
+        .table("crm.lead")
+        .expect("leads")
+        .keys()
+        .copied()
+        .collect();
+    for id in &ids[..3] {
+        server
+            .fake
+            .crm()
+            .tables
+            .get_mut("crm.lead")
+            .map(|t| t.remove(id));
+    }
+    let report = succeed(pipelog.sync(&["--full"]));
+    assert!(report.contains("deleted     3"), "{report}");
+    assert_eq!(event_count(&pipelog, "OpportunityDeleted"), 3);
+    assert_mirrors(&server, &pipelog);
+
+    // Odoo "loses" a third of the leads: refused, nothing deleted, status says why.
+    for id in &ids[3..60] {
+        server
+            .fake
+            .crm()
+            .tables
+            .get_mut("crm.lead")
+            .map(|t| t.remove(id));
+    }
+    let refused = pipelog.sync(&["--full"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--allow-mass-delete"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(event_count(&pipelog, "OpportunityDeleted"), 3);
+    let last = &pipelog.status()["last_sync"];
+    assert!(
+        last["outcome"]["failed"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("would delete 57")),
+        "{last}"
+    );
+
+    succeed(pipelog.sync(&["--full", "--allow-mass-delete"]));
+    assert_eq!(event_count(&pipelog, "OpportunityDeleted"), 60);
+    assert_mirrors(&server, &pipelog);
+}
+
+#[test]
+fn every_injected_fault_fails_cleanly_and_the_next_sync_recovers() {
+    for kind in [
+        FaultKind::ServerError,
+        FaultKind::Truncated,
+        FaultKind::AuthFailure,
+        FaultKind::DropPage,
+    ] {
+        let server = FakeServer::start(small_crm());
+        let pipelog = Pipelog::new(&server.url, "page_size = 30");
+        succeed(pipelog.sync(&[]));
+        server.fake.crm().mutate(30);
+        let deletes_before = event_count(&pipelog, "OpportunityDeleted");
+        // Let a few calls through first, so that the failure comes midway through the run.
+        server.fake.inject(Fault {
+            kind,
+            after: 8,
+            count: 50,
+            delay_ms: 0,
+        });
+        let failed = pipelog.sync(&["--full"]);
+        assert_eq!(failed.status.code(), Some(1), "{kind:?}: {}", text(&failed));
+        let status = pipelog.status();
+        assert!(
+            status["last_sync"]["outcome"]["failed"].is_object(),
+            "{kind:?}: {status}"
+        );
+        assert_eq!(
+            event_count(&pipelog, "OpportunityDeleted"),
+            deletes_before,
+            "{kind:?}: no deletions on failure"
+        );
+        let verify = pipelog.run(&["verify"]);
+        assert!(
+            verify.status.success(),
+            "{kind:?}: views stay consistent: {}",
+            text(&verify)
+        );
+
+        server.fake.clear_faults();
+        succeed(pipelog.sync(&["--full"]));
+        assert_mirrors(&server, &pipelog);
+    }
+}
+
+#[test]
+fn transient_faults_are_retried() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "");
+    server.fake.inject(Fault {
+        kind: FaultKind::ServerError,
+        after: 3,
+        count: 1,
+        delay_ms: 0,
+    });
+    server.fake.inject(Fault {
+        kind: FaultKind::Truncated,
+        after: 6,
+        count: 1,
+        delay_ms: 0,
+    });
+    succeed(pipelog.sync(&[]));
+    assert_mirrors(&server, &pipelog);
+}
+
+#[test]
+fn malformed_records_are_quarantined_not_fatal() {
+    let server = FakeServer::start(small_crm());
+    let id = {
+        let mut crm = server.fake.crm();
+        crm.create(
+            "crm.lead",
+            obj(json!({"name": "Broken", "type": "opportunity", "active": true, "expected_revenue": 1e300, "probability": 10.0})),
+        )
+    };
+    let pipelog = Pipelog::new(&server.url, "");
+    let report = succeed(pipelog.sync(&[]));
+    assert!(
+        report.contains(&format!("quarantined: crm.lead {id}")),
+        "{report}"
+    );
+    let status = pipelog.status();
+    let quarantined = &status["last_sync"]["outcome"]["succeeded"]["quarantined"];
+    assert_eq!(quarantined[0]["id"], id, "{status}");
+    assert!(!held_leads(&pipelog).contains_key(&id));
+}
+
+#[test]
+fn manager_cycles_in_odoo_are_cut_and_reported() {
+    let server = FakeServer::start(small_crm());
+    {
+        let mut crm = server.fake.crm();
+        crm.update("hr.employee", 11, obj(json!({"parent_id": 12})));
+        crm.update("hr.employee", 12, obj(json!({"parent_id": 11})));
+    }
+    let pipelog = Pipelog::new(&server.url, "");
+    succeed(pipelog.sync(&[]));
+    let cycles = pipelog.status()["manager_cycles"].clone();
+    assert_eq!(cycles, json!([11, 12]));
+    assert!(pipelog.run(&["verify"]).status.success());
+}
+
+#[test]
+fn odoo_19_is_spoken_to_over_json_2_with_an_api_key() {
+    let key = "0123456789abcdef0123456789abcdef01234567";
+    let server = FakeServer::start(CrmOptions {
+        version: 19,
+        admin_api_key: Some(key.into()),
+        ..small_crm()
+    });
+    let mut pipelog = Pipelog::new(&server.url, "");
+    pipelog.password = key.into();
+    succeed(pipelog.sync(&[]));
+    assert_mirrors(&server, &pipelog);
+
+    pipelog.password = "revoked-key-0000".into();
+    let refused = pipelog.sync(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains("refused the credentials"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!text(&refused).contains("revoked-key-0000"));
+}
+
+#[test]
+fn a_sync_account_without_all_documents_rights_is_warned_about() {
+    let server = FakeServer::start(small_crm());
+    let mut pipelog = Pipelog::new(&server.url, "");
+    pipelog.login = "demo".into();
+    pipelog.password = "demo".into();
+    let report = succeed(pipelog.sync(&[]));
+    assert!(
+        report.contains("lacks Sales \"All Documents\" rights"),
+        "{report}"
+    );
+    let warnings = &pipelog.status()["last_sync"]["outcome"]["succeeded"]["warnings"];
+    assert!(
+        warnings[0]
+            .as_str()
+            .is_some_and(|w| w.contains("All Documents")),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn wrong_settings_say_what_to_fix_and_never_print_the_secret() {
+    let server = FakeServer::start(small_crm());
+    let mut pipelog = Pipelog::new(&server.url, "");
+    pipelog.password = "sup3r-secret-pw".into();
+    let refused = pipelog.sync(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let all = text(&refused);
+    assert!(
+        all.contains("refused the credentials of \"admin\""),
+        "{all}"
+    );
+    assert!(!all.contains("sup3r-secret-pw"));
+    let status = pipelog.run(&["status", "--json"]);
+    assert!(!text(&status).contains("sup3r-secret-pw"));
+    let log = std::fs::read(pipelog.data()).expect("data file");
+    assert!(
+        !log.windows(15).any(|w| w == b"sup3r-secret-pw"),
+        "the secret is not in the data file"
+    );
+
+    let mut wrong_db = Pipelog::new(&server.url, "");
+    std::fs::write(
+        &wrong_db.config,
+        "[odoo]\ndatabase = \"nosuchdb\"\nretries = 0\n",
+    )
+    .expect("config");
+    wrong_db.password = "admin".into();
+    let output = wrong_db.sync(&[]);
+    assert!(
+        text(&output).contains("no database \"nosuchdb\""),
+        "{}",
+        text(&output)
+    );
+
+    let unreachable = Pipelog::new("http://127.0.0.1:9", "");
+    let output = unreachable.sync(&[]);
+    assert!(
+        text(&output).contains("cannot reach Odoo at http://127.0.0.1:9"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn an_assignment_made_in_odoo_is_one_event_and_stable() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "");
+    succeed(pipelog.sync(&[]));
+    let lead = *server
+        .fake
+        .crm()
+        .table("crm.lead")
+        .expect("leads")
+        .keys()
+        .next()
+        .expect("a lead");
+    server
+        .fake
+        .crm()
+        .update("crm.lead", lead, obj(json!({"user_id": 11})));
+    let before = event_count(&pipelog, "OpportunityUpdated");
+    succeed(pipelog.sync(&[]));
+    succeed(pipelog.sync(&[]));
+    assert_eq!(event_count(&pipelog, "OpportunityUpdated"), before + 1);
+    let store = ReadOnlyStore::open(pipelog.data()).expect("opens");
+    let view = store
+        .read()
+        .expect("snapshot")
+        .opportunity(lead)
+        .expect("read")
+        .expect("row");
+    assert_eq!(view.salesperson.map(|s| s.id), Some(11));
+}
+
+#[test]
+fn a_slow_odoo_times_out_with_a_clear_error() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "");
+    std::fs::write(
+        &pipelog.config,
+        "[odoo]\ndatabase = \"salesdemo\"\ntimeout_seconds = 1\nretries = 0\n",
+    )
+    .expect("config");
+    server.fake.inject(Fault {
+        kind: FaultKind::Latency,
+        after: 2,
+        count: 5,
+        delay_ms: 2_500,
+    });
+    let output = pipelog.sync(&[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("did not answer within 1 s"),
+        "{}",
+        text(&output)
+    );
+    assert!(pipelog.status()["last_sync"]["outcome"]["failed"].is_object());
+}
