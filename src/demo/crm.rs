@@ -240,15 +240,21 @@ pub fn storage_model(model: &str) -> &str {
     }
 }
 
-pub fn model_fields(model: &str) -> Option<Vec<FieldDef>> {
-    MODELS
-        .iter()
-        .find(|(name, _, _)| *name == model)
-        .map(|(_, fields, _)| {
-            let mut all: Vec<FieldDef> = COMMON.to_vec();
-            all.extend_from_slice(fields);
-            all
-        })
+/// Every field of `model` (the common ones first), built once: domains look them up per record.
+pub fn model_fields(model: &str) -> Option<&'static [FieldDef]> {
+    static ALL: std::sync::OnceLock<BTreeMap<&'static str, Vec<FieldDef>>> =
+        std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        MODELS
+            .iter()
+            .map(|(name, fields, _)| {
+                let mut all: Vec<FieldDef> = COMMON.to_vec();
+                all.extend_from_slice(fields);
+                (*name, all)
+            })
+            .collect()
+    });
+    all.get(model).map(Vec::as_slice)
 }
 
 pub fn default_order(model: &str) -> &'static str {
@@ -402,6 +408,8 @@ pub struct Crm {
     rng: Rng,
     /// Microseconds since the epoch of the last write; strictly increasing, so every write is later.
     last_write_micros: i64,
+    /// Generated data is dated back, like a CRM that existed before pipelog was installed.
+    generating: bool,
 }
 
 pub fn format_datetime(micros: i64) -> String {
@@ -417,7 +425,8 @@ impl Crm {
             options,
             tables: BTreeMap::new(),
             accounts: Vec::new(),
-            last_write_micros: 0,
+            last_write_micros: Timestamp::now().as_microsecond() - 400 * 86_400_000_000,
+            generating: true,
         };
         for (model, _, _) in MODELS {
             crm.tables.insert((*model).to_string(), BTreeMap::new());
@@ -426,13 +435,19 @@ impl Crm {
         crm.generate_people();
         crm.generate_partners();
         crm.generate_opportunities();
+        crm.generating = false;
         crm
     }
 
     /// A write timestamp: now, or just after the last one if the clock has not moved on.
     pub fn tick(&mut self) -> i64 {
         let now = Timestamp::now().as_microsecond();
-        self.last_write_micros = now.max(self.last_write_micros + 1);
+        // Generated history is spread out, a minute per record, like a CRM in use for weeks.
+        self.last_write_micros = if self.generating {
+            self.last_write_micros + 60_000_000
+        } else {
+            now.max(self.last_write_micros + 1)
+        };
         self.last_write_micros
     }
 

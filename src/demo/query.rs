@@ -372,8 +372,30 @@ fn search(
     let Some(table) = crm.table(model) else {
         return Ok(Vec::new());
     };
+    let order = param(args, kwargs, paging_index + 2, "order")
+        .and_then(Value::as_str)
+        .unwrap_or(default_order(model))
+        .to_string();
+    let offset = usize_of(param(args, kwargs, paging_index, "offset")).unwrap_or(0);
+    let limit = usize_of(param(args, kwargs, paging_index + 1, "limit"));
+    // Tables are kept in id order: keyset paging (`id > N`, `id asc`) starts at N and stops early,
+    // as an index would, instead of scanning and sorting everything for every page.
+    let by_id = order.trim().eq_ignore_ascii_case("id asc") || order.trim() == "id";
+    let start = keyset_start(&terms);
+    let enough = if by_id {
+        limit.map(|l| l + offset)
+    } else {
+        None
+    };
+    let candidates: Box<dyn Iterator<Item = (&u64, &Record)>> = match id_list(&terms) {
+        Some(ids) => Box::new(ids.into_iter().filter_map(|id| table.get_key_value(&id))),
+        None => Box::new(table.range(start..)),
+    };
     let mut matched = Vec::new();
-    for (&id, record) in table {
+    for (&id, record) in candidates {
+        if enough.is_some_and(|n| matched.len() >= n) {
+            break;
+        }
         if filter_active && record.get("active") == Some(&json!(false)) {
             continue;
         }
@@ -384,18 +406,50 @@ fn search(
             matched.push(id);
         }
     }
-    let order = param(args, kwargs, paging_index + 2, "order")
-        .and_then(Value::as_str)
-        .unwrap_or(default_order(model))
-        .to_string();
-    sort(crm, model, &mut matched, &order);
-    let offset = usize_of(param(args, kwargs, paging_index, "offset")).unwrap_or(0);
-    let limit = usize_of(param(args, kwargs, paging_index + 1, "limit"));
+    if !by_id {
+        sort(crm, model, &mut matched, &order);
+    }
     Ok(matched
         .into_iter()
         .skip(offset)
         .take(limit.unwrap_or(usize::MAX))
         .collect())
+}
+
+/// The ids of a top-level `["id", "in", [...]]` term (all terms ANDed), sorted.
+fn id_list(terms: &[Value]) -> Option<Vec<u64>> {
+    if terms.iter().any(|t| t.is_string()) {
+        return None;
+    }
+    let term = terms.iter().find(|t| {
+        t.get(0).and_then(Value::as_str) == Some("id")
+            && t.get(1).and_then(Value::as_str) == Some("in")
+    })?;
+    let mut ids: Vec<u64> = term
+        .get(2)?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids)
+}
+
+/// The first id a domain with a top-level `["id", ">", N]` (all terms ANDed) can match.
+fn keyset_start(terms: &[Value]) -> u64 {
+    if terms.iter().any(|t| t.is_string()) {
+        return 0; // explicit operators: not a plain conjunction
+    }
+    terms
+        .iter()
+        .filter(|t| {
+            t.get(0).and_then(Value::as_str) == Some("id")
+                && t.get(1).and_then(Value::as_str) == Some(">")
+        })
+        .filter_map(|t| t.get(2).and_then(Value::as_u64))
+        .max()
+        .map_or(0, |n| n + 1)
 }
 
 /// Evaluates a domain in Polish notation, with the implicit AND between terms.
@@ -494,7 +548,7 @@ fn resolve(
     let (head, rest) = path
         .split_once('.')
         .map_or((path, None), |(h, r)| (h, Some(r)));
-    let fields = model_fields(model).unwrap_or_default();
+    let fields = model_fields(model).unwrap_or(&[]);
     let field = fields.iter().find(|f| f.name == head).ok_or_else(|| {
         CallError::new(
             "builtins.ValueError",
@@ -568,7 +622,7 @@ fn parse_datetime_micros(text: &str) -> Option<i64> {
 }
 
 fn sort(crm: &Crm, model: &str, ids: &mut [u64], order: &str) {
-    let fields = model_fields(model).unwrap_or_default();
+    let fields = model_fields(model).unwrap_or(&[]);
     let keys: Vec<(FieldDef, bool)> = order
         .split(',')
         .filter_map(|part| {

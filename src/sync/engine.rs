@@ -448,7 +448,7 @@ impl Syncer {
                     self.search_call(json!(domain), fields),
                 )
                 .await?;
-            let records = page.as_array().cloned().unwrap_or_default();
+            let records = into_records(page);
             if records.is_empty() {
                 break;
             }
@@ -520,7 +520,7 @@ impl Syncer {
                     self.search_call(domain, fields),
                 )
                 .await?;
-            let records = page.as_array().cloned().unwrap_or_default();
+            let records = into_records(page);
             self.apply_page(run, SyncModel::Partner, records, lookups, true)
                 .await?;
         }
@@ -615,6 +615,7 @@ impl Syncer {
     async fn missing_ids(&self, model: SyncModel) -> Result<(Vec<OdooId>, usize), SyncError> {
         let call = Call::new()
             .param("domain", json!([]))
+            .param("order", json!("id asc"))
             .param("context", json!({"active_test": false}));
         let remote: BTreeSet<OdooId> = self
             .client
@@ -679,6 +680,13 @@ impl Syncer {
         })
         .await?;
         Ok(())
+    }
+}
+
+fn into_records(page: Value) -> Vec<Value> {
+    match page {
+        Value::Array(records) => records,
+        _ => Vec::new(),
     }
 }
 
