@@ -57,6 +57,10 @@ enum Command {
         /// configured share of a model.
         #[arg(long)]
         allow_mass_delete: bool,
+        /// Keep running: sync now, then on the schedule (sync.schedule, default every 5 minutes)
+        /// until Ctrl-C or SIGTERM.
+        #[arg(long)]
+        schedule: bool,
         #[command(flatten)]
         odoo: OdooArgs,
     },
@@ -129,15 +133,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync {
             full,
             allow_mass_delete,
+            schedule,
             odoo,
-        } => sync(
-            &cli.data,
-            RunRequest {
+        } => {
+            let request = RunRequest {
                 full,
                 allow_mass_delete,
-            },
-            &odoo,
-        ),
+            };
+            if schedule {
+                sync_on_schedule(&cli.data, request, &odoo)
+            } else {
+                sync(&cli.data, request, &odoo)
+            }
+        }
         Command::Verify { json } => verify(&cli.data, json),
     }
 }
@@ -364,6 +372,88 @@ fn sync(path: &Path, request: RunRequest, odoo: &OdooArgs) -> anyhow::Result<Exi
             eprintln!("sync failed: {error}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// A sync the schedule loop runs, reporting each outcome on stdout.
+struct ScheduledSync(Syncer);
+
+impl pipelog::sync::schedule::SyncJob for ScheduledSync {
+    async fn run(&self, request: RunRequest) -> Result<(), String> {
+        match self.0.run(request).await {
+            Ok(report) => {
+                println!(
+                    "{} sync completed in {:.1} s: {} events",
+                    jiff::Timestamp::now(),
+                    report.duration_ms as f64 / 1000.0,
+                    report.events
+                );
+                Ok(())
+            }
+            Err(error) => {
+                println!("{} sync failed: {error}", jiff::Timestamp::now());
+                Err(error.to_string())
+            }
+        }
+    }
+}
+
+fn sync_on_schedule(path: &Path, first: RunRequest, odoo: &OdooArgs) -> anyhow::Result<ExitCode> {
+    use pipelog::sync::schedule::{ScheduleState, SyncTrigger, SystemClock, run_loop};
+    let settings = odoo.settings()?;
+    let odoo_settings = settings
+        .odoo
+        .context("no Odoo is configured: set PIPELOG_ODOO_URL (or --odoo-url, or odoo.url in the config file)")?;
+    let store =
+        Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
+    let job = ScheduledSync(Syncer::new(
+        store,
+        OdooClient::new(odoo_settings)?,
+        settings.sync,
+    ));
+    let stop = job.0.stop_handle();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (shutdown, listening) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            eprintln!("stopping: a running sync ends at its next page");
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = shutdown.send(true);
+        });
+        let trigger = SyncTrigger::default();
+        trigger.request(first);
+        println!(
+            "syncing now, then on schedule {:?} (UTC); Ctrl-C stops",
+            settings.schedule.pattern()
+        );
+        let state = std::sync::Mutex::new(ScheduleState::default());
+        run_loop(
+            &job,
+            &settings.schedule,
+            &trigger,
+            &state,
+            &SystemClock,
+            listening,
+        )
+        .await;
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }
 

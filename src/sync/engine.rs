@@ -86,6 +86,10 @@ pub enum SyncError {
         after: OdooId,
         remaining: u64,
     },
+    #[error(
+        "stopped: pipelog is shutting down; the next sync continues from the last page committed"
+    )]
+    Stopped,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -113,6 +117,8 @@ pub struct Syncer {
     store: Arc<Store>,
     client: OdooClient,
     options: SyncOptions,
+    /// Set on shutdown: a running sync stops between pages, never inside a transaction.
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Runs a store call off the async threads.
@@ -188,6 +194,20 @@ impl Syncer {
             store,
             client,
             options,
+            stop: Arc::default(),
+        }
+    }
+
+    /// A handle that stops a running sync between pages.
+    pub fn stop_handle(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.stop.clone()
+    }
+
+    fn check_stop(&self) -> Result<(), SyncError> {
+        if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(SyncError::Stopped)
+        } else {
+            Ok(())
         }
     }
 
@@ -437,17 +457,17 @@ impl Syncer {
         run.counts.insert(model.odoo_name().to_string(), counts);
         let mut last_id = 0;
         let mut newest: Option<String> = None;
-        loop {
+        let fetch_after = |after: OdooId| {
             let mut domain = base.clone();
-            domain.push(json!(["id", ">", last_id]));
-            let page = self
-                .client
-                .call(
-                    model.odoo_name(),
-                    "search_read",
-                    self.search_call(json!(domain), fields),
-                )
-                .await?;
+            domain.push(json!(["id", ">", after]));
+            self.client.call(
+                model.odoo_name(),
+                "search_read",
+                self.search_call(json!(domain), fields),
+            )
+        };
+        let mut page = fetch_after(0).await?;
+        loop {
             let records = into_records(page);
             if records.is_empty() {
                 break;
@@ -462,10 +482,17 @@ impl Syncer {
                         Some(newest.map_or(written.to_string(), |n| n.max(written.to_string())));
                 }
             }
-            self.apply_page(run, model, records, lookups, false).await?;
             if !full_page {
+                self.apply_page(run, model, records, lookups, false).await?;
                 break;
             }
+            // Fetch the next page while this one is applied: Odoo's time and ours overlap.
+            let (applied, next) = tokio::join!(
+                self.apply_page(run, model, records, lookups, false),
+                fetch_after(last_id)
+            );
+            applied?;
+            page = next?;
         }
         // A short or empty page normally ends the read; make sure it was not a page lost on the way.
         let mut rest = base;
@@ -536,6 +563,7 @@ impl Syncer {
         lookups: &Lookups,
         referenced: bool,
     ) -> Result<(), SyncError> {
+        self.check_stop()?;
         let counts = run.counts.entry(model.odoo_name().to_string()).or_default();
         counts.fetched += records.len() as u64;
         let raw: Vec<(Option<OdooId>, Vec<u8>, Value)> = records
