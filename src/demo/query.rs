@@ -87,13 +87,13 @@ pub fn execute(
     let load_names = kwargs.get("load").is_none_or(|load| !load.is_null());
     match method {
         "search_read" => {
-            let wanted = requested_fields(model, &fields, param(args, kwargs, 1, "fields"))?;
+            let wanted = requested_fields(model, fields, param(args, kwargs, 1, "fields"))?;
             check_field_access(crm, uid, model, &wanted)?;
             let ids = search(
                 crm,
                 uid,
                 model,
-                &fields,
+                fields,
                 param(args, kwargs, 0, "domain"),
                 active_test,
                 args,
@@ -111,7 +111,7 @@ pub fn execute(
                 crm,
                 uid,
                 model,
-                &fields,
+                fields,
                 param(args, kwargs, 0, "domain"),
                 active_test,
                 args,
@@ -125,7 +125,7 @@ pub fn execute(
                 crm,
                 uid,
                 model,
-                &fields,
+                fields,
                 param(args, kwargs, 0, "domain"),
                 active_test,
                 &[],
@@ -135,7 +135,7 @@ pub fn execute(
             Ok(json!(ids.len()))
         }
         "read" => {
-            let wanted = requested_fields(model, &fields, param(args, kwargs, 1, "fields"))?;
+            let wanted = requested_fields(model, fields, param(args, kwargs, 1, "fields"))?;
             let ids = ids_of(param(args, kwargs, 0, "ids"));
             let visible: Vec<u64> = ids
                 .into_iter()
@@ -148,14 +148,14 @@ pub fn execute(
                     .collect(),
             ))
         }
-        "fields_get" => Ok(fields_get(&fields, param(args, kwargs, 0, "allfields"))),
+        "fields_get" => Ok(fields_get(fields, param(args, kwargs, 0, "allfields"))),
         "write" => {
             let ids = ids_of(param(args, kwargs, 0, "ids"));
             let values = param(args, kwargs, 1, "vals")
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            write(crm, uid, model, &fields, &ids, values)?;
+            write(crm, uid, model, fields, &ids, values)?;
             Ok(json!(true))
         }
         "create" => {
@@ -164,7 +164,7 @@ pub fn execute(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            check_fields(model, &fields, values.keys())?;
+            check_fields(model, fields, values.keys())?;
             let mut stored = Record::new();
             stored.insert("active".into(), json!(true));
             stored.extend(values);
@@ -215,7 +215,7 @@ pub fn execute(
                 _ => false,
             }))
         }
-        "read_group" => read_group(crm, uid, model, &fields, args, kwargs, active_test),
+        "read_group" => read_group(crm, uid, model, fields, args, kwargs, active_test),
         "web_search_read" => {
             let spec = param(args, kwargs, 1, "specification")
                 .and_then(Value::as_object)
@@ -225,7 +225,7 @@ pub fn execute(
                 crm,
                 uid,
                 model,
-                &fields,
+                fields,
                 param(args, kwargs, 0, "domain"),
                 active_test,
                 args,
@@ -236,7 +236,7 @@ pub fn execute(
                 crm,
                 uid,
                 model,
-                &fields,
+                fields,
                 param(args, kwargs, 0, "domain"),
                 active_test,
                 &[],
