@@ -10,10 +10,14 @@
 //! - [`demo`]: a simulated Odoo (the demo CRM, the fake server for tests and benchmarks).
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod projections;
+pub mod queries;
 pub mod store;
 pub mod sync;
 #[cfg(test)]

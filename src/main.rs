@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use pipelog::config::{ConfigFile, Overrides, Settings, resolve};
 use pipelog::projections::ViewTable;
-use pipelog::store::{ReadOnlyStore, ReplayProgress, Snapshot, StatusReport, Store};
+use pipelog::store::{CommandBatch, ReadOnlyStore, ReplayProgress, Snapshot, StatusReport, Store};
 use pipelog::sync::odoo::{OdooClient, ProtocolChoice};
 use pipelog::sync::{RunRequest, Syncer};
 
@@ -45,6 +45,28 @@ enum Command {
     },
     /// Replay the whole event log into fresh views and swap them in atomically.
     Rebuild,
+    /// Run the server: the JSON API, the sync schedule, on one data file (Ctrl-C or SIGTERM stops
+    /// it cleanly).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "PIPELOG_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Run on a built-in demo CRM that keeps changing (no Odoo needed); every demo person signs
+        /// in with their email and the password "demo", admin@example.com is an admin.
+        #[arg(long)]
+        demo: bool,
+        /// Mark cookies Secure (when served over HTTPS, directly or behind a proxy).
+        #[arg(long, env = "PIPELOG_SECURE_COOKIES")]
+        secure_cookies: bool,
+        /// Public base URL (e.g. https://pipeline.example.com), checked against Origin headers.
+        #[arg(long, env = "PIPELOG_BASE_URL")]
+        base_url: Option<String>,
+        #[command(flatten)]
+        odoo: OdooArgs,
+    },
+    /// Manage sign-in accounts.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Run one sync from Odoo now (changes since the last sync; --full reads everything).
     ///
     /// The Odoo password or API key comes from PIPELOG_ODOO_PASSWORD, PIPELOG_ODOO_PASSWORD_FILE
@@ -70,6 +92,21 @@ enum Command {
         /// Print machine-readable JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an approved account. The password is read from standard input (or asked for on a
+    /// terminal), never from a flag.
+    Add {
+        email: String,
+        /// Display name (defaults to the part of the email before @).
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the account an admin (sees everything, manages accounts).
+        #[arg(long)]
+        admin: bool,
     },
 }
 
@@ -130,6 +167,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Status { json } => status(&cli.data, json),
         Command::Rebuild => rebuild(&cli.data),
+        Command::Serve {
+            listen,
+            demo,
+            secure_cookies,
+            base_url,
+            odoo,
+        } => serve(&cli.data, &listen, demo, secure_cookies, base_url, &odoo),
+        Command::User(UserCommand::Add { email, name, admin }) => {
+            user_add(&cli.data, &email, name, admin)
+        }
         Command::Sync {
             full,
             allow_mass_delete,
@@ -373,6 +420,112 @@ fn sync(path: &Path, request: RunRequest, odoo: &OdooArgs) -> anyhow::Result<Exi
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn serve(
+    path: &Path,
+    listen: &str,
+    demo: bool,
+    secure_cookies: bool,
+    base_url: Option<String>,
+    odoo: &OdooArgs,
+) -> anyhow::Result<ExitCode> {
+    use pipelog::app::{self, Demo, ServeConfig};
+    let mut settings = odoo.settings()?;
+    let store =
+        Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let odoo_settings = if demo {
+            let running = Demo::start().await?;
+            let odoo = running.settings();
+            settings.schedule = app::demo_schedule();
+            let syncer = Syncer::new(store.clone(), OdooClient::new(odoo.clone())?, settings.sync.clone());
+            syncer.run(RunRequest::default()).await.context("the first demo sync failed")?;
+            let demo_store = store.clone();
+            let accounts = tokio::task::spawn_blocking(move || app::create_demo_accounts(&demo_store)).await??;
+            println!("DEMO MODE: a built-in demo CRM stands in for Odoo; nothing here is real data.");
+            println!("  sign in as {} / {} (admin), or as any demo person with password {}:", app::DEMO_ADMIN, app::DEMO_PASSWORD, app::DEMO_PASSWORD);
+            for email in accounts.iter().skip(1).take(12) {
+                println!("    {email}");
+            }
+            if accounts.len() > 13 {
+                println!("    ... and {} more (see /api/team once signed in)", accounts.len() - 13);
+            }
+            Some(odoo)
+        } else {
+            if settings.odoo.is_none() {
+                println!("no Odoo configured (PIPELOG_ODOO_URL): serving what the data file holds, without syncing");
+            }
+            settings.odoo.clone()
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        println!("pipelog listening on http://{}", listener.local_addr()?);
+        let options = pipelog::api::ServerOptions {
+            secure_cookies,
+            base_url,
+            demo,
+            stale_after: std::time::Duration::from_secs(30 * 60),
+        };
+        let config = ServeConfig { settings, options };
+        app::serve(store.clone(), config, listener, odoo_settings, shutdown_signal()).await?;
+        println!("pipelog stopped cleanly");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn user_add(
+    path: &Path,
+    email: &str,
+    name: Option<String>,
+    admin: bool,
+) -> anyhow::Result<ExitCode> {
+    use pipelog::domain::{Event, Metadata, NewEvent, Role, normalize_email};
+    let email = normalize_email(email);
+    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        anyhow::bail!("{email:?} is not an email address");
+    }
+    let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let first = rpassword::prompt_password(format!("password for {email}: "))?;
+        let second = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(first == second, "the two passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    if password.chars().count() < pipelog::auth::MIN_PASSWORD_LENGTH {
+        anyhow::bail!(
+            "the password must be at least {} characters long",
+            pipelog::auth::MIN_PASSWORD_LENGTH
+        );
+    }
+    let store = Store::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if store.read()?.login(&email)?.is_some() {
+        anyhow::bail!("an account {email} exists already");
+    }
+    let hash = pipelog::auth::hash_password(&password)?;
+    let role = if admin { Role::Admin } else { Role::Member };
+    let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
+    let metadata = Metadata {
+        actor: Some("cli".into()),
+        source: Some("cli".into()),
+        ..Metadata::default()
+    };
+    store.set_credential(&email, &hash)?;
+    store.append(CommandBatch::new(vec![
+        NewEvent::new(Event::UserRegistered {
+            email: email.clone(),
+            name,
+            role,
+            approved: true,
+        })
+        .with_metadata(metadata),
+    ]))?;
+    println!("added {email} ({})", if admin { "admin" } else { "member" });
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A sync the schedule loop runs, reporting each outcome on stdout.

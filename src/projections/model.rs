@@ -39,6 +39,7 @@ struct Pending {
     everything: bool,
     logins: BTreeSet<String>,
     sync: bool,
+    stages: BTreeSet<OdooId>,
 }
 
 /// Something in the log that could not be applied as written (an update of an unknown record, a
@@ -516,6 +517,7 @@ impl ReadModel {
 
     /// A stage's `is_won` decides won versus open for every opportunity in it.
     fn stage_touched(&mut self, id: OdooId) {
+        self.pending.stages.insert(id);
         let members: Vec<OdooId> = self
             .by_stage
             .get(&id)
@@ -652,6 +654,9 @@ impl ReadModel {
         }
         if pending.sync {
             rows.push(self.sync_row());
+        }
+        for id in pending.stages {
+            rows.push(self.stage_row(id));
         }
         rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
         rows.dedup_by(|a, b| a.table == b.table && a.key == b.key);
@@ -894,6 +899,22 @@ impl ReadModel {
         Some(login)
     }
 
+    fn stage_row(&self, id: OdooId) -> ViewRow {
+        match self.stages.get(&id) {
+            Some(stage) => ViewRow::encode(
+                ViewTable::Stages,
+                RowKey::Id(id),
+                &StageRef {
+                    id,
+                    name: stage.name.clone(),
+                    sequence: stage.sequence,
+                    is_won: stage.is_won,
+                },
+            ),
+            None => ViewRow::delete(ViewTable::Stages, RowKey::Id(id)),
+        }
+    }
+
     fn sync_row(&self) -> ViewRow {
         ViewRow::encode(
             ViewTable::SyncStatus,
@@ -938,6 +959,9 @@ impl ReadModel {
                     &login,
                 ));
             }
+        }
+        for &id in self.stages.keys() {
+            rows.push(self.stage_row(id));
         }
         if self.sync.runs_total > 0 || !self.sync.recent_runs.is_empty() {
             rows.push(self.sync_row());

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::OdooId;
 
 use super::views::{
-    AccessView, LoginView, MetricsView, OpportunityView, SyncStatusView, UserProfileView,
+    AccessView, LoginView, MetricsView, OpportunityView, StageRef, SyncStatusView, UserProfileView,
 };
 
 /// The view tables, in the order rows are sorted.
@@ -18,16 +18,18 @@ pub enum ViewTable {
     UserAccess,
     DashboardMetrics,
     SyncStatus,
+    Stages,
 }
 
 impl ViewTable {
-    pub const ALL: [ViewTable; 6] = [
+    pub const ALL: [ViewTable; 7] = [
         ViewTable::UserProfiles,
         ViewTable::Logins,
         ViewTable::Opportunities,
         ViewTable::UserAccess,
         ViewTable::DashboardMetrics,
         ViewTable::SyncStatus,
+        ViewTable::Stages,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +40,7 @@ impl ViewTable {
             ViewTable::UserAccess => "user_access_matrix",
             ViewTable::DashboardMetrics => "dashboard_metrics",
             ViewTable::SyncStatus => "sync_status",
+            ViewTable::Stages => "stages",
         }
     }
 
@@ -56,6 +59,7 @@ impl ViewTable {
             ViewTable::UserAccess => json::<AccessView>(bytes),
             ViewTable::DashboardMetrics => json::<MetricsView>(bytes),
             ViewTable::SyncStatus => json::<SyncStatusView>(bytes),
+            ViewTable::Stages => json::<StageRef>(bytes),
         }
     }
 }

@@ -13,7 +13,7 @@ use super::metrics::{Aggregate, DealStatus, Totals};
 use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, QuarantinedRecord, Role};
 
 /// Version of every view shape below; a mismatch on open triggers a rebuild.
-pub const VIEW_SCHEMA_VERSION: u32 = 1;
+pub const VIEW_SCHEMA_VERSION: u32 = 2;
 
 /// Key of the dashboard row that covers everything (what admins see). Odoo ids start at 1.
 pub const EVERYTHING: OdooId = 0;
@@ -107,7 +107,11 @@ pub struct OpportunityView {
     pub kind: LeadKind,
     pub status: DealStatus,
     pub stage: Option<StageRef>,
+    /// In cents of `currency`.
+    #[serde(rename = "expected_revenue_cents")]
     pub expected_revenue: Cents,
+    /// In cents of `currency`; zero unless open.
+    #[serde(rename = "weighted_revenue_cents")]
     pub weighted_revenue: Cents,
     pub currency: String,
     pub probability: f64,

@@ -31,9 +31,9 @@ pub use error::{ExpectedVersionText, StoreError};
 pub use read::{Snapshot, StatusReport};
 pub use replay::{RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
 use tables::{
-    AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, EVENT_TYPE_COUNTS, EVENTS, FORMAT_VERSION,
-    Generation, META, META_FORMAT_VERSION, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition,
-    view_definition,
+    AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
+    EVENTS, FORMAT_VERSION, Generation, META, META_FORMAT_VERSION, SESSIONS, SOURCE_RECORDS,
+    SYNC_CURSORS, ViewDefinition, view_definition,
 };
 
 /// redb's page cache. Its default (1 GiB) would let a replay of a large log hold most of the file in
@@ -263,6 +263,40 @@ impl Store {
         replay::verify(&self.read()?, progress)
     }
 
+    /// Sets (or replaces) the password hash of a sign-in account.
+    pub fn set_credential(&self, email: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.write_side(|txn| {
+            txn.open_table(CREDENTIALS)?.insert(email, password_hash)?;
+            Ok(())
+        })
+    }
+
+    pub fn put_session(&self, token_hash: &str, session: &[u8]) -> Result<(), StoreError> {
+        self.write_side(|txn| {
+            txn.open_table(SESSIONS)?.insert(token_hash, session)?;
+            Ok(())
+        })
+    }
+
+    pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.write_side(|txn| {
+            txn.open_table(SESSIONS)?.remove(token_hash)?;
+            Ok(())
+        })
+    }
+
+    /// A durable write to tables outside the log and the views (credentials, sessions).
+    fn write_side(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let _writer = self.lock_writer()?;
+        let txn = self.db.begin_write()?;
+        write(&txn)?;
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Runs `f` on the writer's read model (for status reports and tests).
     pub fn with_model<T>(&self, f: impl FnOnce(&ReadModel) -> T) -> Result<T, StoreError> {
         let mut writer = self.lock_writer()?;
@@ -346,6 +380,7 @@ fn plan_and_write_events(
     let mut events = txn.open_table(EVENTS)?;
     let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
     let mut commands = txn.open_table(COMMANDS)?;
+    let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
     let mut type_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut next_position = events.last()?.map(|(key, _)| key.value() + 1).unwrap_or(1);
     let recorded_at = Timestamp::now();
@@ -414,6 +449,12 @@ fn plan_and_write_events(
             let json = serde_json::to_vec(&envelope)
                 .map_err(|error| StoreError::Encode(error.to_string()))?;
             events.insert(next_position, json.as_slice())?;
+            let key = format!(
+                "{}/{}",
+                envelope.aggregate_type.as_str(),
+                envelope.aggregate_id
+            );
+            by_aggregate.insert((key.as_str(), next_position), ())?;
             *type_counts.entry(envelope.event.type_name()).or_default() += 1;
             appended.positions.push(next_position);
             planned.envelopes.push(envelope);
@@ -607,11 +648,14 @@ fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
         meta.insert(META_FORMAT_VERSION, version.as_str())?;
         txn.open_table(EVENTS)?;
         txn.open_table(AGGREGATE_VERSIONS)?;
+        txn.open_table(AGGREGATE_EVENTS)?;
         txn.open_table(COMMANDS)?;
         txn.open_table(EVENT_TYPE_COUNTS)?;
         txn.open_table(CHECKPOINTS)?;
         txn.open_table(SOURCE_RECORDS)?;
         txn.open_table(SYNC_CURSORS)?;
+        txn.open_table(CREDENTIALS)?;
+        txn.open_table(SESSIONS)?;
         for table in ViewTable::ALL {
             match view_definition(table, Generation::Live) {
                 ViewDefinition::ById(definition) => drop(txn.open_table(definition)?),

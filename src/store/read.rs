@@ -102,6 +102,26 @@ impl Snapshot {
             .and_then(|v| v.value().parse().ok()))
     }
 
+    /// Every event of one aggregate (e.g. `opportunity/42`), oldest first.
+    pub fn aggregate_events(&self, aggregate: &str) -> Result<Vec<EventEnvelope>, StoreError> {
+        let Some(index) = missing_is_empty(self.txn.open_table(super::tables::AGGREGATE_EVENTS))?
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(events) = missing_is_empty(self.txn.open_table(EVENTS))? else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for entry in index.range((aggregate, 0)..=(aggregate, u64::MAX))? {
+            let (key, _) = entry?;
+            let position = key.value().1;
+            if let Some(bytes) = events.get(position)? {
+                found.push(decode_event(position, bytes.value())?);
+            }
+        }
+        Ok(found)
+    }
+
     pub fn view_schema(&self) -> Result<Option<u32>, StoreError> {
         let Some(meta) = missing_is_empty(self.txn.open_table(META))? else {
             return Ok(None);
@@ -154,6 +174,20 @@ impl Snapshot {
         Ok(table
             .get(key)?
             .map(|v| v.value().get(8..).unwrap_or_default().to_vec()))
+    }
+
+    pub fn credential(&self, email: &str) -> Result<Option<String>, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(super::tables::CREDENTIALS))? else {
+            return Ok(None);
+        };
+        Ok(table.get(email)?.map(|v| v.value().to_string()))
+    }
+
+    pub fn session(&self, token_hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(super::tables::SESSIONS))? else {
+            return Ok(None);
+        };
+        Ok(table.get(token_hash)?.map(|v| v.value().to_vec()))
     }
 
     pub fn sync_cursor(&self, model: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -221,6 +255,22 @@ impl Snapshot {
             ViewTable::Logins,
             RowKey::Name(crate::domain::normalize_email(email)),
         )
+    }
+
+    /// Every stage, in pipeline order (sequence, then id).
+    pub fn stages(&self) -> Result<Vec<crate::projections::StageRef>, StoreError> {
+        let mut stages = Vec::new();
+        for (key, bytes) in self.rows(ViewTable::Stages)? {
+            let stage: crate::projections::StageRef =
+                decode(&bytes).map_err(|error| StoreError::CorruptView {
+                    table: ViewTable::Stages.name(),
+                    key: key.to_string(),
+                    reason: error.to_string(),
+                })?;
+            stages.push(stage);
+        }
+        stages.sort_by_key(|s| (s.sequence, s.id));
+        Ok(stages)
     }
 
     pub fn sync_status(&self) -> Result<SyncStatusView, StoreError> {

@@ -15,6 +15,9 @@ pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1"
 /// `kind/id` → the aggregate's current version.
 pub const AGGREGATE_VERSIONS: TableDefinition<&str, u64> =
     TableDefinition::new("aggregate_versions_v1");
+/// (`kind/id`, position) → (): each aggregate's events, for history queries.
+pub const AGGREGATE_EVENTS: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("aggregate_events_v1");
 /// Command id → the outcome first returned for it (JSON), so retries append nothing.
 pub const COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("commands_v1");
 /// Event type name → number of events of that type in the log.
@@ -27,6 +30,11 @@ pub const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkp
 pub const SOURCE_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("source_records_v1");
 /// Odoo model → its sync cursor (JSON: watermark, last reconcile).
 pub const SYNC_CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("sync_cursors_v1");
+
+/// Lower-case email → Argon2id PHC string. Secrets: never in the event log.
+pub const CREDENTIALS: TableDefinition<&str, &str> = TableDefinition::new("credentials_v1");
+/// SHA-256 of a session token (hex) → session (JSON). The token itself is never stored.
+pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions_v1");
 
 pub const META_FORMAT_VERSION: &str = "format_version";
 pub const META_VIEW_SCHEMA: &str = "view_schema_version";
@@ -43,6 +51,7 @@ const OPPORTUNITIES: &str = "opportunity_view_v1";
 const USER_ACCESS: &str = "user_access_matrix_v1";
 const DASHBOARD_METRICS: &str = "dashboard_metrics_v1";
 const SYNC_STATUS: &str = "sync_status_v1";
+const STAGES: &str = "stages_v1";
 
 const USER_PROFILES_NEXT: &str = "user_profiles_v1_rebuild";
 const LOGINS_NEXT: &str = "logins_v1_rebuild";
@@ -50,6 +59,7 @@ const OPPORTUNITIES_NEXT: &str = "opportunity_view_v1_rebuild";
 const USER_ACCESS_NEXT: &str = "user_access_matrix_v1_rebuild";
 const DASHBOARD_METRICS_NEXT: &str = "dashboard_metrics_v1_rebuild";
 const SYNC_STATUS_NEXT: &str = "sync_status_v1_rebuild";
+const STAGES_NEXT: &str = "stages_v1_rebuild";
 
 /// Which copy of a view table: the live one, or the one a rebuild fills before swapping it in.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -84,5 +94,6 @@ pub fn view_definition(table: ViewTable, generation: Generation) -> ViewDefiniti
         ViewTable::SyncStatus => {
             ViewDefinition::ByName(TableDefinition::new(pick(SYNC_STATUS, SYNC_STATUS_NEXT)))
         }
+        ViewTable::Stages => ViewDefinition::ById(TableDefinition::new(pick(STAGES, STAGES_NEXT))),
     }
 }

@@ -1,0 +1,477 @@
+//! Request handlers: parse, call the layer that knows, answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::civil::Date;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState, CurrentViewer, SESSION_COOKIE};
+use crate::auth::{
+    SESSION_ABSOLUTE, SessionRecord, new_session_token, token_hash, verify_password,
+};
+use crate::domain::{Event, Metadata, NewEvent, normalize_email};
+use crate::projections::{DealStatus, LoginStatus};
+use crate::queries::{self, DashboardQuery, OpportunityFilter, SortKey};
+use crate::store::{CommandBatch, Store};
+use crate::sync::RunRequest;
+
+/// The client's address, when the server knows it (not in in-process tests).
+pub struct ClientAddress(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(ClientAddress(address.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+/// Runs store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value)
+        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let schedule = state.schedule.lock().map(|s| s.clone()).unwrap_or_default();
+    let store = state.store.clone();
+    let sync =
+        tokio::task::spawn_blocking(move || store.read().and_then(|s| s.sync_status())).await;
+    match sync {
+        Ok(Ok(sync)) => Json(json!({
+            "status": "ok",
+            "store": "ok",
+            "sync": {
+                "configured": state.sync_configured,
+                "running": schedule.running,
+                "next_run_at": schedule.next_run_at,
+                "consecutive_failures": schedule.consecutive_failures,
+                "last_success_at": sync.last_success_at,
+                "last_failure_at": sync.last_failure_at,
+            },
+        }))
+        .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "store": "error"})),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// A hash to verify against when the account does not exist, so both failures take as long.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$dGhpcyBpcyBub3QgYSByZWFsIGhhc2ggYXQgYWxsIQ";
+
+fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.options.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&cookie)
+        .unwrap_or_else(|_| HeaderValue::from_static("pipelog_session=; Max-Age=0"))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    let email = normalize_email(&request.email);
+    for (throttle, key) in [
+        (&state.account_throttle, &email),
+        (&state.address_throttle, &address),
+    ] {
+        throttle
+            .check(key)
+            .map_err(|wait| ApiError::TooManyRequests {
+                retry_after_seconds: wait.as_secs().max(1),
+            })?;
+    }
+    let previous = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            pair.trim()
+                .strip_prefix(&format!("{SESSION_COOKIE}="))
+                .map(str::to_string)
+        })
+        .next();
+    let task_state = state.clone();
+    let outcome = blocking(&state, move |store| {
+        let snapshot = store.read()?;
+        let login = snapshot.login(&email)?;
+        let stored = snapshot.credential(&email)?;
+        let valid = verify_password(stored.as_deref().unwrap_or(DUMMY_HASH), &request.password)
+            && stored.is_some();
+        let Some(login) = login.filter(|_| valid) else {
+            task_state.account_throttle.failed(&email);
+            task_state.address_throttle.failed(&address);
+            return Err(ApiError::Unauthorized("wrong email or password".into()));
+        };
+        match login.status {
+            LoginStatus::Pending => {
+                return Err(ApiError::Forbidden(
+                    "your account is waiting for an admin's approval".into(),
+                ));
+            }
+            LoginStatus::Disabled => {
+                return Err(ApiError::Forbidden(
+                    "your account is disabled; ask an admin".into(),
+                ));
+            }
+            LoginStatus::Approved => {}
+        }
+        task_state.account_throttle.succeeded(&email);
+        task_state.address_throttle.succeeded(&address);
+        // A new session id at every sign-in: a session planted before sign-in is worthless.
+        if let Some(old) = previous {
+            store.delete_session(&token_hash(&old))?;
+        }
+        let token = new_session_token();
+        let now = jiff::Timestamp::now();
+        let session = SessionRecord {
+            email: email.clone(),
+            created_at: now,
+            last_seen_at: now,
+        };
+        store.put_session(
+            &token_hash(&token),
+            &serde_json::to_vec(&session).map_err(ApiError::internal)?,
+        )?;
+        let metadata = Metadata {
+            actor: Some(email.clone()),
+            source: Some("api".into()),
+            ..Metadata::default()
+        };
+        store.append(CommandBatch::new(vec![
+            NewEvent::new(Event::UserLoggedIn {
+                email: email.clone(),
+            })
+            .with_metadata(metadata),
+        ]))?;
+        Ok((token, login))
+    })
+    .await?;
+    let (token, login) = outcome;
+    let mut response =
+        Json(json!({"email": login.email, "name": login.name, "role": login.role})).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &token, SESSION_ABSOLUTE.as_secs()),
+    );
+    Ok(response)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    let hash = current.token_hash.clone();
+    blocking(&state, move |store| Ok(store.delete_session(&hash)?)).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    Ok(response)
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    let viewer = current.viewer;
+    let user = viewer.user_id();
+    let profile = blocking(&state, move |store| {
+        Ok(match user {
+            Some(user) => store.read()?.profile(user)?,
+            None => None,
+        })
+    })
+    .await?;
+    Ok(Json(json!({
+        "email": viewer.login.email,
+        "name": viewer.login.name,
+        "role": viewer.login.role,
+        "is_admin": viewer.is_admin(),
+        "user_id": user,
+        "manager_id": profile.as_ref().and_then(|p| p.manager_id),
+        "direct_reports": profile.as_ref().map(|p| p.direct_reports.clone()).unwrap_or_default(),
+        "is_manager": profile.as_ref().is_some_and(|p| p.is_manager),
+        "job_title": profile.as_ref().and_then(|p| p.job_title.clone()),
+        "demo": state.options.demo,
+    }))
+    .into_response())
+}
+
+fn parse<T: std::str::FromStr>(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    params
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .map(|value| {
+            value
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("{name}: {value:?} is not valid")))
+        })
+        .transpose()
+}
+
+fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::BadRequest(format!(
+            "unknown parameter {unknown:?}; known: {}",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub async fn dashboard(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    only(&params, &["user", "from", "to"])?;
+    let query = DashboardQuery {
+        user: parse(&params, "user")?,
+        from: parse::<Date>(&params, "from")?,
+        to: parse::<Date>(&params, "to")?,
+        stale_after_seconds: state.options.stale_after.as_secs(),
+    };
+    let viewer = current.viewer;
+    let report = blocking(&state, move |store| {
+        Ok(queries::dashboard(&store.read()?, &viewer, &query)?)
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFilter, ApiError> {
+    only(
+        params,
+        &[
+            "stage",
+            "salesperson",
+            "team",
+            "status",
+            "q",
+            "close_from",
+            "close_to",
+            "sort",
+            "page",
+            "per_page",
+            "include_leads",
+        ],
+    )?;
+    let status = match params.get("status").map(String::as_str) {
+        None | Some("") => None,
+        Some("open") => Some(DealStatus::Open),
+        Some("won") => Some(DealStatus::Won),
+        Some("lost") => Some(DealStatus::Lost),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "status: {other:?} is not open, won or lost"
+            )));
+        }
+    };
+    let (sort, descending) = match params.get("sort").filter(|s| !s.is_empty()) {
+        Some(text) => SortKey::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!("sort: {text:?} is not one of expected_close, revenue, name, stage, salesperson (prefix - for descending)"))
+        })?,
+        None => (SortKey::ExpectedClose, false),
+    };
+    Ok(OpportunityFilter {
+        stage: parse(params, "stage")?,
+        salesperson: parse(params, "salesperson")?,
+        team: parse(params, "team")?,
+        status,
+        close_from: parse(params, "close_from")?,
+        close_to: parse(params, "close_to")?,
+        text: params
+            .get("q")
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| q.trim().to_string()),
+        include_leads: parse(params, "include_leads")?.unwrap_or(false),
+        sort,
+        descending,
+        page: parse(params, "page")?.unwrap_or(1),
+        per_page: parse(params, "per_page")?.unwrap_or(50),
+    })
+}
+
+pub async fn opportunities(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let filter = opportunity_filter(&params)?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    let viewer = current.viewer;
+    if wants_csv {
+        let csv = blocking(&state, move |store| {
+            let snapshot = store.read()?;
+            let all = OpportunityFilter {
+                page: 1,
+                per_page: 1_000,
+                ..filter
+            };
+            let mut rows = Vec::new();
+            let mut page = 1;
+            loop {
+                let found = queries::list_opportunities(
+                    &snapshot,
+                    &viewer,
+                    &OpportunityFilter {
+                        page,
+                        ..all.clone()
+                    },
+                )?;
+                let done = found.items.len() < found.per_page;
+                rows.extend(found.items);
+                if done {
+                    break;
+                }
+                page += 1;
+            }
+            Ok(queries::to_csv(&rows))
+        })
+        .await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"opportunities.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response());
+    }
+    let page = blocking(&state, move |store| {
+        Ok(queries::list_opportunities(
+            &store.read()?,
+            &viewer,
+            &filter,
+        )?)
+    })
+    .await?;
+    Ok(Json(page).into_response())
+}
+
+pub async fn opportunity(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{id:?} is not an opportunity id")))?;
+    let viewer = current.viewer;
+    let detail = blocking(&state, move |store| {
+        Ok(queries::opportunity_detail(&store.read()?, &viewer, id)?)
+    })
+    .await?;
+    Ok(Json(detail).into_response())
+}
+
+pub async fn team(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    let viewer = current.viewer;
+    let tree = blocking(&state, move |store| {
+        Ok(queries::team(&store.read()?, &viewer)?)
+    })
+    .await?;
+    Ok(Json(json!({"team": tree})).into_response())
+}
+
+pub async fn sync_status(
+    State(state): State<AppState>,
+    _current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    let schedule = state.schedule.lock().map(|s| s.clone()).unwrap_or_default();
+    let status = blocking(&state, |store| Ok(store.read()?.sync_status()?)).await?;
+    Ok(
+        Json(json!({"configured": state.sync_configured, "schedule": schedule, "history": status}))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    #[serde(default)]
+    full: bool,
+    #[serde(default)]
+    allow_mass_delete: bool,
+}
+
+pub async fn sync_now(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    body: Result<Json<SyncRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    if !current.viewer.is_admin() {
+        return Err(ApiError::Forbidden("only admins can start a sync".into()));
+    }
+    if !state.sync_configured {
+        return Err(ApiError::BadRequest(
+            "no Odoo is configured: set PIPELOG_ODOO_URL and restart".into(),
+        ));
+    }
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(JsonRejection::MissingJsonContentType(_)) => SyncRequest::default(),
+        Err(other) => return Err(ApiError::BadRequest(other.body_text())),
+    };
+    state.trigger.request(RunRequest {
+        full: request.full,
+        allow_mass_delete: request.allow_mass_delete,
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response())
+}

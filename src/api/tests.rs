@@ -1,0 +1,563 @@
+//! The router in-process (tower `oneshot`): sign-in, sessions, CSRF, throttling, bad input, and every
+//! read endpoint checked against a brute-force model of who may see what, on random hierarchies.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use crate::auth::{Throttle, hash_password};
+use crate::domain::samples::{employee, opportunity, stage, user};
+use crate::domain::{Event, NewEvent, OdooId, Role};
+use crate::store::{CommandBatch, Store};
+use crate::sync::schedule::{ScheduleState, SyncTrigger};
+use crate::testing::{arb_batches, brute_force_managers, brute_force_sees};
+
+struct App {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    router: Router,
+}
+
+fn app() -> App {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(Store::open(&dir.path().join("api.redb")).expect("store"));
+    let state = Arc::new(Shared {
+        store: store.clone(),
+        trigger: Arc::new(SyncTrigger::default()),
+        schedule: Arc::new(Mutex::new(ScheduleState::default())),
+        sync_configured: true,
+        options: ServerOptions {
+            secure_cookies: false,
+            base_url: None,
+            demo: false,
+            stale_after: Duration::from_secs(60),
+        },
+        account_throttle: Throttle::new(3, Duration::from_secs(60)),
+        address_throttle: Throttle::new(100, Duration::from_secs(60)),
+    });
+    App {
+        _dir: dir,
+        store,
+        router: router(state),
+    }
+}
+
+fn append(store: &Store, events: Vec<Event>) {
+    store
+        .append(CommandBatch::new(
+            events.into_iter().map(NewEvent::new).collect(),
+        ))
+        .expect("append");
+}
+
+/// A sign-in account with the password "password1".
+fn account(store: &Store, email: &str, role: Role, approved: bool) {
+    store
+        .set_credential(email, &hash_password("password1").expect("hash"))
+        .expect("credential");
+    append(
+        store,
+        vec![Event::UserRegistered {
+            email: email.into(),
+            name: email.into(),
+            role,
+            approved,
+        }],
+    );
+}
+
+/// Ann (1) manages Bob (2); Cat (3) is elsewhere. One deal each, plus one unassigned.
+fn seeded() -> App {
+    let app = app();
+    append(
+        &app.store,
+        vec![
+            Event::StageCreated {
+                id: 1,
+                record: stage("New", 1, false),
+            },
+            Event::UserCreated {
+                id: 1,
+                record: user("Ann", "ann@example.com"),
+            },
+            Event::UserCreated {
+                id: 2,
+                record: user("Bob", "bob@example.com"),
+            },
+            Event::UserCreated {
+                id: 3,
+                record: user("Cat", "cat@example.com"),
+            },
+            Event::EmployeeCreated {
+                id: 10,
+                record: employee("Ann", Some(1), None),
+            },
+            Event::EmployeeCreated {
+                id: 20,
+                record: employee("Bob", Some(2), Some(10)),
+            },
+            Event::EmployeeCreated {
+                id: 30,
+                record: employee("Cat", Some(3), None),
+            },
+            Event::OpportunityCreated {
+                id: 101,
+                record: opportunity(Some(1), 1, 1_000),
+            },
+            Event::OpportunityCreated {
+                id: 102,
+                record: opportunity(Some(2), 1, 2_000),
+            },
+            Event::OpportunityCreated {
+                id: 103,
+                record: opportunity(Some(3), 1, 4_000),
+            },
+            Event::OpportunityCreated {
+                id: 104,
+                record: opportunity(None, 1, 8_000),
+            },
+        ],
+    );
+    for email in ["ann@example.com", "bob@example.com", "cat@example.com"] {
+        account(&app.store, email, Role::Member, true);
+    }
+    account(&app.store, "boss@example.com", Role::Admin, true);
+    account(&app.store, "new@example.com", Role::Member, false);
+    app
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+async fn send(app: &App, request: Request<Body>) -> Answer {
+    let response = app.router.clone().oneshot(request).await.expect("answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+fn post(path: &str, body: &str) -> axum::http::request::Builder {
+    let _ = body;
+    Request::post(path).header(header::CONTENT_TYPE, "application/json")
+}
+
+async fn login(app: &App, email: &str, password: &str) -> Answer {
+    let body = json!({"email": email, "password": password}).to_string();
+    send(
+        app,
+        post("/api/auth/login", &body)
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await
+}
+
+/// Signs in and returns the session cookie.
+async fn session(app: &App, email: &str) -> String {
+    let answer = login(app, email, "password1").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let cookie = answer.headers[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    cookie.split(';').next().expect("name=value").to_string()
+}
+
+async fn get(app: &App, cookie: &str, path: &str) -> Answer {
+    send(
+        app,
+        Request::get(path)
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_safe_cookie_and_hides_which_part_was_wrong() {
+    let app = seeded();
+    let answer = login(&app, "ANN@example.com", "password1").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let cookie = answer.headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let wrong_password = login(&app, "ann@example.com", "nope-nope").await;
+    let unknown = login(&app, "who@example.com", "password1").await;
+    assert_eq!(wrong_password.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong_password.body, unknown.body,
+        "same answer for unknown email and wrong password"
+    );
+    let pending = login(&app, "new@example.com", "password1").await;
+    assert_eq!(pending.status, StatusCode::FORBIDDEN);
+    assert!(pending.text.contains("waiting for an admin's approval"));
+    let status = app
+        .store
+        .read()
+        .expect("snapshot")
+        .events_by_type()
+        .expect("counts");
+    assert_eq!(status.get("UserLoggedIn"), Some(&1));
+}
+
+#[tokio::test]
+async fn sessions_end_at_logout_and_reads_need_one() {
+    let app = seeded();
+    let anonymous = send(
+        &app,
+        Request::get("/api/me")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let cookie = session(&app, "bob@example.com").await;
+    let me = get(&app, &cookie, "/api/me").await;
+    assert_eq!(me.body["user_id"], 2);
+    assert_eq!(me.body["manager_id"], 1);
+    let out = send(
+        &app,
+        post("/api/auth/logout", "")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert!(
+        out.headers[header::SET_COOKIE]
+            .to_str()
+            .expect("ascii")
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        get(&app, &cookie, "/api/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled() {
+    let app = seeded();
+    for _ in 0..3 {
+        assert_eq!(
+            login(&app, "cat@example.com", "wrong-wrong").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let throttled = login(&app, "cat@example.com", "password1").await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(
+        login(&app, "ann@example.com", "password1").await.status,
+        StatusCode::OK,
+        "other accounts are not affected"
+    );
+}
+
+#[tokio::test]
+async fn cross_site_writes_are_refused() {
+    let app = seeded();
+    let body = json!({"email": "ann@example.com", "password": "password1"}).to_string();
+    let cross = send(
+        &app,
+        post("/api/auth/login", &body)
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::from(body.clone()))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let origin = send(
+        &app,
+        post("/api/auth/login", &body)
+            .header(header::HOST, "pipeline.example.com")
+            .header(header::ORIGIN, "https://evil.example.net")
+            .body(Body::from(body.clone()))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(origin.status, StatusCode::FORBIDDEN);
+    let same = send(
+        &app,
+        post("/api/auth/login", &body)
+            .header(header::HOST, "pipeline.example.com")
+            .header(header::ORIGIN, "https://pipeline.example.com")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    assert!(
+        same.headers["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("default-src 'self'")
+    );
+    assert_eq!(same.headers["x-content-type-options"], "nosniff");
+    assert_eq!(same.headers["x-frame-options"], "DENY");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_4xx_never_a_500() {
+    let app = seeded();
+    let malformed = send(
+        &app,
+        post("/api/auth/login", "")
+            .body(Body::from("{not json"))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    let unknown_field = send(
+        &app,
+        post("/api/auth/login", "")
+            .body(Body::from(r#"{"email":"a","password":"b","admin":true}"#))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(unknown_field.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown_field.text.contains("admin"),
+        "{}",
+        unknown_field.text
+    );
+    let cookie = session(&app, "ann@example.com").await;
+    for (path, expected) in [
+        ("/api/opportunities/abc", "not an opportunity id"),
+        ("/api/opportunities?status=maybe", "status"),
+        ("/api/opportunities?per_page=0", "per_page"),
+        ("/api/opportunities?colour=red", "unknown parameter"),
+        ("/api/dashboard?from=2026-13-01", "from"),
+        ("/api/opportunities?sort=size", "sort"),
+    ] {
+        let answer = get(&app, &cookie, path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            answer.text
+        );
+        assert!(answer.text.contains(expected), "{path}: {}", answer.text);
+    }
+    let sync = send(
+        &app,
+        post("/api/sync", "")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(
+        sync.status,
+        StatusCode::FORBIDDEN,
+        "only admins start syncs"
+    );
+}
+
+#[tokio::test]
+async fn managers_see_their_subtree_and_no_one_sees_more() {
+    let app = seeded();
+    let ann = session(&app, "ann@example.com").await;
+    let bob = session(&app, "bob@example.com").await;
+    let boss = session(&app, "boss@example.com").await;
+    let ids = |answer: Answer| -> Vec<u64> {
+        answer.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|o| o["id"].as_u64().expect("id"))
+            .collect()
+    };
+    assert_eq!(
+        ids(get(&app, &ann, "/api/opportunities?sort=revenue").await),
+        vec![101, 102]
+    );
+    assert_eq!(ids(get(&app, &bob, "/api/opportunities").await), vec![102]);
+    assert_eq!(
+        ids(get(&app, &boss, "/api/opportunities?sort=revenue").await),
+        vec![101, 102, 103, 104]
+    );
+    assert_eq!(
+        get(&app, &bob, "/api/opportunities/101").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let detail = get(&app, &ann, "/api/opportunities/102").await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert_eq!(detail.body["history"][0]["event"], "OpportunityCreated");
+    assert_eq!(
+        get(&app, &bob, "/api/dashboard?user=1").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let dashboard = get(&app, &ann, "/api/dashboard").await;
+    assert_eq!(dashboard.body["currencies"]["USD"]["pipeline_value"], 30.0);
+    assert_eq!(dashboard.body["team_metrics"][0]["user_id"], 2);
+    let csv = send(
+        &app,
+        Request::get("/api/opportunities")
+            .header(header::COOKIE, &bob)
+            .header(header::ACCEPT, "text/csv")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(
+        csv.text.lines().count(),
+        2,
+        "header and Bob's one deal: {}",
+        csv.text
+    );
+    let team = get(&app, &ann, "/api/team").await;
+    assert_eq!(team.body["team"][0]["reports"][0]["user_id"], 2);
+}
+
+/// Appends random events, gives every user an account, and checks each endpoint against the
+/// brute-force model for every user.
+async fn check_reach(batches: Vec<Vec<Event>>) -> Result<(), TestCaseError> {
+    let app = app();
+    for batch in batches {
+        append(&app.store, batch);
+    }
+    let (users, managers, opportunities) = app
+        .store
+        .with_model(|m| {
+            let owners: Vec<(OdooId, Option<OdooId>)> = m
+                .opportunities()
+                .iter()
+                .map(|(id, o)| (*id, o.user_id))
+                .collect();
+            (
+                m.users().keys().copied().collect::<Vec<_>>(),
+                brute_force_managers(m),
+                owners,
+            )
+        })
+        .expect("model");
+    let hash = hash_password("password1").expect("hash");
+    for &viewer in &users {
+        let email = app
+            .store
+            .with_model(|m| m.users()[&viewer].email.clone())
+            .expect("model")
+            .unwrap_or_default();
+        let normalized = crate::domain::normalize_email(&email);
+        app.store
+            .set_credential(&normalized, &hash)
+            .expect("credential");
+        // The random log may hold this login already, pending or an admin: make it an approved member.
+        append(
+            &app.store,
+            vec![Event::UserRegistered {
+                email: email.clone(),
+                name: "v".into(),
+                role: Role::Member,
+                approved: true,
+            }],
+        );
+        append(
+            &app.store,
+            vec![
+                Event::UserApproved {
+                    email: email.clone(),
+                },
+                Event::UserRoleChanged {
+                    email: email.clone(),
+                    role: Role::Member,
+                },
+            ],
+        );
+        let login = app
+            .store
+            .read()
+            .expect("snapshot")
+            .login(&email)
+            .expect("read")
+            .expect("login");
+        // Several Odoo users can share an email; the account belongs to the one it links to.
+        let Some(linked) = login.user_id else {
+            continue;
+        };
+        let cookie = session(&app, &email).await;
+        let expected: BTreeSet<u64> = opportunities
+            .iter()
+            .filter(|(_, owner)| {
+                owner.is_some_and(|o| users.contains(&o) && brute_force_sees(&managers, linked, o))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let listed = get(
+            &app,
+            &cookie,
+            "/api/opportunities?per_page=1000&include_leads=true",
+        )
+        .await;
+        let got: BTreeSet<u64> = listed.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|o| o["id"].as_u64())
+            .collect();
+        prop_assert_eq!(&got, &expected, "list for user {}", linked);
+        prop_assert_eq!(listed.body["total"].as_u64(), Some(expected.len() as u64));
+        for (id, _) in &opportunities {
+            let status = get(&app, &cookie, &format!("/api/opportunities/{id}"))
+                .await
+                .status;
+            prop_assert_eq!(
+                status == StatusCode::OK,
+                expected.contains(id),
+                "detail {} for user {}",
+                id,
+                linked
+            );
+        }
+        for &other in &users {
+            let status = get(&app, &cookie, &format!("/api/dashboard?user={other}"))
+                .await
+                .status;
+            prop_assert_eq!(
+                status == StatusCode::OK,
+                brute_force_sees(&managers, linked, other),
+                "dashboard of {} for {}",
+                other,
+                linked
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_endpoint_answers_within_reach_only(batches in arb_batches()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(check_reach(batches))?;
+    }
+}

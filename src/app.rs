@@ -1,0 +1,237 @@
+//! Wiring for `pipelog serve`: the store, the sync schedule, the HTTP server, and an ordered
+//! shutdown (the server drains, the sync stops between pages, the store closes last).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, ServerOptions, Shared};
+use crate::auth::{Throttle, hash_password};
+use crate::config::Settings;
+use crate::demo::{CrmOptions, FakeOdoo};
+use crate::domain::{Event, Metadata, NewEvent, Role, normalize_email};
+use crate::projections::ViewTable;
+use crate::store::{CommandBatch, Store, StoreError};
+use crate::sync::odoo::{OdooClient, OdooError, OdooSettings, ProtocolChoice, Secret};
+use crate::sync::schedule::{Schedule, ScheduleState, SyncJob, SyncTrigger, SystemClock, run_loop};
+use crate::sync::{RunRequest, Syncer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+    #[error("{0}")]
+    Demo(String),
+}
+
+/// The sign-in of the demo's admin.
+pub const DEMO_ADMIN: &str = "admin@example.com";
+/// Every demo account's password.
+pub const DEMO_PASSWORD: &str = "demo";
+
+struct LoggedSync(Syncer);
+
+impl SyncJob for LoggedSync {
+    async fn run(&self, request: RunRequest) -> Result<(), String> {
+        self.0
+            .run(request)
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// A running demo CRM: a simulated Odoo on loopback that keeps changing.
+pub struct Demo {
+    pub url: String,
+    fake: Arc<FakeOdoo>,
+}
+
+impl Demo {
+    pub async fn start() -> Result<Demo, AppError> {
+        let fake = FakeOdoo::new(CrmOptions {
+            users: 24,
+            opportunities: 600,
+            partners: 150,
+            seed: 2026,
+            currencies: vec!["EUR".into(), "USD".into()],
+            ..CrmOptions::default()
+        });
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(AppError::Listen)?;
+        let url = format!(
+            "http://{}",
+            listener.local_addr().map_err(AppError::Listen)?
+        );
+        tokio::spawn(crate::demo::serve(
+            listener,
+            fake.clone(),
+            std::future::pending(),
+        ));
+        let changing = fake.clone();
+        // The demo pipeline keeps moving, so that history and freshness have something to show.
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(45));
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                changing.crm().mutate(6);
+            }
+        });
+        Ok(Demo { url, fake })
+    }
+
+    pub fn settings(&self) -> OdooSettings {
+        let database = self.fake.crm().options.database.clone();
+        OdooSettings {
+            url: self.url.clone(),
+            database,
+            login: "admin".into(),
+            secret: Secret::new("admin"),
+            protocol: ProtocolChoice::Auto,
+            timeout: Duration::from_secs(30),
+            retries: 2,
+            retry_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Signs in every demo person (their email, password `demo`) and `admin@example.com` as admin.
+/// Returns the sign-ins created, admin first.
+pub fn create_demo_accounts(store: &Store) -> Result<Vec<String>, AppError> {
+    let snapshot = store.read()?;
+    let mut people = Vec::new();
+    for (key, bytes) in snapshot.rows(ViewTable::UserProfiles)? {
+        let profile: crate::projections::UserProfileView = crate::projections::decode(&bytes)
+            .map_err(|e| StoreError::CorruptView {
+                table: "user_profiles",
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+        if let Some(email) = profile.email.filter(|e| e.contains('@'))
+            && profile.active
+            && profile.employee_id.is_some()
+        {
+            people.push((normalize_email(&email), profile.name, Role::Member));
+        }
+    }
+    people.insert(
+        0,
+        (
+            DEMO_ADMIN.to_string(),
+            "Demo Admin".to_string(),
+            Role::Admin,
+        ),
+    );
+    let hash = hash_password(DEMO_PASSWORD).map_err(|e| AppError::Demo(e.to_string()))?;
+    let mut created = Vec::new();
+    for (email, name, role) in people {
+        if snapshot.login(&email)?.is_none() {
+            let metadata = Metadata {
+                actor: Some("demo".into()),
+                source: Some("demo".into()),
+                ..Metadata::default()
+            };
+            let event = Event::UserRegistered {
+                email: email.clone(),
+                name,
+                role,
+                approved: true,
+            };
+            store.append(CommandBatch::new(vec![
+                NewEvent::new(event).with_metadata(metadata),
+            ]))?;
+            store.set_credential(&email, &hash)?;
+        }
+        created.push(email);
+    }
+    Ok(created)
+}
+
+pub struct ServeConfig {
+    pub settings: Settings,
+    pub options: ServerOptions,
+}
+
+/// Serves until `shutdown` completes, then stops in order.
+pub async fn serve(
+    store: Arc<Store>,
+    config: ServeConfig,
+    listener: TcpListener,
+    odoo: Option<OdooSettings>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
+    let store_for_load = store.clone();
+    tokio::task::spawn_blocking(move || store_for_load.load_model(&mut |_| {}))
+        .await
+        .map_err(|e| AppError::Demo(e.to_string()))??;
+    let trigger = Arc::new(SyncTrigger::default());
+    let schedule_state = Arc::new(Mutex::new(ScheduleState::default()));
+    let (stop_loop, loop_stopped) = tokio::sync::watch::channel(false);
+    let mut sync_task = None;
+    let mut stop_sync = None;
+    if let Some(odoo) = odoo.clone() {
+        let job = LoggedSync(Syncer::new(
+            store.clone(),
+            OdooClient::new(odoo)?,
+            config.settings.sync.clone(),
+        ));
+        stop_sync = Some(job.0.stop_handle());
+        let (trigger, state, schedule) = (
+            trigger.clone(),
+            schedule_state.clone(),
+            config.settings.schedule.clone(),
+        );
+        trigger.request(RunRequest::default());
+        sync_task = Some(tokio::spawn(async move {
+            run_loop(
+                &job,
+                &schedule,
+                &trigger,
+                &state,
+                &SystemClock,
+                loop_stopped,
+            )
+            .await;
+        }));
+    }
+    let state = Arc::new(Shared {
+        store,
+        trigger,
+        schedule: schedule_state,
+        sync_configured: odoo.is_some(),
+        options: config.options,
+        account_throttle: Throttle::new(5, Duration::from_secs(15 * 60)),
+        address_throttle: Throttle::new(20, Duration::from_secs(15 * 60)),
+    });
+    let router = api::router(state);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(AppError::Listen)?;
+    tracing::info!("HTTP server drained; stopping the sync");
+    if let Some(stop) = stop_sync {
+        stop.store(true, Ordering::SeqCst);
+    }
+    let _ = stop_loop.send(true);
+    if let Some(task) = sync_task {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+/// The schedule used when none is configured for the demo: a living demo syncs every minute.
+pub fn demo_schedule() -> Schedule {
+    Schedule::parse("* * * * *").expect("invariant: a valid literal cron expression")
+}

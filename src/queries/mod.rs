@@ -1,0 +1,95 @@
+//! Read-side queries for the API: dashboards, opportunity lists and details with their history, the
+//! team tree. Every query takes the [`Viewer`] and answers only within its reach; something out of
+//! reach is "not found", never "forbidden". No HTTP here.
+
+mod dashboard;
+mod opportunities;
+
+use serde::Serialize;
+
+pub use dashboard::{DashboardQuery, DashboardReport, dashboard};
+pub use opportunities::{
+    HistoryEntry, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey,
+    list_opportunities, opportunity_detail, to_csv,
+};
+
+use crate::auth::Viewer;
+use crate::domain::OdooId;
+use crate::store::{Snapshot, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Cents as an amount in currency units.
+pub fn amount(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
+/// One person in the team tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct TeamNode {
+    pub user_id: OdooId,
+    pub name: String,
+    pub job_title: Option<String>,
+    pub reports: Vec<TeamNode>,
+}
+
+/// The viewer's reporting subtree as a tree (admins: everyone, from the top).
+pub fn team(snapshot: &Snapshot, viewer: &Viewer) -> Result<Vec<TeamNode>, QueryError> {
+    let roots: Vec<OdooId> = match viewer.user_id() {
+        Some(user) if !viewer.is_admin() => vec![user],
+        _ if viewer.is_admin() => {
+            let mut roots = Vec::new();
+            for (key, bytes) in snapshot.rows(crate::projections::ViewTable::UserProfiles)? {
+                let profile: crate::projections::UserProfileView =
+                    crate::projections::decode(&bytes).map_err(|e| StoreError::CorruptView {
+                        table: "user_profiles",
+                        key: key.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                if profile.manager_id.is_none()
+                    && profile.active
+                    && (profile.is_manager || profile.employee_id.is_some())
+                {
+                    roots.push(profile.user_id);
+                }
+            }
+            roots
+        }
+        _ => Vec::new(),
+    };
+    roots
+        .into_iter()
+        .map(|root| node(snapshot, root, 0))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|nodes| nodes.into_iter().flatten().collect())
+}
+
+fn node(snapshot: &Snapshot, user: OdooId, depth: usize) -> Result<Option<TeamNode>, QueryError> {
+    // Cycles were cut in the views; the depth bound is a second guard.
+    if depth > 64 {
+        return Ok(None);
+    }
+    let Some(profile) = snapshot.profile(user)? else {
+        return Ok(None);
+    };
+    let mut reports = Vec::new();
+    for report in &profile.direct_reports {
+        if let Some(child) = node(snapshot, *report, depth + 1)? {
+            reports.push(child);
+        }
+    }
+    Ok(Some(TeamNode {
+        user_id: user,
+        name: profile.name,
+        job_title: profile.job_title,
+        reports,
+    }))
+}
