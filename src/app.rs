@@ -178,6 +178,10 @@ pub async fn serve(
     let (stop_loop, loop_stopped) = tokio::sync::watch::channel(false);
     let mut sync_task = None;
     let mut stop_sync = None;
+    let write_back = match &odoo {
+        Some(settings) => Some(Arc::new(OdooClient::new(settings.clone())?)),
+        None => None,
+    };
     if let Some(odoo) = odoo.clone() {
         let job = LoggedSync(Syncer::new(
             store.clone(),
@@ -208,6 +212,7 @@ pub async fn serve(
         trigger,
         schedule: schedule_state,
         sync_configured: odoo.is_some(),
+        odoo: write_back,
         options: config.options,
         account_throttle: Throttle::new(5, Duration::from_secs(15 * 60)),
         address_throttle: Throttle::new(20, Duration::from_secs(15 * 60)),

@@ -19,6 +19,13 @@ pub enum ApiError {
     TooManyRequests {
         retry_after_seconds: u64,
     },
+    /// A stale `If-Match`: the record moved on.
+    Conflict {
+        message: String,
+        current_version: u64,
+    },
+    /// Odoo refused or failed a write-back; the message is Odoo's reason.
+    Upstream(String),
     Internal(String),
 }
 
@@ -40,6 +47,25 @@ impl From<QueryError> for ApiError {
             QueryError::NotFound => ApiError::NotFound,
             QueryError::BadInput(message) => ApiError::BadRequest(message),
             QueryError::Store(error) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<crate::commands::CommandError> for ApiError {
+    fn from(error: crate::commands::CommandError) -> Self {
+        use crate::commands::CommandError as E;
+        match error {
+            E::NotFound => ApiError::NotFound,
+            E::NotAllowed(message) => ApiError::Forbidden(message),
+            E::Invalid(message) => ApiError::BadRequest(message),
+            E::Conflict { current, .. } => ApiError::Conflict {
+                message: format!(
+                    "the record changed meanwhile; its current version is {current}: reload and try again"
+                ),
+                current_version: current,
+            },
+            E::Odoo(error) => ApiError::Upstream(error.to_string()),
+            E::Store(error) => ApiError::internal(error),
         }
     }
 }
@@ -68,6 +94,14 @@ impl IntoResponse for ApiError {
                 }
                 return response;
             }
+            ApiError::Conflict {
+                message,
+                current_version,
+            } => {
+                let body = json!({"error": {"code": "conflict", "message": message, "current_version": current_version}});
+                return (StatusCode::CONFLICT, axum::Json(body)).into_response();
+            }
+            ApiError::Upstream(message) => (StatusCode::BAD_GATEWAY, "odoo_refused", message),
             ApiError::Internal(detail) => {
                 let request_id = uuid::Uuid::now_v7();
                 tracing::error!(%request_id, error = %detail, "request failed");

@@ -475,3 +475,242 @@ pub async fn sync_now(
     });
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    email: String,
+    name: String,
+    password: String,
+}
+
+/// A new account waits for an admin. The answer is the same whether or not the email was known.
+pub async fn signup(
+    State(state): State<AppState>,
+    body: Result<Json<SignupRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    let email = normalize_email(&request.email);
+    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        return Err(ApiError::BadRequest(format!(
+            "{:?} is not an email address",
+            request.email
+        )));
+    }
+    if request.password.chars().count() < crate::auth::MIN_PASSWORD_LENGTH {
+        return Err(ApiError::BadRequest(format!(
+            "the password must be at least {} characters long",
+            crate::auth::MIN_PASSWORD_LENGTH
+        )));
+    }
+    if request.name.trim().is_empty() {
+        return Err(ApiError::BadRequest("name is required".into()));
+    }
+    blocking(&state, move |store| {
+        if store.read()?.login(&email)?.is_some() {
+            return Ok(());
+        }
+        let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
+        store.set_credential(&email, &hash)?;
+        let metadata = Metadata {
+            actor: Some(email.clone()),
+            source: Some("api".into()),
+            ..Metadata::default()
+        };
+        let event = Event::UserRegistered {
+            email,
+            name: request.name.trim().to_string(),
+            role: crate::domain::Role::Member,
+            approved: false,
+        };
+        store.append(CommandBatch::new(vec![
+            NewEvent::new(event).with_metadata(metadata),
+        ]))?;
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending", "message": "an admin has to approve the account before it can sign in"}))).into_response())
+}
+
+fn require_admin(current: &CurrentViewer) -> Result<(), ApiError> {
+    if current.viewer.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only admins can do this".into()))
+    }
+}
+
+pub async fn accounts(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    require_admin(&current)?;
+    let rows = blocking(&state, |store| {
+        let snapshot = store.read()?;
+        let mut accounts = Vec::new();
+        for (_, bytes) in snapshot.rows(crate::projections::ViewTable::Logins)? {
+            let login: crate::projections::LoginView =
+                crate::projections::decode(&bytes).map_err(ApiError::internal)?;
+            accounts.push(login);
+        }
+        Ok(accounts)
+    })
+    .await?;
+    Ok(Json(json!({"accounts": rows})).into_response())
+}
+
+/// `Idempotency-Key` and `If-Match` of a command.
+fn command_request(headers: &HeaderMap) -> Result<crate::commands::Request, ApiError> {
+    let command_id = headers.get("idempotency-key").map(|v| {
+        v.to_str()
+            .map(|s| s.trim().to_string())
+            .map_err(|_| ApiError::BadRequest("Idempotency-Key must be text".into()))
+    });
+    let command_id = command_id.transpose()?.filter(|k| !k.is_empty());
+    if command_id.as_ref().is_some_and(|k| k.len() > 200) {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key is too long (200 characters at most)".into(),
+        ));
+    }
+    let expected_version = headers
+        .get(header::IF_MATCH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::BadRequest("If-Match must be a version number, e.g. \"3\"".into())
+                })
+        })
+        .transpose()?;
+    Ok(crate::commands::Request {
+        expected_version,
+        command_id,
+    })
+}
+
+fn appended(result: crate::store::Appended) -> Response {
+    let version = result.versions.last().copied();
+    let mut response = Json(json!({"positions": result.positions, "versions": result.versions, "replayed": result.replayed})).into_response();
+    if let Some(version) = version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
+        response.headers_mut().insert(header::ETAG, version);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    role: crate::domain::Role,
+}
+
+pub async fn change_account(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Path((email, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<RoleRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    use crate::commands::AccountChange;
+    let change = match action.as_str() {
+        "approve" => AccountChange::Approve,
+        "disable" => AccountChange::Disable,
+        "role" => AccountChange::Role(json_body(body)?.role),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown action {other:?}: approve, disable or role"
+            )));
+        }
+    };
+    let request = command_request(&headers)?;
+    let viewer = current.viewer;
+    let result = blocking(&state, move |store| {
+        Ok(crate::commands::change_account(
+            store, &viewer, &email, change, &request,
+        )?)
+    })
+    .await?;
+    Ok(appended(result))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerRequest {
+    /// The new manager's user id, or null to follow Odoo again.
+    manager: Option<u64>,
+}
+
+pub async fn assign_manager(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<ManagerRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let user: u64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a user id")))?;
+    let manager = json_body(body)?.manager;
+    let request = command_request(&headers)?;
+    let viewer = current.viewer;
+    let result = blocking(&state, move |store| {
+        Ok(crate::commands::assign_manager(
+            store, &viewer, user, manager, &request,
+        )?)
+    })
+    .await?;
+    Ok(appended(result))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    salesperson: u64,
+}
+
+pub async fn assign_opportunity(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<AssignRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let opportunity: u64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{id:?} is not an opportunity id")))?;
+    let salesperson = json_body(body)?.salesperson;
+    let request = command_request(&headers)?;
+    let result = crate::commands::assign_opportunity(
+        &state.store,
+        state.odoo.as_deref(),
+        &current.viewer,
+        opportunity,
+        salesperson,
+        &request,
+    )
+    .await?;
+    Ok(appended(result))
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    require_admin(&current)?;
+    only(&params, &["after", "limit"])?;
+    let after: u64 = parse(&params, "after")?.unwrap_or(0);
+    let limit: usize = parse(&params, "limit")?.unwrap_or(100);
+    if limit == 0 || limit > 1_000 {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let events = blocking(&state, move |store| {
+        Ok(store.read()?.events_after(after, limit)?)
+    })
+    .await?;
+    let next = events.last().map(|e| e.position);
+    Ok(Json(json!({"events": events, "next_after": next})).into_response())
+}

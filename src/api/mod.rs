@@ -41,6 +41,8 @@ pub struct Shared {
     pub trigger: Arc<SyncTrigger>,
     pub schedule: Arc<Mutex<ScheduleState>>,
     pub sync_configured: bool,
+    /// For write-backs (reassignments); `None` when no Odoo is configured.
+    pub odoo: Option<Arc<crate::sync::odoo::OdooClient>>,
     pub options: ServerOptions,
     pub account_throttle: Throttle,
     pub address_throttle: Throttle,
@@ -60,6 +62,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/team", get(handlers::team))
         .route("/api/sync/status", get(handlers::sync_status))
         .route("/api/sync", post(handlers::sync_now))
+        .route("/api/auth/signup", post(handlers::signup))
+        .route("/api/admin/accounts", get(handlers::accounts))
+        .route(
+            "/api/admin/accounts/{email}/{action}",
+            post(handlers::change_account),
+        )
+        .route("/api/users/{id}/manager", post(handlers::assign_manager))
+        .route(
+            "/api/opportunities/{id}/assign",
+            post(handlers::assign_opportunity),
+        )
+        .route("/api/events", get(handlers::events))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -198,4 +212,6 @@ impl FromRequestParts<AppState> for CurrentViewer {
 }
 
 #[cfg(test)]
-mod tests;
+mod command_tests;
+#[cfg(test)]
+pub(super) mod tests;

@@ -20,13 +20,13 @@ use crate::store::{CommandBatch, Store};
 use crate::sync::schedule::{ScheduleState, SyncTrigger};
 use crate::testing::{arb_batches, brute_force_managers, brute_force_sees};
 
-struct App {
-    _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    router: Router,
+pub(super) struct App {
+    pub(super) _dir: tempfile::TempDir,
+    pub(super) store: Arc<Store>,
+    pub(super) router: Router,
 }
 
-fn app() -> App {
+pub(super) fn app_with(odoo: Option<Arc<crate::sync::odoo::OdooClient>>) -> App {
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(Store::open(&dir.path().join("api.redb")).expect("store"));
     let state = Arc::new(Shared {
@@ -34,6 +34,7 @@ fn app() -> App {
         trigger: Arc::new(SyncTrigger::default()),
         schedule: Arc::new(Mutex::new(ScheduleState::default())),
         sync_configured: true,
+        odoo,
         options: ServerOptions {
             secure_cookies: false,
             base_url: None,
@@ -50,7 +51,7 @@ fn app() -> App {
     }
 }
 
-fn append(store: &Store, events: Vec<Event>) {
+pub(super) fn append(store: &Store, events: Vec<Event>) {
     store
         .append(CommandBatch::new(
             events.into_iter().map(NewEvent::new).collect(),
@@ -58,8 +59,12 @@ fn append(store: &Store, events: Vec<Event>) {
         .expect("append");
 }
 
+pub(super) fn app() -> App {
+    app_with(None)
+}
+
 /// A sign-in account with the password "password1".
-fn account(store: &Store, email: &str, role: Role, approved: bool) {
+pub(super) fn account(store: &Store, email: &str, role: Role, approved: bool) {
     store
         .set_credential(email, &hash_password("password1").expect("hash"))
         .expect("credential");
@@ -134,14 +139,14 @@ fn seeded() -> App {
     app
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-    text: String,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: axum::http::HeaderMap,
+    pub(super) body: Value,
+    pub(super) text: String,
 }
 
-async fn send(app: &App, request: Request<Body>) -> Answer {
+pub(super) async fn send(app: &App, request: Request<Body>) -> Answer {
     let response = app.router.clone().oneshot(request).await.expect("answers");
     let status = response.status();
     let headers = response.headers().clone();
@@ -157,12 +162,12 @@ async fn send(app: &App, request: Request<Body>) -> Answer {
     }
 }
 
-fn post(path: &str, body: &str) -> axum::http::request::Builder {
+pub(super) fn post(path: &str, body: &str) -> axum::http::request::Builder {
     let _ = body;
     Request::post(path).header(header::CONTENT_TYPE, "application/json")
 }
 
-async fn login(app: &App, email: &str, password: &str) -> Answer {
+pub(super) async fn login(app: &App, email: &str, password: &str) -> Answer {
     let body = json!({"email": email, "password": password}).to_string();
     send(
         app,
@@ -174,7 +179,7 @@ async fn login(app: &App, email: &str, password: &str) -> Answer {
 }
 
 /// Signs in and returns the session cookie.
-async fn session(app: &App, email: &str) -> String {
+pub(super) async fn session(app: &App, email: &str) -> String {
     let answer = login(app, email, "password1").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let cookie = answer.headers[header::SET_COOKIE]
@@ -184,7 +189,7 @@ async fn session(app: &App, email: &str) -> String {
     cookie.split(';').next().expect("name=value").to_string()
 }
 
-async fn get(app: &App, cookie: &str, path: &str) -> Answer {
+pub(super) async fn get(app: &App, cookie: &str, path: &str) -> Answer {
     send(
         app,
         Request::get(path)

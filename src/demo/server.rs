@@ -223,12 +223,10 @@ async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
             }
             let login = args.get(1).and_then(Value::as_str).unwrap_or_default();
             let secret = args.get(2).and_then(Value::as_str).unwrap_or_default();
+            // Sign-ins count as calls, so that an injected refusal applies to them too.
             let refused = fake
-                .faults
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .any(|f| f.kind == FaultKind::AuthFailure);
+                .next_fault()
+                .is_some_and(|f| f.kind == FaultKind::AuthFailure);
             let crm = fake.crm();
             let account = crm.accounts.iter().find(|a| {
                 a.login == login && (a.password == secret || a.api_key.as_deref() == Some(secret))

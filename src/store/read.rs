@@ -122,6 +122,35 @@ impl Snapshot {
         Ok(found)
     }
 
+    /// The outcome first returned for a command id, if that command was seen.
+    pub fn command(&self, command_id: &str) -> Result<Option<super::Appended>, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(super::tables::COMMANDS))? else {
+            return Ok(None);
+        };
+        let Some(stored) = table.get(command_id)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(stored.value())
+            .map(|appended: super::Appended| {
+                Some(super::Appended {
+                    replayed: true,
+                    ..appended
+                })
+            })
+            .map_err(|error| {
+                StoreError::Encode(format!("stored outcome of command {command_id}: {error}"))
+            })
+    }
+
+    /// An aggregate's current version (`kind/id`), 0 when it has no events.
+    pub fn aggregate_version(&self, aggregate: &str) -> Result<u64, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(super::tables::AGGREGATE_VERSIONS))?
+        else {
+            return Ok(0);
+        };
+        Ok(table.get(aggregate)?.map(|v| v.value()).unwrap_or(0))
+    }
+
     pub fn view_schema(&self) -> Result<Option<u32>, StoreError> {
         let Some(meta) = missing_is_empty(self.txn.open_table(META))? else {
             return Ok(None);

@@ -1,0 +1,220 @@
+//! The write side for people: account approval and roles, manager overrides, reassigning an
+//! opportunity (written back to Odoo first). Each command checks who may do it, then appends its
+//! event with the caller's expected version and command id. No HTTP here.
+
+use crate::auth::Viewer;
+use crate::domain::{Event, ExpectedVersion, Metadata, NewEvent, OdooId, Role, normalize_email};
+use crate::store::{Appended, CommandBatch, Store, StoreError};
+use crate::sync::odoo::{Call, OdooClient, OdooError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "the record changed meanwhile: expected version {expected}, current version is {current}"
+    )]
+    Conflict { expected: u64, current: u64 },
+    #[error("Odoo refused the change: {0}")]
+    Odoo(#[from] OdooError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CommandError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict {
+                actual, expected, ..
+            } => match expected.0 {
+                ExpectedVersion::Exactly(expected) => CommandError::Conflict {
+                    expected,
+                    current: actual,
+                },
+                _ => CommandError::Conflict {
+                    expected: 0,
+                    current: actual,
+                },
+            },
+            other => CommandError::Store(other),
+        }
+    }
+}
+
+/// How a command was asked: who, which version it saw, and its idempotency key.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub expected_version: Option<u64>,
+    pub command_id: Option<String>,
+}
+
+fn metadata(actor: &Viewer) -> Metadata {
+    Metadata {
+        actor: Some(actor.login.email.clone()),
+        source: Some("api".into()),
+        ..Metadata::default()
+    }
+}
+
+fn append(
+    store: &Store,
+    actor: &Viewer,
+    request: &Request,
+    event: Event,
+) -> Result<Appended, CommandError> {
+    let expected = request
+        .expected_version
+        .map(ExpectedVersion::Exactly)
+        .unwrap_or_default();
+    let new = NewEvent::new(event)
+        .expecting(expected)
+        .with_metadata(metadata(actor));
+    let mut batch = CommandBatch::new(vec![new]);
+    batch.command_id = request.command_id.clone();
+    Ok(store.append(batch)?)
+}
+
+fn require_admin(actor: &Viewer) -> Result<(), CommandError> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(CommandError::NotAllowed("only admins can do this".into()))
+    }
+}
+
+pub enum AccountChange {
+    Approve,
+    Disable,
+    Role(Role),
+}
+
+pub fn change_account(
+    store: &Store,
+    actor: &Viewer,
+    email: &str,
+    change: AccountChange,
+    request: &Request,
+) -> Result<Appended, CommandError> {
+    require_admin(actor)?;
+    let email = normalize_email(email);
+    if store.read()?.login(&email)?.is_none() {
+        return Err(CommandError::NotFound);
+    }
+    if email == actor.login.email
+        && !matches!(
+            change,
+            AccountChange::Approve | AccountChange::Role(Role::Admin)
+        )
+    {
+        return Err(CommandError::Invalid(
+            "you cannot disable or demote your own account".into(),
+        ));
+    }
+    let event = match change {
+        AccountChange::Approve => Event::UserApproved { email },
+        AccountChange::Disable => Event::UserDisabled { email },
+        AccountChange::Role(role) => Event::UserRoleChanged { email, role },
+    };
+    append(store, actor, request, event)
+}
+
+/// An admin's override of a user's Odoo manager; `None` returns to Odoo's.
+pub fn assign_manager(
+    store: &Store,
+    actor: &Viewer,
+    user: OdooId,
+    manager: Option<OdooId>,
+    request: &Request,
+) -> Result<Appended, CommandError> {
+    require_admin(actor)?;
+    let snapshot = store.read()?;
+    if snapshot.profile(user)?.is_none() {
+        return Err(CommandError::NotFound);
+    }
+    if let Some(manager) = manager {
+        if manager == user {
+            return Err(CommandError::Invalid(
+                "a user cannot manage themselves".into(),
+            ));
+        }
+        if snapshot.profile(manager)?.is_none() {
+            return Err(CommandError::Invalid(format!("there is no user {manager}")));
+        }
+    }
+    append(
+        store,
+        actor,
+        request,
+        Event::ManagerAssigned {
+            user_id: user,
+            manager_id: manager,
+        },
+    )
+}
+
+/// Reassigns an opportunity: allowed for admins, and for managers when both the opportunity and the
+/// new salesperson are within their reach. Odoo is written first; if it refuses, nothing is recorded.
+pub async fn assign_opportunity(
+    store: &Store,
+    odoo: Option<&OdooClient>,
+    actor: &Viewer,
+    opportunity: OdooId,
+    salesperson: OdooId,
+    request: &Request,
+) -> Result<Appended, CommandError> {
+    let snapshot = store.read()?;
+    if let Some(key) = &request.command_id
+        && let Some(first) = snapshot.command(key)?
+    {
+        return Ok(first);
+    }
+    let view = snapshot
+        .opportunity(opportunity)?
+        .filter(|o| actor.sees(o))
+        .ok_or(CommandError::NotFound)?;
+    let manages = actor.user_id().is_some_and(|me| {
+        snapshot
+            .profile(me)
+            .ok()
+            .flatten()
+            .is_some_and(|p| p.is_manager)
+    });
+    if !actor.is_admin() && !manages {
+        return Err(CommandError::NotAllowed(
+            "only managers and admins can reassign opportunities".into(),
+        ));
+    }
+    if snapshot.profile(salesperson)?.is_none() || !actor.sees_user(salesperson) {
+        return Err(CommandError::Invalid(format!(
+            "user {salesperson} is not a salesperson you can assign to"
+        )));
+    }
+    let current = snapshot.aggregate_version(&format!("opportunity/{opportunity}"))?;
+    if let Some(expected) = request.expected_version
+        && expected != current
+    {
+        return Err(CommandError::Conflict { expected, current });
+    }
+    drop(snapshot);
+    let odoo = odoo.ok_or_else(|| {
+        CommandError::Invalid("no Odoo is configured to write the change to".into())
+    })?;
+    let call =
+        Call::on(vec![opportunity]).param("vals", serde_json::json!({"user_id": salesperson}));
+    odoo.call("crm.lead", "write", call).await?;
+    let from = view.salesperson.map(|s| s.id);
+    append(
+        store,
+        actor,
+        request,
+        Event::OpportunityAssigned {
+            id: opportunity,
+            from,
+            to: Some(salesperson),
+        },
+    )
+}
