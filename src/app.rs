@@ -214,6 +214,7 @@ pub async fn serve(
         sync_configured: odoo.is_some(),
         odoo: write_back,
         options: config.options,
+        metrics: api::RequestMetrics::default(),
         account_throttle: Throttle::new(5, Duration::from_secs(15 * 60)),
         address_throttle: Throttle::new(20, Duration::from_secs(15 * 60)),
     });

@@ -3,6 +3,10 @@
 
 mod error;
 mod handlers;
+mod metrics;
+pub mod openapi;
+
+pub use metrics::RequestMetrics;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +48,7 @@ pub struct Shared {
     /// For write-backs (reassignments); `None` when no Odoo is configured.
     pub odoo: Option<Arc<crate::sync::odoo::OdooClient>>,
     pub options: ServerOptions,
+    pub metrics: RequestMetrics,
     pub account_throttle: Throttle,
     pub address_throttle: Throttle,
 }
@@ -53,6 +58,8 @@ pub type AppState = Arc<Shared>;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(handlers::health))
+        .route("/metrics", get(metrics::render))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/api/auth/login", post(handlers::login))
         .route("/api/auth/logout", post(handlers::logout))
         .route("/api/me", get(handlers::me))
@@ -76,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(handlers::events))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .with_state(state)
 }
 

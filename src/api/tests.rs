@@ -41,6 +41,7 @@ pub(super) fn app_with(odoo: Option<Arc<crate::sync::odoo::OdooClient>>) -> App 
             demo: false,
             stale_after: Duration::from_secs(60),
         },
+        metrics: RequestMetrics::default(),
         account_throttle: Throttle::new(3, Duration::from_secs(60)),
         address_throttle: Throttle::new(100, Duration::from_secs(60)),
     });
@@ -565,4 +566,39 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(check_reach(batches))?;
     }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = seeded();
+    let cookie = session(&app, "ann@example.com").await;
+    for id in [101, 102] {
+        get(&app, &cookie, &format!("/api/opportunities/{id}")).await;
+    }
+    let metrics = send(
+        &app,
+        Request::get("/metrics")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics.text.contains(r#"pipelog_http_request_duration_seconds_count{method="GET",route="/api/opportunities/{id}",status="200"} 2"#),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.contains("pipelog_events_total"),
+        "{}",
+        metrics.text
+    );
+    let openapi = send(
+        &app,
+        Request::get("/api/openapi.json")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(openapi.body["openapi"], "3.1.0");
 }
