@@ -16,6 +16,7 @@ use pipelog::store::{CommandBatch, Store};
 use pipelog::sync::odoo::{OdooClient, OdooSettings, ProtocolChoice, Secret};
 use pipelog::sync::schedule::{ScheduleState, SyncTrigger};
 use pipelog::sync::{RunRequest, SyncOptions, Syncer};
+use std::sync::Mutex as StdMutex;
 
 const CONCURRENCY: usize = 32;
 
@@ -38,27 +39,81 @@ fn odoo(url: &str) -> OdooClient {
 }
 
 fn main() {
-    let opportunities: usize = std::env::var("PIPELOG_BENCH_OPPORTUNITIES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let seconds: u64 = std::env::var("PIPELOG_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let fake = FakeOdoo::new(CrmOptions { users: 2_000, opportunities, partners: 20_000, seed: 5, ..CrmOptions::default() });
-    let odoo_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let opportunities: usize = std::env::var("PIPELOG_BENCH_OPPORTUNITIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let seconds: u64 = std::env::var("PIPELOG_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fake = FakeOdoo::new(CrmOptions {
+        users: 2_000,
+        opportunities,
+        partners: 20_000,
+        seed: 5,
+        ..CrmOptions::default()
+    });
+    let odoo_listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let odoo_url = format!("http://{}", odoo_listener.local_addr().expect("addr"));
     runtime.spawn(serve(odoo_listener, fake.clone(), std::future::pending()));
 
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(Store::open(&dir.path().join("api.redb")).expect("store"));
-    let syncer = Arc::new(Syncer::new(store.clone(), odoo(&odoo_url), SyncOptions::default()));
-    runtime.block_on(syncer.run(RunRequest::default())).expect("initial sync");
+    let syncer = Arc::new(Syncer::new(
+        store.clone(),
+        odoo(&odoo_url),
+        SyncOptions::default(),
+    ));
+    runtime
+        .block_on(syncer.run(RunRequest::default()))
+        .expect("initial sync");
 
     // The top of the hierarchy: the user whose reach is largest.
-    let top = store.with_model(|m| m.users().keys().copied().max_by_key(|u| m.hierarchy().subtree(*u).len())).expect("model").expect("a user");
-    let email = store.with_model(|m| m.users()[&top].email.clone()).expect("model").expect("an email");
-    store.set_credential(&email.to_lowercase(), &hash_password("bench-password").expect("hash")).expect("credential");
-    let register = Event::UserRegistered { email: email.clone(), name: "Top".into(), role: Role::Member, approved: true };
-    store.append(CommandBatch::new(vec![NewEvent::new(register)])).expect("account");
-    let reach = store.read().expect("snapshot").access(top).expect("read").map(|a| a.visible_users.len()).unwrap_or(0);
-    println!("# top manager: user {top}, reach {reach} users; {opportunities} opportunities; {CONCURRENCY} clients for {seconds} s");
+    let top = store
+        .with_model(|m| {
+            m.users()
+                .keys()
+                .copied()
+                .max_by_key(|u| m.hierarchy().subtree(*u).len())
+        })
+        .expect("model")
+        .expect("a user");
+    let email = store
+        .with_model(|m| m.users()[&top].email.clone())
+        .expect("model")
+        .expect("an email");
+    store
+        .set_credential(
+            &email.to_lowercase(),
+            &hash_password("bench-password").expect("hash"),
+        )
+        .expect("credential");
+    let register = Event::UserRegistered {
+        email: email.clone(),
+        name: "Top".into(),
+        role: Role::Member,
+        approved: true,
+    };
+    store
+        .append(CommandBatch::new(vec![NewEvent::new(register)]))
+        .expect("account");
+    let reach = store
+        .read()
+        .expect("snapshot")
+        .access(top)
+        .expect("read")
+        .map(|a| a.visible_users.len())
+        .unwrap_or(0);
+    println!(
+        "# top manager: user {top}, reach {reach} users; {opportunities} opportunities; {CONCURRENCY} clients for {seconds} s"
+    );
 
     let state = Arc::new(Shared {
         store: store.clone(),
@@ -66,12 +121,20 @@ fn main() {
         schedule: Arc::new(Mutex::new(ScheduleState::default())),
         sync_configured: true,
         odoo: None,
-        options: ServerOptions { secure_cookies: false, base_url: None, demo: false, stale_after: Duration::from_secs(3_600) },
+        options: ServerOptions {
+            secure_cookies: false,
+            base_url: None,
+            demo: false,
+            stale_after: Duration::from_secs(3_600),
+        },
         metrics: RequestMetrics::default(),
+        setup: StdMutex::new(None),
         account_throttle: Throttle::new(5, Duration::from_secs(60)),
         address_throttle: Throttle::new(1_000, Duration::from_secs(60)),
     });
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     runtime.spawn(async move { axum::serve(listener, api::router(state)).await });
 
@@ -83,7 +146,10 @@ fn main() {
             .await
             .expect("login");
         assert_eq!(response.status(), 200);
-        let header = response.headers()["set-cookie"].to_str().expect("ascii").to_string();
+        let header = response.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
         header.split(';').next().expect("pair").to_string()
     });
 
@@ -94,7 +160,10 @@ fn main() {
         let mut runs = 0u32;
         while sync_flag.load(Ordering::SeqCst) {
             sync_fake.crm().mutate(200);
-            sync_job.run(RunRequest::default()).await.expect("sync during load");
+            sync_job
+                .run(RunRequest::default())
+                .await
+                .expect("sync during load");
             runs += 1;
         }
         runs
@@ -111,7 +180,12 @@ fn main() {
                 let mut errors = 0u64;
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    match client.get(format!("{url}/api/dashboard")).header("cookie", &cookie).send().await {
+                    match client
+                        .get(format!("{url}/api/dashboard"))
+                        .header("cookie", &cookie)
+                        .send()
+                        .await
+                    {
                         Ok(response) if response.status() == 200 => {
                             let _ = response.bytes().await;
                             latencies.push(started.elapsed());
@@ -136,8 +210,14 @@ fn main() {
 
     let mut sorted = latencies.clone();
     sorted.sort();
-    let percentile = |p: f64| sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3;
-    bench("dashboard_requests_per_s", sorted.len() as f64 / seconds as f64, "req/s");
+    let percentile = |p: f64| {
+        sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
+    };
+    bench(
+        "dashboard_requests_per_s",
+        sorted.len() as f64 / seconds as f64,
+        "req/s",
+    );
     bench("dashboard_latency_p50_ms", percentile(0.50), "ms");
     bench("dashboard_latency_p99_ms", percentile(0.99), "ms");
     bench("dashboard_errors", errors as f64, "requests");

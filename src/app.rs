@@ -159,6 +159,28 @@ pub fn create_demo_accounts(store: &Store) -> Result<Vec<String>, AppError> {
 pub struct ServeConfig {
     pub settings: Settings,
     pub options: ServerOptions,
+    /// From [`setup_token_if_needed`].
+    pub setup_token: Option<String>,
+}
+
+/// How long the first-admin setup token works.
+pub const SETUP_VALID_FOR: Duration = Duration::from_secs(30 * 60);
+
+/// A one-time token for creating the first admin, when the data file has no approved admin yet.
+pub fn setup_token_if_needed(store: &Store) -> Result<Option<String>, AppError> {
+    let snapshot = store.read()?;
+    for (key, bytes) in snapshot.rows(ViewTable::Logins)? {
+        let login: crate::projections::LoginView =
+            crate::projections::decode(&bytes).map_err(|e| StoreError::CorruptView {
+                table: "logins",
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+        if login.role == Role::Admin && login.status == crate::projections::LoginStatus::Approved {
+            return Ok(None);
+        }
+    }
+    Ok(Some(crate::auth::new_session_token()))
 }
 
 /// Serves until `shutdown` completes, then stops in order.
@@ -215,6 +237,11 @@ pub async fn serve(
         odoo: write_back,
         options: config.options,
         metrics: api::RequestMetrics::default(),
+        setup: Mutex::new(
+            config
+                .setup_token
+                .map(|token| (token, std::time::Instant::now() + SETUP_VALID_FOR)),
+        ),
         account_throttle: Throttle::new(5, Duration::from_secs(15 * 60)),
         address_throttle: Throttle::new(20, Duration::from_secs(15 * 60)),
     });

@@ -467,7 +467,14 @@ fn serve(
             demo,
             stale_after: std::time::Duration::from_secs(30 * 60),
         };
-        let config = ServeConfig { settings, options };
+        let setup_token = if demo { None } else { app::setup_token_if_needed(&store)? };
+        if let Some(token) = &setup_token {
+            println!(
+                "no admin yet: within 30 minutes, create one with\n  curl -H 'content-type: application/json' -d '{{\"token\":\"{token}\",\"email\":\"you@example.com\",\"name\":\"You\",\"password\":\"...\"}}' http://{}/api/setup\n  (or stop the server and run: pipelog user add you@example.com --admin)",
+                listener.local_addr()?
+            );
+        }
+        let config = ServeConfig { settings, options, setup_token };
         app::serve(store.clone(), config, listener, odoo_settings, shutdown_signal()).await?;
         println!("pipelog stopped cleanly");
         anyhow::Ok(())

@@ -273,3 +273,39 @@ async fn reassignment_is_written_to_odoo_first_and_confirmed_by_the_next_sync() 
     .await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
 }
+
+#[tokio::test]
+async fn the_setup_token_creates_one_admin_once() {
+    let app = app();
+    let body = |token: &str| {
+        json!({"token": token, "email": "first@example.com", "name": "First", "password": "long-enough"}).to_string()
+    };
+    let wrong = send(
+        &app,
+        post("/api/setup", "")
+            .body(Body::from(body("guess")))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let created = send(
+        &app,
+        post("/api/setup", "")
+            .body(Body::from(body("setup-token")))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(
+        login(&app, "first@example.com", "long-enough").await.status,
+        StatusCode::OK
+    );
+    let again = send(
+        &app,
+        post("/api/setup", "")
+            .body(Body::from(body("setup-token")))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN, "one use only");
+}

@@ -714,3 +714,74 @@ pub async fn events(
     let next = events.last().map(|e| e.position);
     Ok(Json(json!({"events": events, "next_after": next})).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    token: String,
+    email: String,
+    name: String,
+    password: String,
+}
+
+/// Creates the first admin with the one-time token `serve` printed; the token then stops working.
+pub async fn setup(
+    State(state): State<AppState>,
+    body: Result<Json<SetupRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    {
+        let mut setup = state.setup.lock().unwrap_or_else(|p| p.into_inner());
+        let valid = setup.as_ref().is_some_and(|(token, until)| {
+            std::time::Instant::now() < *until
+                && token.len() == request.token.len()
+                && token
+                    .bytes()
+                    .zip(request.token.bytes())
+                    .fold(0u8, |d, (a, b)| d | (a ^ b))
+                    == 0
+        });
+        if !valid {
+            return Err(ApiError::Forbidden(
+                "this setup link is not valid (used, expired, or mistyped)".into(),
+            ));
+        }
+        *setup = None;
+    }
+    let email = normalize_email(&request.email);
+    if !email.contains('@')
+        || request.password.chars().count() < crate::auth::MIN_PASSWORD_LENGTH
+        || request.name.trim().is_empty()
+    {
+        // Put nothing back: a new token needs a restart, so a mistake costs one restart, not a leak.
+        return Err(ApiError::BadRequest(format!(
+            "an email, a name and a password of at least {} characters are needed; restart pipelog for a new link",
+            crate::auth::MIN_PASSWORD_LENGTH
+        )));
+    }
+    blocking(&state, move |store| {
+        let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
+        store.set_credential(&email, &hash)?;
+        let metadata = Metadata {
+            actor: Some(email.clone()),
+            source: Some("setup".into()),
+            ..Metadata::default()
+        };
+        let event = Event::UserRegistered {
+            email,
+            name: request.name.trim().to_string(),
+            role: crate::domain::Role::Admin,
+            approved: true,
+        };
+        store.append(CommandBatch::new(vec![
+            NewEvent::new(event).with_metadata(metadata),
+        ]))?;
+        Ok(())
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"status": "created", "message": "sign in with the new admin account"})),
+    )
+        .into_response())
+}

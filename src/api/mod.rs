@@ -49,6 +49,8 @@ pub struct Shared {
     pub odoo: Option<Arc<crate::sync::odoo::OdooClient>>,
     pub options: ServerOptions,
     pub metrics: RequestMetrics,
+    /// A one-time token for creating the first admin, and when it stops working.
+    pub setup: Mutex<Option<(String, std::time::Instant)>>,
     pub account_throttle: Throttle,
     pub address_throttle: Throttle,
 }
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sync/status", get(handlers::sync_status))
         .route("/api/sync", post(handlers::sync_now))
         .route("/api/auth/signup", post(handlers::signup))
+        .route("/api/setup", post(handlers::setup))
         .route("/api/admin/accounts", get(handlers::accounts))
         .route(
             "/api/admin/accounts/{email}/{action}",

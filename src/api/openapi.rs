@@ -71,6 +71,17 @@ pub const OPERATIONS: &[Operation] = &[
             Access::Public,
         )
     },
+    Operation {
+        body: Some(
+            r#"{"token": "...", "email": "admin@example.com", "name": "Admin", "password": "..."}"#,
+        ),
+        ..op(
+            "post",
+            "/api/setup",
+            "Create the first admin with the one-time token `serve` printed",
+            Access::Public,
+        )
+    },
     op(
         "get",
         "/api/me",

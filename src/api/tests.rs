@@ -42,6 +42,10 @@ pub(super) fn app_with(odoo: Option<Arc<crate::sync::odoo::OdooClient>>) -> App 
             stale_after: Duration::from_secs(60),
         },
         metrics: RequestMetrics::default(),
+        setup: Mutex::new(Some((
+            "setup-token".into(),
+            std::time::Instant::now() + Duration::from_secs(60),
+        ))),
         account_throttle: Throttle::new(3, Duration::from_secs(60)),
         address_throttle: Throttle::new(100, Duration::from_secs(60)),
     });
