@@ -64,6 +64,15 @@ enum Command {
         #[command(flatten)]
         odoo: OdooArgs,
     },
+    /// Copy the data file consistently to OUT (works beside a running server). The copy opens with
+    /// `pipelog serve --data OUT`. Sessions are not copied.
+    Backup { out: PathBuf },
+    /// Write the whole event log to OUT as NDJSON, one stored event per line ("-" for stdout).
+    ExportEvents { out: PathBuf },
+    /// Load an NDJSON export into an empty data file and rebuild the views from it.
+    ImportEvents { input: PathBuf },
+    /// Give free space in the data file back to the file system (stop the server first).
+    Compact,
     /// Manage sign-in accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -176,6 +185,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => serve(&cli.data, &listen, demo, secure_cookies, base_url, &odoo),
         Command::User(UserCommand::Add { email, name, admin }) => {
             user_add(&cli.data, &email, name, admin)
+        }
+        Command::Backup { out } => backup(&cli.data, &out),
+        Command::ExportEvents { out } => export_events(&cli.data, &out),
+        Command::ImportEvents { input } => import_events(&cli.data, &input),
+        Command::Compact => {
+            let store = Store::open(&cli.data)
+                .with_context(|| format!("cannot open {}", cli.data.display()))?;
+            let (before, after) = store.compact()?;
+            println!(
+                "compacted {}: {before} bytes before, {after} after",
+                cli.data.display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sync {
             full,
@@ -532,6 +554,44 @@ fn user_add(
         .with_metadata(metadata),
     ]))?;
     println!("added {email} ({})", if admin { "admin" } else { "member" });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backup(path: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let report = open_read_only(path)?
+        .backup(out)
+        .with_context(|| format!("cannot write the backup {}", out.display()))?;
+    println!(
+        "backed up {} events to {} ({} bytes)",
+        report.events,
+        out.display(),
+        report.bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_events(path: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let store = open_read_only(path)?;
+    let written = if out.as_os_str() == "-" {
+        store.export_events(&mut std::io::stdout().lock())?
+    } else {
+        let file = std::fs::File::create(out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let written = store.export_events(&mut writer)?;
+        writer.flush()?;
+        written
+    };
+    eprintln!("exported {written} events");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import_events(path: &Path, input: &Path) -> anyhow::Result<ExitCode> {
+    let file =
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let store = Store::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let imported = store.import_events(&mut std::io::BufReader::new(file))?;
+    println!("imported {imported} events and rebuilt the views");
     Ok(ExitCode::SUCCESS)
 }
 

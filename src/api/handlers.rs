@@ -785,3 +785,49 @@ pub async fn setup(
     )
         .into_response())
 }
+
+/// Streams a consistent copy of the data file.
+pub async fn backup(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    require_admin(&current)?;
+    let bytes = blocking(&state, |store| {
+        let dir = tempfile_dir()?;
+        let path = dir.join("backup.redb");
+        let taken = store.backup(&path).map_err(ApiError::internal);
+        let bytes = taken.and_then(|_| std::fs::read(&path).map_err(ApiError::internal));
+        let _ = std::fs::remove_dir_all(&dir);
+        bytes
+    })
+    .await?;
+    let name = format!(
+        "attachment; filename=\"pipelog-{}.redb\"",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+    );
+    let disposition =
+        HeaderValue::from_str(&name).unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        bytes,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_DISPOSITION, disposition);
+    Ok(response)
+}
+
+/// A private scratch directory for one backup.
+fn tempfile_dir() -> Result<std::path::PathBuf, ApiError> {
+    let dir =
+        std::env::temp_dir().join(format!("pipelog-backup-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir(&dir).map_err(ApiError::internal)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(ApiError::internal)?;
+    Ok(dir)
+}

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             post(handlers::assign_opportunity),
         )
         .route("/api/events", get(handlers::events))
+        .route("/api/admin/backup", get(handlers::backup))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(

@@ -46,6 +46,12 @@ const fn op(
 pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
+        "/api/admin/backup",
+        "A consistent copy of the data file (sessions left out), taken while writes go on",
+        Access::Admin,
+    ),
+    op(
+        "get",
         "/healthz",
         "Liveness, store and sync state",
         Access::Public,

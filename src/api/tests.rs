@@ -606,3 +606,49 @@ async fn metrics_count_requests_by_route_template() {
     .await;
     assert_eq!(openapi.body["openapi"], "3.1.0");
 }
+
+#[tokio::test]
+async fn admins_download_a_backup_that_opens_and_verifies() {
+    let app = seeded();
+    let ann = session(&app, "ann@example.com").await;
+    assert_eq!(
+        get(&app, &ann, "/api/admin/backup").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let boss = session(&app, "boss@example.com").await;
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/api/admin/backup")
+                .header(header::COOKIE, &boss)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("downloaded.redb");
+    std::fs::write(&path, &bytes).expect("write");
+    let copy = crate::store::ReadOnlyStore::open(&path).expect("opens");
+    assert!(copy.verify(&mut |_| {}).expect("verifies").is_clean());
+    assert_eq!(
+        copy.read()
+            .expect("snapshot")
+            .status()
+            .expect("status")
+            .opportunities,
+        4
+    );
+    assert!(
+        copy.read()
+            .expect("snapshot")
+            .session("anything")
+            .expect("read")
+            .is_none()
+    );
+}

@@ -6,6 +6,7 @@
 //! knows nothing of HTTP or Odoo.
 
 mod error;
+mod portable;
 mod read;
 mod replay;
 pub mod tables;
@@ -28,6 +29,7 @@ use crate::domain::{AggregateRef, EVENT_SCHEMA_VERSION, EventEnvelope, ExpectedV
 use crate::projections::{PROJECTIONS, ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTable};
 
 pub use error::{ExpectedVersionText, StoreError};
+pub use portable::{BackupReport, ImportError};
 pub use read::{Snapshot, StatusReport};
 pub use replay::{RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
 use tables::{

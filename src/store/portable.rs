@@ -1,0 +1,225 @@
+//! Getting data out and back in: online backups (a consistent copy taken in one read transaction
+//! while writes go on), event export and import as NDJSON, and compaction.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::read::decode_event;
+use super::tables::{
+    AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
+    EVENTS, Generation, META, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition, view_definition,
+};
+use super::{Store, StoreError};
+use crate::domain::EventEnvelope;
+use crate::projections::ViewTable;
+
+/// What a backup copied.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupReport {
+    pub events: u64,
+    pub bytes: u64,
+}
+
+fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
+    from: &ReadTransaction,
+    to: &WriteTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<u64, StoreError> {
+    let source = match from.open_table(table) {
+        Ok(source) => source,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(other) => return Err(other.into()),
+    };
+    let mut target = to.open_table(table)?;
+    let mut copied = 0;
+    for entry in source.iter()? {
+        let (key, value) = entry?;
+        target.insert(key.value(), value.value())?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+/// Copies every table of `from` into a new file at `out` (mode 0600). Sessions are left out: a
+/// restored copy asks everyone to sign in again.
+pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|source| StoreError::Create {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    let target = Database::create(out)?;
+    let txn = target.begin_write()?;
+    copy(from, &txn, META)?;
+    let events = copy(from, &txn, EVENTS)?;
+    copy(from, &txn, AGGREGATE_VERSIONS)?;
+    copy(from, &txn, AGGREGATE_EVENTS)?;
+    copy(from, &txn, COMMANDS)?;
+    copy(from, &txn, EVENT_TYPE_COUNTS)?;
+    copy(from, &txn, CHECKPOINTS)?;
+    copy(from, &txn, SOURCE_RECORDS)?;
+    copy(from, &txn, SYNC_CURSORS)?;
+    copy(from, &txn, CREDENTIALS)?;
+    for table in ViewTable::ALL {
+        match view_definition(table, Generation::Live) {
+            ViewDefinition::ById(definition) => copy(from, &txn, definition)?,
+            ViewDefinition::ByName(definition) => copy(from, &txn, definition)?,
+        };
+    }
+    txn.commit()?;
+    drop(target);
+    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    Ok(BackupReport { events, bytes })
+}
+
+/// Writes the whole log, one stored JSON event per line. Returns how many.
+pub(super) fn export(from: &ReadTransaction, out: &mut dyn Write) -> Result<u64, StoreError> {
+    let events = match from.open_table(EVENTS) {
+        Ok(events) => events,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(other) => return Err(other.into()),
+    };
+    let mut written = 0;
+    for entry in events.iter()? {
+        let (_, bytes) = entry?;
+        out.write_all(bytes.value())
+            .and_then(|_| out.write_all(b"\n"))
+            .map_err(|e| StoreError::Encode(format!("cannot write the export: {e}")))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the data file is not empty ({0} events): import into a new file")]
+    NotEmpty(u64),
+    #[error("line {line}: {reason}")]
+    Line { line: u64, reason: String },
+    #[error("cannot read the input: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Events imported per transaction.
+const IMPORT_BATCH: usize = 10_000;
+
+impl Store {
+    /// A consistent copy of the file at `out`, taken while writes go on.
+    pub fn backup(&self, out: &Path) -> Result<BackupReport, StoreError> {
+        backup(self.read()?.txn(), out)
+    }
+
+    pub fn export_events(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        export(self.read()?.txn(), out)
+    }
+
+    /// Imports an export into an empty file, exactly as written (positions, ids, times), then
+    /// rebuilds the views. Refuses gaps, duplicate positions and malformed lines, naming the line.
+    pub fn import_events(&self, input: &mut dyn BufRead) -> Result<u64, ImportError> {
+        let existing = self.read()?.last_position()?;
+        if existing > 0 {
+            return Err(ImportError::NotEmpty(existing));
+        }
+        let mut batch: Vec<(EventEnvelope, String)> = Vec::with_capacity(IMPORT_BATCH);
+        let mut expected = 1u64;
+        for (line_number, line) in (1u64..).zip(input.lines()) {
+            let line = line.map_err(ImportError::Read)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let envelope =
+                decode_event(expected, line.as_bytes()).map_err(|error| ImportError::Line {
+                    line: line_number,
+                    reason: error.to_string(),
+                })?;
+            if envelope.position != expected {
+                let reason = if envelope.position < expected {
+                    format!(
+                        "position {} repeats or goes back (expected {expected})",
+                        envelope.position
+                    )
+                } else {
+                    format!(
+                        "position {} leaves a gap (expected {expected})",
+                        envelope.position
+                    )
+                };
+                return Err(ImportError::Line {
+                    line: line_number,
+                    reason,
+                });
+            }
+            expected += 1;
+            batch.push((envelope, line));
+            if batch.len() == IMPORT_BATCH {
+                self.write_imported(std::mem::take(&mut batch))?;
+            }
+        }
+        self.write_imported(batch)?;
+        self.rebuild(&mut |_| {})?;
+        Ok(expected - 1)
+    }
+
+    fn write_imported(&self, batch: Vec<(EventEnvelope, String)>) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.lock_writer()?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut events = txn.open_table(EVENTS)?;
+            let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
+            let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
+            let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
+            for (envelope, line) in &batch {
+                events.insert(envelope.position, line.as_bytes())?;
+                let key = format!(
+                    "{}/{}",
+                    envelope.aggregate_type.as_str(),
+                    envelope.aggregate_id
+                );
+                versions.insert(key.as_str(), envelope.aggregate_version)?;
+                by_aggregate.insert((key.as_str(), envelope.position), ())?;
+                let type_name = envelope.event.type_name();
+                let count = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
+                counts.insert(type_name, count + 1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Gives the file's free space back to the file system. Needs the file to itself.
+    pub fn compact(mut self) -> Result<(u64, u64), StoreError> {
+        let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        self.db
+            .compact()
+            .map_err(|error| StoreError::Storage(redb::Error::from(error)))?;
+        let path = self.path.clone();
+        drop(self);
+        let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Ok((before, after))
+    }
+}
+
+impl super::ReadOnlyStore {
+    /// A consistent copy of the file at `out`, taken beside a running server.
+    pub fn backup(&self, out: &Path) -> Result<BackupReport, StoreError> {
+        backup(self.read()?.txn(), out)
+    }
+
+    pub fn export_events(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        export(self.read()?.txn(), out)
+    }
+}
