@@ -9,7 +9,10 @@ use pipelog::projections::ViewTable;
 use pipelog::store::{ReadOnlyStore, Store};
 use support::{FakeServer, Pipelog, small_crm, text};
 
-fn all_rows(path: &Path) -> Vec<(ViewTable, Vec<(pipelog::projections::RowKey, Vec<u8>)>)> {
+/// Every view table's rows, in key order.
+type ViewRows = Vec<(ViewTable, Vec<(pipelog::projections::RowKey, Vec<u8>)>)>;
+
+fn all_rows(path: &Path) -> ViewRows {
     let store = ReadOnlyStore::open(path).expect("opens");
     let snapshot = store.read().expect("snapshot");
     ViewTable::ALL
