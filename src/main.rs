@@ -219,8 +219,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Opens the file read-only. A file left behind by a crash is first recovered by opening it as the
+/// writer (redb's own repair), which only works when no other process has it open.
 fn open_read_only(path: &Path) -> anyhow::Result<ReadOnlyStore> {
-    ReadOnlyStore::open(path).with_context(|| format!("cannot open {}", path.display()))
+    match ReadOnlyStore::open(path) {
+        Err(pipelog::store::StoreError::NeedsRecovery { .. }) => {
+            eprintln!(
+                "{} was not closed cleanly; recovering it first",
+                path.display()
+            );
+            drop(Store::open(path).with_context(|| format!("cannot recover {}", path.display()))?);
+            ReadOnlyStore::open(path).with_context(|| format!("cannot open {}", path.display()))
+        }
+        other => other.with_context(|| format!("cannot open {}", path.display())),
+    }
 }
 
 #[derive(serde::Serialize)]

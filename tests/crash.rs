@@ -1,0 +1,195 @@
+//! The crash harness: the real server, syncing and taking commands, killed with SIGKILL at random
+//! moments, 50 times. After every kill: the file opens, `verify` is clean, every acknowledged
+//! command is in the log, and a sync completes without duplicating anything.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use pipelog::demo::crm::Rng;
+use pipelog::domain::Event;
+use pipelog::store::ReadOnlyStore;
+use support::{FakeServer, Pipelog, small_crm, text};
+
+const TRIALS: usize = 50;
+
+fn start(pipelog: &Pipelog) -> (std::process::Child, String) {
+    let mut child = pipelog
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("pipelog listening on ") {
+                    let url = url.to_string();
+                    std::thread::spawn(move || for _ in lines {});
+                    return (child, url);
+                }
+            }
+            _ => break,
+        }
+    }
+    panic!("the server did not start");
+}
+
+#[test]
+fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicated() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "schedule = \"* * * * * *\"\npage_size = 25");
+    let mut add = pipelog
+        .command(&["user", "add", "ops@example.com", "--admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("runs");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"crash-test-password\n")
+        .expect("write");
+    assert!(add.wait().expect("waits").success());
+    assert!(pipelog.sync(&[]).status.success());
+    let users: Vec<u64> = server
+        .fake
+        .crm()
+        .table("res.users")
+        .expect("users")
+        .keys()
+        .copied()
+        .filter(|id| *id >= 10)
+        .collect();
+
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut rng = Rng::new(99);
+    // Acknowledged commands: position → (user, manager).
+    let mut acknowledged: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for trial in 0..TRIALS {
+        server.fake.crm().mutate(5);
+        let (mut child, url) = start(&pipelog);
+        let login = client
+            .post(format!("{url}/api/auth/login"))
+            .json(
+                &serde_json::json!({"email": "ops@example.com", "password": "crash-test-password"}),
+            )
+            .send();
+        if let Ok(response) = login
+            && response.status() == 200
+        {
+            let cookie = response.headers()["set-cookie"]
+                .to_str()
+                .expect("ascii")
+                .split(';')
+                .next()
+                .expect("pair")
+                .to_string();
+            let kill_after = Duration::from_millis(rng.below(400));
+            let started = Instant::now();
+            while started.elapsed() < kill_after {
+                let user = *rng.pick(&users);
+                let manager = *rng.pick(&users);
+                if user == manager {
+                    continue;
+                }
+                let answer = client
+                    .post(format!("{url}/api/users/{user}/manager"))
+                    .header("cookie", &cookie)
+                    .header(
+                        "idempotency-key",
+                        format!("trial-{trial}-{user}-{manager}-{}", rng.below(1 << 30)),
+                    )
+                    .json(&serde_json::json!({"manager": manager}))
+                    .send();
+                if let Ok(response) = answer
+                    && response.status() == 200
+                    && let Ok(body) = response.json::<serde_json::Value>()
+                    && let Some(position) = body["positions"][0].as_u64()
+                {
+                    acknowledged.insert(position, (user, manager));
+                }
+            }
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+
+        // The file opens, every view matches a replay, and every acknowledged command is there.
+        let verify = pipelog.run(&["verify"]);
+        assert!(verify.status.success(), "trial {trial}: {}", text(&verify));
+        let store = ReadOnlyStore::open(pipelog.data()).expect("opens after a kill");
+        let snapshot = store.read().expect("snapshot");
+        for (position, (user, manager)) in &acknowledged {
+            let event = snapshot
+                .events_after(position - 1, 1)
+                .expect("read")
+                .pop()
+                .expect("acknowledged event present");
+            assert_eq!(
+                event.event,
+                Event::ManagerAssigned {
+                    user_id: *user,
+                    manager_id: Some(*manager)
+                },
+                "trial {trial}"
+            );
+        }
+    }
+    // A sync after all that completes, and a second one finds nothing new: nothing was duplicated.
+    assert!(pipelog.sync(&["--full"]).status.success());
+    let before = pipelog.status()["events"].as_u64().expect("events");
+    assert!(pipelog.sync(&["--full"]).status.success());
+    assert_eq!(
+        pipelog.status()["events"].as_u64(),
+        Some(before + 2),
+        "only the run's own two events"
+    );
+    let store = ReadOnlyStore::open(pipelog.data()).expect("opens");
+    let events = store
+        .read()
+        .expect("snapshot")
+        .events_after(0, usize::MAX)
+        .expect("events");
+    let mut created: BTreeMap<String, u32> = BTreeMap::new();
+    for envelope in &events {
+        if envelope.event.type_name().ends_with("Created") {
+            *created
+                .entry(format!(
+                    "{}/{}",
+                    envelope.aggregate_type.as_str(),
+                    envelope.aggregate_id
+                ))
+                .or_default() += 1;
+        }
+        if envelope.event.type_name().ends_with("Deleted") {
+            created.remove(&format!(
+                "{}/{}",
+                envelope.aggregate_type.as_str(),
+                envelope.aggregate_id
+            ));
+        }
+    }
+    assert!(
+        created.values().all(|n| *n == 1),
+        "a record created twice: {:?}",
+        created.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "the harness acknowledged commands before killing"
+    );
+    eprintln!(
+        "{TRIALS} kills; {} acknowledged commands all found; {} events in the log",
+        acknowledged.len(),
+        events.len()
+    );
+}
