@@ -38,6 +38,8 @@ fn start(pipelog: &Pipelog) -> (std::process::Child, String) {
             _ => break,
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not start");
 }
 
