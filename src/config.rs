@@ -16,7 +16,6 @@ pub const DEFAULT_SCHEDULE: &str = "*/5 * * * *";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    pub data: Option<PathBuf>,
     #[serde(default)]
     pub odoo: OdooSection,
     #[serde(default)]
@@ -269,5 +268,53 @@ mod tests {
         };
         let settings = resolve(ConfigFile::default(), &overrides, &env).expect("valid");
         assert_eq!(settings.odoo.expect("odoo").secret.expose(), "s3cret");
+    }
+}
+
+/// A commented configuration file with every key and its default, for `pipelog config example`.
+pub const EXAMPLE: &str = r#"# pipelog configuration. Precedence: these values < PIPELOG_* environment variables < flags.
+# Unknown keys are refused, so a typo is an error, not a silent default.
+
+[odoo]
+# Base URL of Odoo (env PIPELOG_ODOO_URL). Without it, pipelog serves what it holds and does not sync.
+# url = "https://odoo.example.com"
+# database = "production"              # env PIPELOG_ODOO_DB
+# login = "pipelog-sync@example.com"   # env PIPELOG_ODOO_LOGIN; needs Sales "All Documents" rights
+# The password or API key: prefer a file readable only by pipelog (env PIPELOG_ODOO_PASSWORD_FILE),
+# or PIPELOG_ODOO_PASSWORD. It is never printed.
+# password_file = "/etc/pipelog/odoo-secret"
+# protocol = "auto"                    # auto (JSON-2 on Odoo 19+, JSON-RPC before), jsonrpc, json2
+# timeout_seconds = 60
+# retries = 3                          # transient failures only (timeouts, 5xx, truncated answers)
+
+[sync]
+# schedule = "*/5 * * * *"             # cron, UTC; 6 fields for seconds
+# page_size = 2000
+# overlap_seconds = 300                # re-read window behind the last write_date seen
+# mass_delete_percent = 10             # refuse a reconcile that would delete more of a model
+# reconcile_every_minutes = 60         # how often ids are compared to find hard deletes
+# default_currency = "USD"             # for opportunities whose currency Odoo does not say
+"#;
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses_and_uncommented_it_still_parses() {
+        let file: ConfigFile = toml::from_str(EXAMPLE).expect("the example parses");
+        assert!(file.odoo.url.is_none());
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .filter(|rest| rest.contains(" = "))
+                    .unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file: ConfigFile = toml::from_str(&uncommented).expect("every documented key exists");
+        assert_eq!(file.sync.page_size, Some(2000));
+        assert_eq!(file.odoo.login.as_deref(), Some("pipelog-sync@example.com"));
     }
 }

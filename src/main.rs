@@ -73,6 +73,9 @@ enum Command {
     ImportEvents { input: PathBuf },
     /// Give free space in the data file back to the file system (stop the server first).
     Compact,
+    /// Print a commented example configuration, or check one.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Manage sign-in accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -101,6 +104,17 @@ enum Command {
         /// Print machine-readable JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a commented configuration file with every key and its default.
+    Example,
+    /// Check the configuration (file, environment, flags) and report every problem at once.
+    Check {
+        #[command(flatten)]
+        odoo: OdooArgs,
     },
 }
 
@@ -162,7 +176,12 @@ fn problems(list: Vec<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The server reports what it does; one-shot commands stay quiet unless something is wrong.
+    init_logging(if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    });
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -187,6 +206,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             user_add(&cli.data, &email, name, admin)
         }
         Command::Backup { out } => backup(&cli.data, &out),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", pipelog::config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { odoo }) => match odoo.settings() {
+            Ok(settings) => {
+                match &settings.odoo {
+                    Some(odoo) => println!(
+                        "configuration is valid: Odoo {} database {:?} as {:?}; schedule {:?}",
+                        odoo.url,
+                        odoo.database,
+                        odoo.login,
+                        settings.schedule.pattern()
+                    ),
+                    None => println!(
+                        "configuration is valid; no Odoo is configured, so pipelog will not sync"
+                    ),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("{error:#}");
+                Ok(ExitCode::from(1))
+            }
+        },
         Command::ExportEvents { out } => export_events(&cli.data, &out),
         Command::ImportEvents { input } => import_events(&cli.data, &input),
         Command::Compact => {
@@ -397,11 +441,19 @@ fn verify(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Logs go to stderr; `PIPELOG_LOG` sets the level (default `warn` for one-shot commands, e.g.
-/// `PIPELOG_LOG=pipelog=debug`).
-fn init_logging() {
+/// Logs go to stderr, human-readable, or JSON with `PIPELOG_LOG_FORMAT=json`; `PIPELOG_LOG` sets
+/// the level (e.g. `PIPELOG_LOG=pipelog=debug`).
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PIPELOG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    if std::env::var("PIPELOG_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
