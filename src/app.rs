@@ -109,13 +109,7 @@ impl Demo {
 pub fn create_demo_accounts(store: &Store) -> Result<Vec<String>, AppError> {
     let snapshot = store.read()?;
     let mut people = Vec::new();
-    for (key, bytes) in snapshot.rows(ViewTable::UserProfiles)? {
-        let profile: crate::projections::UserProfileView = crate::projections::decode(&bytes)
-            .map_err(|e| StoreError::CorruptView {
-                table: "user_profiles",
-                key: key.to_string(),
-                reason: e.to_string(),
-            })?;
+    for profile in snapshot.views::<crate::projections::UserProfileView>(ViewTable::UserProfiles)? {
         if let Some(email) = profile.email.filter(|e| e.contains('@'))
             && profile.active
             && profile.employee_id.is_some()
@@ -169,13 +163,7 @@ pub const SETUP_VALID_FOR: Duration = Duration::from_secs(30 * 60);
 /// A one-time token for creating the first admin, when the data file has no approved admin yet.
 pub fn setup_token_if_needed(store: &Store) -> Result<Option<String>, AppError> {
     let snapshot = store.read()?;
-    for (key, bytes) in snapshot.rows(ViewTable::Logins)? {
-        let login: crate::projections::LoginView =
-            crate::projections::decode(&bytes).map_err(|e| StoreError::CorruptView {
-                table: "logins",
-                key: key.to_string(),
-                reason: e.to_string(),
-            })?;
+    for login in snapshot.views::<crate::projections::LoginView>(ViewTable::Logins)? {
         if login.role == Role::Admin && login.status == crate::projections::LoginStatus::Approved {
             return Ok(None);
         }

@@ -370,10 +370,9 @@ fn describe_run(run: &pipelog::projections::SyncRunView) -> String {
 
 fn users_in_manager_cycles(snapshot: &Snapshot) -> anyhow::Result<Vec<u64>> {
     let mut users = Vec::new();
-    for (key, bytes) in snapshot.rows(ViewTable::UserProfiles)? {
-        let profile: pipelog::projections::UserProfileView =
-            pipelog::projections::decode(&bytes)
-                .with_context(|| format!("user profile {key} is unreadable"))?;
+    for profile in
+        snapshot.views::<pipelog::projections::UserProfileView>(ViewTable::UserProfiles)?
+    {
         if profile.in_manager_cycle {
             users.push(profile.user_id);
         }
@@ -461,15 +460,25 @@ fn init_logging(default_level: &str) {
         .init();
 }
 
-fn sync(path: &Path, request: RunRequest, odoo: &OdooArgs) -> anyhow::Result<ExitCode> {
+/// The store and a syncer for one-shot and scheduled syncs from the command line.
+fn open_syncer(path: &Path, odoo: &OdooArgs) -> anyhow::Result<(Syncer, Settings)> {
     let settings = odoo.settings()?;
     let odoo_settings = settings
         .odoo
+        .clone()
         .context("no Odoo is configured: set PIPELOG_ODOO_URL (or --odoo-url, or odoo.url in the config file)")?;
     let store =
         Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
-    let client = OdooClient::new(odoo_settings)?;
-    let syncer = Syncer::new(store, client, settings.sync);
+    let syncer = Syncer::new(
+        store,
+        OdooClient::new(odoo_settings)?,
+        settings.sync.clone(),
+    );
+    Ok((syncer, settings))
+}
+
+fn sync(path: &Path, request: RunRequest, odoo: &OdooArgs) -> anyhow::Result<ExitCode> {
+    let (syncer, _) = open_syncer(path, odoo)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match runtime.block_on(syncer.run(request)) {
         Ok(report) => {
@@ -684,17 +693,8 @@ impl pipelog::sync::schedule::SyncJob for ScheduledSync {
 
 fn sync_on_schedule(path: &Path, first: RunRequest, odoo: &OdooArgs) -> anyhow::Result<ExitCode> {
     use pipelog::sync::schedule::{ScheduleState, SyncTrigger, SystemClock, run_loop};
-    let settings = odoo.settings()?;
-    let odoo_settings = settings
-        .odoo
-        .context("no Odoo is configured: set PIPELOG_ODOO_URL (or --odoo-url, or odoo.url in the config file)")?;
-    let store =
-        Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
-    let job = ScheduledSync(Syncer::new(
-        store,
-        OdooClient::new(odoo_settings)?,
-        settings.sync,
-    ));
+    let (syncer, settings) = open_syncer(path, odoo)?;
+    let job = ScheduledSync(syncer);
     let stop = job.0.stop_handle();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {

@@ -547,13 +547,8 @@ pub async fn accounts(
     require_admin(&current)?;
     let rows = blocking(&state, |store| {
         let snapshot = store.read()?;
-        let mut accounts = Vec::new();
-        for (_, bytes) in snapshot.rows(crate::projections::ViewTable::Logins)? {
-            let login: crate::projections::LoginView =
-                crate::projections::decode(&bytes).map_err(ApiError::internal)?;
-            accounts.push(login);
-        }
-        Ok(accounts)
+        Ok(snapshot
+            .views::<crate::projections::LoginView>(crate::projections::ViewTable::Logins)?)
     })
     .await?;
     Ok(Json(json!({"accounts": rows})).into_response())

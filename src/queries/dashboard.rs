@@ -10,9 +10,9 @@ use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::OdooId;
 use crate::projections::{
-    Aggregate, DealStatus, EVERYTHING, OpportunityView, SyncOutcome, Totals, ViewTable, decode,
+    Aggregate, DealStatus, EVERYTHING, OpportunityView, SyncOutcome, Totals, ViewTable,
 };
-use crate::store::{Snapshot, StoreError};
+use crate::store::Snapshot;
 
 #[derive(Debug, Clone, Default)]
 pub struct DashboardQuery {
@@ -147,12 +147,7 @@ fn won_between(
     reach: impl Fn(&OpportunityView) -> bool,
 ) -> Result<BTreeMap<String, i64>, QueryError> {
     let mut won = BTreeMap::new();
-    for (key, bytes) in snapshot.rows(ViewTable::Opportunities)? {
-        let view: OpportunityView = decode(&bytes).map_err(|e| StoreError::CorruptView {
-            table: "opportunity_view",
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
+    for view in snapshot.views::<OpportunityView>(ViewTable::Opportunities)? {
         let closed_in_range = view
             .date_closed
             .map(|at| at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())

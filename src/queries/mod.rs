@@ -47,13 +47,9 @@ pub fn team(snapshot: &Snapshot, viewer: &Viewer) -> Result<Vec<TeamNode>, Query
         Some(user) if !viewer.is_admin() => vec![user],
         _ if viewer.is_admin() => {
             let mut roots = Vec::new();
-            for (key, bytes) in snapshot.rows(crate::projections::ViewTable::UserProfiles)? {
-                let profile: crate::projections::UserProfileView =
-                    crate::projections::decode(&bytes).map_err(|e| StoreError::CorruptView {
-                        table: "user_profiles",
-                        key: key.to_string(),
-                        reason: e.to_string(),
-                    })?;
+            for profile in snapshot.views::<crate::projections::UserProfileView>(
+                crate::projections::ViewTable::UserProfiles,
+            )? {
                 if profile.manager_id.is_none()
                     && profile.active
                     && (profile.is_manager || profile.employee_id.is_some())

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::{Event, LeadKind, OdooId};
-use crate::projections::{DealStatus, OpportunityView, ViewTable, decode};
-use crate::store::{Snapshot, StoreError};
+use crate::projections::{DealStatus, OpportunityView, ViewTable};
+use crate::store::Snapshot;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SortKey {
@@ -112,12 +112,7 @@ pub fn list_opportunities(
         return Err(QueryError::BadInput("page starts at 1".into()));
     }
     let mut found = Vec::new();
-    for (key, bytes) in snapshot.rows(ViewTable::Opportunities)? {
-        let view: OpportunityView = decode(&bytes).map_err(|e| StoreError::CorruptView {
-            table: "opportunity_view",
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
+    for view in snapshot.views::<OpportunityView>(ViewTable::Opportunities)? {
         if viewer.sees(&view) && matches(&view, filter) {
             found.push(view);
         }

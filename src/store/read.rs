@@ -253,13 +253,15 @@ impl Snapshot {
         let Some(bytes) = self.row(table, &key)? else {
             return Ok(None);
         };
-        decode(&bytes)
-            .map(Some)
-            .map_err(|error| StoreError::CorruptView {
-                table: table.name(),
-                key: key.to_string(),
-                reason: error.to_string(),
-            })
+        decode_row(table, &key, &bytes).map(Some)
+    }
+
+    /// Every row of a view, decoded, in key order.
+    pub fn views<T: DeserializeOwned>(&self, table: ViewTable) -> Result<Vec<T>, StoreError> {
+        self.rows(table)?
+            .into_iter()
+            .map(|(key, bytes)| decode_row(table, &key, &bytes))
+            .collect()
     }
 
     pub fn profile(&self, user: OdooId) -> Result<Option<UserProfileView>, StoreError> {
@@ -288,16 +290,7 @@ impl Snapshot {
 
     /// Every stage, in pipeline order (sequence, then id).
     pub fn stages(&self) -> Result<Vec<crate::projections::StageRef>, StoreError> {
-        let mut stages = Vec::new();
-        for (key, bytes) in self.rows(ViewTable::Stages)? {
-            let stage: crate::projections::StageRef =
-                decode(&bytes).map_err(|error| StoreError::CorruptView {
-                    table: ViewTable::Stages.name(),
-                    key: key.to_string(),
-                    reason: error.to_string(),
-                })?;
-            stages.push(stage);
-        }
+        let mut stages: Vec<crate::projections::StageRef> = self.views(ViewTable::Stages)?;
         stages.sort_by_key(|s| (s.sequence, s.id));
         Ok(stages)
     }
@@ -351,6 +344,18 @@ impl Snapshot {
             last_sync: sync.recent_runs.into_iter().next(),
         })
     }
+}
+
+fn decode_row<T: DeserializeOwned>(
+    table: ViewTable,
+    key: &RowKey,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    decode(bytes).map_err(|error| StoreError::CorruptView {
+        table: table.name(),
+        key: key.to_string(),
+        reason: error.to_string(),
+    })
 }
 
 pub(super) fn table_rows(
