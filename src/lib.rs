@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod migrate;
 pub mod projections;
 pub mod queries;
 pub mod store;

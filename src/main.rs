@@ -73,6 +73,14 @@ enum Command {
     ImportEvents { input: PathBuf },
     /// Give free space in the data file back to the file system (stop the server first).
     Compact,
+    /// Import the legacy system's `data_lake_serving` collection (a mongoexport dump: JSON array or
+    /// one document per line) as historical events; running it again imports nothing new.
+    MigrateLegacy {
+        file: PathBuf,
+        /// The currency of legacy amounts (the old system did not record one).
+        #[arg(long, default_value = "USD")]
+        currency: String,
+    },
     /// Print a commented example configuration, or check one.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -206,6 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             user_add(&cli.data, &email, name, admin)
         }
         Command::Backup { out } => backup(&cli.data, &out),
+        Command::MigrateLegacy { file, currency } => migrate_legacy(&cli.data, &file, &currency),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", pipelog::config::EXAMPLE);
             Ok(ExitCode::SUCCESS)
@@ -656,6 +665,33 @@ fn export_events(path: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         written
     };
     eprintln!("exported {written} events");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn migrate_legacy(path: &Path, file: &Path, currency: &str) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let store = Store::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let report = pipelog::migrate::migrate(&store, &text, currency)?;
+    println!(
+        "read {} documents; {} events appended",
+        report.documents, report.events
+    );
+    for (entity, counts) in &report.by_entity {
+        println!(
+            "  {entity:<12} imported {:>6}  already imported {:>6}  skipped {:>5}",
+            counts.imported, counts.already_imported, counts.skipped
+        );
+    }
+    for reason in &report.skipped {
+        println!("  skipped: {reason}");
+    }
+    let snapshot = store.read()?;
+    let status = snapshot.status()?;
+    println!(
+        "views built: {} users, {} opportunities, {} leads",
+        status.users, status.opportunities, status.leads
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -656,7 +656,12 @@ impl Syncer {
             store.with_model(|read| held_ids(read, model))
         })
         .await?;
-        let missing: Vec<OdooId> = held.difference(&remote).copied().collect();
+        // Records the legacy migration made up (stages known by name only) are not Odoo's to delete.
+        let missing: Vec<OdooId> = held
+            .difference(&remote)
+            .copied()
+            .filter(|id| !crate::migrate::is_legacy(model, *id))
+            .collect();
         Ok((missing, held.len()))
     }
 
