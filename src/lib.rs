@@ -24,3 +24,4 @@ pub mod store;
 pub mod sync;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod web;

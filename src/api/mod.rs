@@ -59,6 +59,8 @@ pub type AppState = Arc<Shared>;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(crate::web::index))
+        .route("/assets/{*path}", get(crate::web::asset))
         .route("/healthz", get(handlers::health))
         .route("/metrics", get(metrics::render))
         .route("/api/openapi.json", get(openapi::document))

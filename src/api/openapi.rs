@@ -46,6 +46,18 @@ const fn op(
 pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
+        "/",
+        "The dashboard (a page of the embedded web app)",
+        Access::Public,
+    ),
+    op(
+        "get",
+        "/assets/{*path}",
+        "The dashboard's embedded files (ETag, no-cache)",
+        Access::Public,
+    ),
+    op(
+        "get",
         "/api/admin/backup",
         "A consistent copy of the data file (sessions left out), taken while writes go on",
         Access::Admin,
