@@ -1,0 +1,135 @@
+// Drives the dashboard of a running `pipelog serve --demo` in headless Chromium and checks what
+// people see against the API. Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const [base, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+});
+const results = {};
+const errors = [];
+
+async function signIn(email, viewport = { width: 1280, height: 900 }, colorScheme = "light") {
+  const context = await browser.newContext({ viewport, colorScheme, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`${email}: ${e}`));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(`${email}: ${m.text()}`); });
+  await page.goto(`${base}/#/login`);
+  await page.fill("input[name=email]", email);
+  await page.fill("input[name=password]", "demo");
+  await page.click("button[type=submit]");
+  await page.waitForSelector("section[data-currency], section .muted");
+  return { context, page };
+}
+
+// The figures on the page equal the API's, for the same session.
+async function checkFigures(page, label) {
+  const api = await (await page.request.get(`${base}/api/dashboard`)).json();
+  for (const [currency, figures] of Object.entries(api.currencies)) {
+    const section = page.locator(`section[data-currency="${currency}"]`);
+    const active = await section.locator(".card", { hasText: "Active opportunities" }).locator(".value").textContent();
+    assert.equal(Number(active), figures.active_opportunities, `${label}: active ${currency}`);
+    const open = await section.locator(".card", { hasText: "Open pipeline" }).locator(".value").textContent();
+    assert.equal(Number(open.replace(/[^0-9]/g, "")), Math.round(figures.pipeline_value), `${label}: open pipeline ${currency}`);
+  }
+  return api;
+}
+
+async function total(page) {
+  await page.goto(`${base}/#/opportunities`);
+  await page.waitForSelector("#total");
+  return Number((await page.textContent("#total")).replace(/[^0-9]/g, ""));
+}
+
+// Admin: everything; a manager: their subtree; a salesperson: their own.
+const admin = await signIn("admin@example.com");
+const adminApi = await checkFigures(admin.page, "admin");
+await admin.page.screenshot({ path: `${shots}/dashboard-admin.png`, fullPage: true });
+const team = await (await admin.page.request.get(`${base}/api/team`)).json();
+const people = [];
+const walk = (nodes, depth) => nodes.forEach((n) => { people.push({ ...n, depth }); walk(n.reports, depth + 1); });
+walk(team.team, 0);
+const accounts = (await (await admin.page.request.get(`${base}/api/admin/accounts`)).json()).accounts;
+const emailOf = (userId) => accounts.find((a) => a.user_id === userId)?.email;
+const manager = people.find((p) => p.depth >= 1 && p.reports.some((r) => r.reports.length === 0) && emailOf(p.user_id));
+const seller = people.find((p) => p.reports.length === 0 && emailOf(p.user_id));
+assert.ok(manager && seller, "a manager and a salesperson with accounts");
+const adminTotal = await total(admin.page);
+
+const managerSession = await signIn(emailOf(manager.user_id));
+await checkFigures(managerSession.page, "manager");
+const managerTotal = await total(managerSession.page);
+const sellerSession = await signIn(emailOf(seller.user_id));
+await checkFigures(sellerSession.page, "salesperson");
+const sellerTotal = await total(sellerSession.page);
+assert.ok(sellerTotal < adminTotal && managerTotal <= adminTotal, `reach: seller ${sellerTotal}, manager ${managerTotal}, admin ${adminTotal}`);
+results.totals = { admin: adminTotal, manager: managerTotal, salesperson: sellerTotal };
+
+// Drill down: the manager's team table → a report's dashboard → their opportunities → a timeline.
+const { page } = managerSession;
+await page.goto(`${base}/#/dashboard`);
+await page.waitForSelector("section h2:text('Team')");
+await page.locator("section:has(h2:text('Team')) tbody a").first().click();
+await page.waitForFunction(() => location.hash.includes("user="));
+await page.waitForSelector("section[data-currency], section .muted");
+await page.screenshot({ path: `${shots}/dashboard-report.png`, fullPage: true });
+await page.goto(`${base}/#/opportunities?sort=-revenue`);
+await page.waitForSelector("tbody tr a");
+await page.locator("tbody tr a").first().click();
+await page.waitForSelector("ol.timeline li");
+await page.screenshot({ path: `${shots}/opportunity.png`, fullPage: true });
+
+// Reassign (as the admin), confirming the dialog; the page shows the outcome.
+admin.page.on("dialog", (dialog) => dialog.accept());
+await admin.page.goto(`${base}/#/opportunities?status=open&sort=-revenue`);
+await admin.page.waitForSelector("tbody tr a");
+await admin.page.locator("tbody tr a").first().click();
+await admin.page.waitForSelector("input[name=salesperson]");
+await admin.page.fill("input[name=salesperson]", String(seller.user_id));
+await admin.page.click("form.inline button[type=submit]");
+await admin.page.waitForSelector("ol.timeline li:has-text('Assigned')");
+await admin.page.screenshot({ path: `${shots}/reassigned.png`, fullPage: true });
+
+// Approve a pending sign-up.
+const signup = await admin.page.request.post(`${base}/api/auth/signup`, { data: { email: "newcomer@example.com", name: "Newcomer", password: "long-enough" } });
+assert.equal(signup.status(), 202);
+await admin.page.goto(`${base}/#/admin`);
+await admin.page.locator("tr[data-email='newcomer@example.com'] button", { hasText: "Approve" }).click();
+await admin.page.waitForSelector("tr[data-email='newcomer@example.com'] button:text('Disable')");
+await admin.page.screenshot({ path: `${shots}/admin.png`, fullPage: true });
+
+// CSV export of exactly what is shown.
+await admin.page.goto(`${base}/#/opportunities?status=won`);
+await admin.page.waitForSelector("#total");
+const shown = Number((await admin.page.textContent("#total")).replace(/[^0-9]/g, ""));
+const [download] = await Promise.all([admin.page.waitForEvent("download"), admin.page.click("button:text('Export CSV')")]);
+const csv = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
+assert.equal(csv.trim().split("\n").length - 1, shown, "CSV rows = rows shown");
+
+// Dark mode on a phone.
+const phone = await signIn("admin@example.com", { width: 390, height: 844 }, "dark");
+await phone.page.screenshot({ path: `${shots}/phone-dark.png`, fullPage: true });
+const background = await phone.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+assert.notEqual(background, "rgb(247, 248, 250)", "dark background");
+
+// Time from navigation to numbers on screen.
+const timings = [];
+for (let i = 0; i < 5; i++) {
+  const started = await admin.page.evaluate(() => performance.now());
+  await admin.page.evaluate(() => { location.hash = "#/opportunities"; });
+  await admin.page.waitForSelector("#total");
+  await admin.page.evaluate(() => { location.hash = "#/dashboard"; });
+  await admin.page.waitForSelector("section[data-currency]");
+  timings.push((await admin.page.evaluate(() => performance.now())) - started);
+}
+timings.sort((a, b) => a - b);
+results.dashboard_navigation_ms_median = timings[2];
+results.opportunities = Object.values(adminApi.currencies).reduce((n, f) => n + f.active_opportunities, 0);
+
+assert.deepEqual(errors, [], "no errors in the pages");
+await browser.close();
+console.log(JSON.stringify(results));
