@@ -108,10 +108,29 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
     let facts = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
         let snapshot = store.read()?;
-        Ok((snapshot.last_position()?, snapshot.sync_status()?))
+        let lag = snapshot
+            .checkpoints()?
+            .values()
+            .map(|c| snapshot.last_position().map(|p| p.saturating_sub(*c)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            snapshot.last_position()?,
+            snapshot.sync_status()?,
+            lag.into_iter().max().unwrap_or(0),
+            snapshot.view_schema()?,
+        ))
     })
     .await;
-    if let Ok(Ok((events, sync))) = facts {
+    if let Ok(Ok((events, sync, lag, schema))) = facts {
+        let _ = writeln!(
+            out,
+            "# HELP pipelog_view_checkpoint_lag_events Events the furthest-behind view has not applied (0: all current).\n# TYPE pipelog_view_checkpoint_lag_events gauge\npipelog_view_checkpoint_lag_events {lag}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pipelog_view_schema_version Schema version of the stored views.\n# TYPE pipelog_view_schema_version gauge\npipelog_view_schema_version {}",
+            schema.unwrap_or(0)
+        );
         let _ = writeln!(
             out,
             "# HELP pipelog_events_total Events in the log.\n# TYPE pipelog_events_total counter\npipelog_events_total {events}"

@@ -534,6 +534,32 @@ async fn check_reach(batches: Vec<Vec<Event>>) -> Result<(), TestCaseError> {
             .collect();
         prop_assert_eq!(&got, &expected, "list for user {}", linked);
         prop_assert_eq!(listed.body["total"].as_u64(), Some(expected.len() as u64));
+        let csv_request = Request::get("/api/opportunities?include_leads=true")
+            .header(header::COOKIE, &cookie)
+            .header(header::ACCEPT, "text/csv")
+            .body(Body::empty())
+            .expect("request");
+        let csv = send(&app, csv_request).await;
+        let csv_ids: BTreeSet<u64> = csv
+            .text
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split(',').next()?.parse().ok())
+            .collect();
+        prop_assert_eq!(&csv_ids, &expected, "CSV for user {}", linked);
+        let team = get(&app, &cookie, "/api/team").await;
+        let mut in_tree = BTreeSet::new();
+        let mut stack: Vec<Value> = team.body["team"].as_array().cloned().unwrap_or_default();
+        while let Some(node) = stack.pop() {
+            in_tree.insert(node["user_id"].as_u64().expect("id"));
+            stack.extend(node["reports"].as_array().cloned().unwrap_or_default());
+        }
+        let reach: BTreeSet<u64> = users
+            .iter()
+            .copied()
+            .filter(|&u| brute_force_sees(&managers, linked, u))
+            .collect();
+        prop_assert_eq!(&in_tree, &reach, "team tree for user {}", linked);
         for (id, _) in &opportunities {
             let status = get(&app, &cookie, &format!("/api/opportunities/{id}"))
                 .await
