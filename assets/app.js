@@ -107,14 +107,22 @@ async function dashboardPage() {
   const badge = fresh.last_sync_failed ? el("span", { class: "badge bad", role: "status" }, `Last sync failed: ${fresh.last_error || ""}`)
     : fresh.stale ? el("span", { class: "badge bad", role: "status" }, `Data may be stale (last sync ${dateTime(fresh.last_sync_at)})`)
     : el("span", { class: "badge good" }, `Synced ${dateTime(fresh.last_sync_at)}`);
+  const apply = (next) => { if (query.get("user")) next.set("user", query.get("user")); go("dashboard", next); };
+  const preset = el("select", { name: "period", "aria-label": "Period", onchange: (event) => {
+    const range = periodRange(event.target.value);
+    const next = new URLSearchParams();
+    if (range) { next.set("from", range[0]); next.set("to", range[1]); }
+    apply(next);
+  } }, [["", "All time"], ["month", "This month"], ["quarter", "This quarter"], ["year", "This year"], ["12m", "Last 12 months"]].map(([v, t]) =>
+    el("option", { value: v, selected: matchesPeriod(v, query) }, t)));
   const filters = el("form", { class: "filters", onsubmit: (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
-    for (const [key, value] of new FormData(event.target)) if (value) next.set(key, value);
-    if (query.get("user")) next.set("user", query.get("user"));
-    go("dashboard", next);
+    for (const [key, value] of new FormData(event.target)) if (value && key !== "period") next.set(key, value);
+    apply(next);
   } },
-    el("label", {}, "Won from", el("input", { type: "date", name: "from", value: query.get("from") || "" })),
+    el("label", {}, "Won in", preset),
+    el("label", {}, "from", el("input", { type: "date", name: "from", value: query.get("from") || "" })),
     el("label", {}, "to", el("input", { type: "date", name: "to", value: query.get("to") || "" })),
     el("button", { type: "submit" }, "Apply"));
   const blocks = [];
@@ -154,6 +162,79 @@ async function dashboardPage() {
       el("ol", {}, data.top_performers.map((p) => el("li", {}, `${p.name}: ${money(p.won_revenue, p.currency)} (${p.won_count} won)`)))));
   }
   show(heading, badge, filters, ...blocks);
+  const trends = await api(`/api/dashboard/trends${query.get("user") ? `?user=${encodeURIComponent(query.get("user"))}` : ""}`);
+  for (const [currency, series] of Object.entries(trends.currencies)) {
+    const section = main.querySelector(`section[data-currency="${currency}"]`);
+    if (!section) continue;
+    section.append(el("h2", {}, "Forecast by expected closing month"), monthBars(series.forecast, currency, "forecast"),
+      el("h2", {}, "Won revenue over time"), monthLine(series.won, currency));
+  }
+}
+
+const iso = (d) => d.toISOString().slice(0, 10);
+function periodRange(period) {
+  const now = new Date();
+  const y = now.getFullYear(), m = now.getMonth();
+  if (period === "month") return [iso(new Date(Date.UTC(y, m, 1))), iso(new Date(Date.UTC(y, m + 1, 0)))];
+  if (period === "quarter") { const q = Math.floor(m / 3) * 3; return [iso(new Date(Date.UTC(y, q, 1))), iso(new Date(Date.UTC(y, q + 3, 0)))]; }
+  if (period === "year") return [`${y}-01-01`, `${y}-12-31`];
+  if (period === "12m") return [iso(new Date(Date.UTC(y - 1, m, now.getDate() + 1))), iso(now)];
+  return null;
+}
+function matchesPeriod(period, query) {
+  const range = periodRange(period);
+  return range ? query.get("from") === range[0] && query.get("to") === range[1] : !query.get("from") && !query.get("to");
+}
+
+function svg(width, height, label) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  node.setAttribute("class", "chart");
+  node.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  node.setAttribute("role", "img");
+  node.setAttribute("aria-label", label);
+  return node;
+}
+function svgChild(parent, tag, attrs, text) {
+  const node = document.createElementNS(parent.namespaceURI, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  parent.append(node);
+  return node;
+}
+
+// Vertical bars per month: the open value, and the weighted value inside it.
+function monthBars(months, currency, name) {
+  if (!months.length) return el("p", { class: "muted" }, "No open opportunities with an expected closing date.");
+  const shown = months.slice(0, 18), width = 640, height = 200, bottom = 30, step = width / shown.length;
+  const max = Math.max(1, ...shown.map((m) => m.value));
+  const chart = svg(width, height, `${name} by month`);
+  chart.setAttribute("data-chart", name);
+  shown.forEach((m, i) => {
+    const h = (height - bottom - 10) * m.value / max, w = (height - bottom - 10) * m.weighted / max;
+    const bar = svgChild(chart, "rect", { class: "bar", x: i * step + 4, y: height - bottom - h, width: step - 8, height: Math.max(1, h) });
+    svgChild(bar, "title", {}, `${m.month}: ${money(m.value, currency)} (${m.count}), weighted ${money(m.weighted, currency)}`);
+    svgChild(chart, "rect", { class: "bar won", x: i * step + 4 + (step - 8) / 4, y: height - bottom - w, width: (step - 8) / 2, height: Math.max(0, w) });
+    svgChild(chart, "text", { x: i * step + 2, y: height - 10 }, m.month.slice(2));
+  });
+  return chart;
+}
+
+// A line of won revenue per month.
+function monthLine(months, currency) {
+  if (!months.length) return el("p", { class: "muted" }, "Nothing won yet.");
+  const shown = months.slice(-18), width = 640, height = 180, bottom = 30;
+  const max = Math.max(1, ...shown.map((m) => m.value));
+  const step = shown.length > 1 ? (width - 20) / (shown.length - 1) : 0;
+  const chart = svg(width, height, "won revenue by month");
+  chart.setAttribute("data-chart", "won");
+  const points = shown.map((m, i) => [10 + i * step, height - bottom - (height - bottom - 10) * m.value / max]);
+  svgChild(chart, "polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: "currentColor", "stroke-width": 2, class: "line" });
+  shown.forEach((m, i) => {
+    const dot = svgChild(chart, "circle", { cx: points[i][0], cy: points[i][1], r: 3, class: "dot" });
+    svgChild(dot, "title", {}, `${m.month}: ${money(m.value, currency)} (${m.count} won)`);
+    if (i % Math.ceil(shown.length / 9) === 0) svgChild(chart, "text", { x: Math.min(width - 36, Math.max(0, points[i][0] - 14)), y: height - 10 }, m.month.slice(2));
+  });
+  return chart;
 }
 
 async function opportunitiesPage() {

@@ -826,3 +826,18 @@ fn tempfile_dir() -> Result<std::path::PathBuf, ApiError> {
         .map_err(ApiError::internal)?;
     Ok(dir)
 }
+
+pub async fn trends(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    only(&params, &["user"])?;
+    let user = parse(&params, "user")?;
+    let viewer = current.viewer;
+    let report = blocking(&state, move |store| {
+        Ok(queries::trends(&store.read()?, &viewer, user)?)
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}

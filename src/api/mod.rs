@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/logout", post(handlers::logout))
         .route("/api/me", get(handlers::me))
         .route("/api/dashboard", get(handlers::dashboard))
+        .route("/api/dashboard/trends", get(handlers::trends))
         .route("/api/opportunities", get(handlers::opportunities))
         .route("/api/opportunities/{id}", get(handlers::opportunity))
         .route("/api/team", get(handlers::team))

@@ -143,6 +143,15 @@ pub const OPERATIONS: &[Operation] = &[
             Access::SignedIn,
         )
     },
+    Operation {
+        query: &[("user", "someone within reach (default: yourself)")],
+        ..op(
+            "get",
+            "/api/dashboard/trends",
+            "Forecast by expected closing month and won revenue by month, per currency",
+            Access::SignedIn,
+        )
+    },
     op(
         "get",
         "/api/opportunities/{id}",

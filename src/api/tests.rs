@@ -678,3 +678,19 @@ async fn admins_download_a_backup_that_opens_and_verifies() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn trends_stay_within_reach() {
+    let app = seeded();
+    let bob = session(&app, "bob@example.com").await;
+    let own = get(&app, &bob, "/api/dashboard/trends").await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    assert_eq!(
+        get(&app, &bob, "/api/dashboard/trends?user=1").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, &bob, "/api/dashboard/trends?user=3").await.status,
+        StatusCode::NOT_FOUND
+    );
+}

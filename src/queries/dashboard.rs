@@ -271,3 +271,110 @@ pub fn dashboard(
         },
     })
 }
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MonthFigure {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub count: i64,
+    pub value: f64,
+    /// Weighted value (forecast only).
+    pub weighted: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CurrencyTrends {
+    /// Open opportunities by expected closing month.
+    pub forecast: Vec<MonthFigure>,
+    /// Won opportunities by closing month.
+    pub won: Vec<MonthFigure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendsReport {
+    pub user_id: Option<OdooId>,
+    pub currencies: BTreeMap<String, CurrencyTrends>,
+}
+
+/// Forecast and won revenue by month over the reach of `user` (the viewer by default). Reads every
+/// opportunity row, so the dashboard loads it after its headline figures.
+pub fn trends(
+    snapshot: &Snapshot,
+    viewer: &Viewer,
+    user: Option<OdooId>,
+) -> Result<TrendsReport, QueryError> {
+    let subject = match user.or(if viewer.is_admin() {
+        None
+    } else {
+        viewer.user_id()
+    }) {
+        Some(user) if viewer.sees_user(user) => Some(user),
+        Some(_) => return Err(QueryError::NotFound),
+        None if viewer.is_admin() => None,
+        None => return Err(QueryError::NotFound),
+    };
+    let owners = match subject {
+        Some(user) => Some(
+            snapshot
+                .access(user)?
+                .map(|a| a.visible_users)
+                .unwrap_or_default(),
+        ),
+        None => None,
+    };
+    let mut forecast: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
+    let mut won: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
+    for view in snapshot.views::<OpportunityView>(ViewTable::Opportunities)? {
+        let in_reach = match &owners {
+            None => true,
+            Some(owners) => view
+                .salesperson
+                .as_ref()
+                .is_some_and(|s| owners.binary_search(&s.id).is_ok()),
+        };
+        if !in_reach || view.kind != crate::domain::LeadKind::Opportunity {
+            continue;
+        }
+        let (month, into) = match view.status {
+            DealStatus::Open => match view.date_deadline {
+                Some(day) => (
+                    format!("{:04}-{:02}", day.year(), day.month()),
+                    &mut forecast,
+                ),
+                None => continue,
+            },
+            DealStatus::Won => match view.date_closed {
+                Some(at) => {
+                    let day = at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+                    (format!("{:04}-{:02}", day.year(), day.month()), &mut won)
+                }
+                None => continue,
+            },
+            DealStatus::Lost => continue,
+        };
+        let figure = into
+            .entry((view.currency.clone(), month.clone()))
+            .or_insert_with(|| MonthFigure {
+                month,
+                ..MonthFigure::default()
+            });
+        figure.count += 1;
+        figure.value += amount(view.expected_revenue);
+        figure.weighted += amount(view.weighted_revenue);
+    }
+    let mut currencies: BTreeMap<String, CurrencyTrends> = BTreeMap::new();
+    for ((currency, _), figure) in forecast {
+        currencies
+            .entry(currency)
+            .or_default()
+            .forecast
+            .push(figure);
+    }
+    for ((currency, _), figure) in won {
+        currencies.entry(currency).or_default().won.push(figure);
+    }
+    Ok(TrendsReport {
+        user_id: subject,
+        currencies,
+    })
+}

@@ -7,7 +7,7 @@ mod opportunities;
 
 use serde::Serialize;
 
-pub use dashboard::{DashboardQuery, DashboardReport, dashboard};
+pub use dashboard::{DashboardQuery, DashboardReport, TrendsReport, dashboard, trends};
 pub use opportunities::{
     HistoryEntry, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey,
     list_opportunities, opportunity_detail, to_csv,

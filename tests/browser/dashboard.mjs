@@ -48,7 +48,19 @@ async function total(page) {
 // Admin: everything; a manager: their subtree; a salesperson: their own.
 const admin = await signIn("admin@example.com");
 const adminApi = await checkFigures(admin.page, "admin");
+await admin.page.waitForSelector("svg[data-chart=forecast]");
+await admin.page.waitForSelector("svg[data-chart=won]");
+await admin.page.selectOption("select[name=period]", "year");
+await admin.page.waitForFunction(() => location.hash.includes("from="));
+await admin.page.waitForSelector("svg[data-chart=forecast]");
+const yearly = await (await admin.page.request.get(`${base}/api/dashboard?${admin.page.url().split("?")[1]}`)).json();
+for (const [currency, figures] of Object.entries(yearly.currencies)) {
+  const won = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Won revenue" }).locator(".value").textContent();
+  assert.equal(Number(won.replace(/[^0-9]/g, "")), Math.round(figures.won_revenue), `won this year ${currency}`);
+}
 await admin.page.screenshot({ path: `${shots}/dashboard-admin.png`, fullPage: true });
+await admin.page.goto(`${base}/#/dashboard`);
+await admin.page.waitForSelector("section[data-currency]");
 const team = await (await admin.page.request.get(`${base}/api/team`)).json();
 const people = [];
 const walk = (nodes, depth) => nodes.forEach((n) => { people.push({ ...n, depth }); walk(n.reports, depth + 1); });
