@@ -5,60 +5,24 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pipelog::demo::crm::Rng;
 use pipelog::domain::Event;
 use pipelog::store::ReadOnlyStore;
-use support::{FakeServer, Pipelog, small_crm, text};
+use support::{FakeServer, Pipelog, small_crm, start_server, text};
 
 const TRIALS: usize = 50;
 
 fn start(pipelog: &Pipelog) -> (std::process::Child, String) {
-    let mut child = pipelog
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("pipelog listening on ") {
-                    let url = url.to_string();
-                    std::thread::spawn(move || for _ in lines {});
-                    return (child, url);
-                }
-            }
-            _ => break,
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not start");
+    start_server(pipelog.command(&["serve", "--listen", "127.0.0.1:0"]))
 }
 
 #[test]
 fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicated() {
     let server = FakeServer::start(small_crm());
     let pipelog = Pipelog::new(&server.url, "schedule = \"* * * * * *\"\npage_size = 25");
-    let mut add = pipelog
-        .command(&["user", "add", "ops@example.com", "--admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("runs");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"crash-test-password\n")
-        .expect("write");
-    assert!(add.wait().expect("waits").success());
+    pipelog.add_admin("ops@example.com", "crash-test-password");
     assert!(pipelog.sync(&[]).status.success());
     let users: Vec<u64> = server
         .fake

@@ -4,34 +4,15 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use pipelog::demo::{Fault, FaultKind};
 use serde_json::{Value, json};
-use support::{FakeServer, Pipelog, small_crm};
+use support::{FakeServer, Pipelog, small_crm, start_server};
 
 fn start(pipelog: &Pipelog) -> (Child, String) {
-    let mut child = pipelog
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(url) = line.strip_prefix("pipelog listening on ") {
-            let url = url.to_string();
-            std::thread::spawn(move || for _ in lines {});
-            return (child, url);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not start");
+    start_server(pipelog.command(&["serve", "--listen", "127.0.0.1:0"]))
 }
 
 fn stop(mut child: Child) {
@@ -46,18 +27,7 @@ fn stop(mut child: Child) {
 fn csrf_throttling_write_back_idempotency_conflicts_and_restarts_on_the_real_binary() {
     let server = FakeServer::start(small_crm());
     let pipelog = Pipelog::new(&server.url, "schedule = \"0 0 1 1 *\"");
-    let mut add = pipelog
-        .command(&["user", "add", "boss@example.com", "--admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("runs");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"boss-password\n")
-        .expect("write");
-    assert!(add.wait().expect("waits").success());
+    pipelog.add_admin("boss@example.com", "boss-password");
     assert!(pipelog.sync(&[]).status.success());
     let (child, url) = start(&pipelog);
     let client = reqwest::blocking::Client::builder()

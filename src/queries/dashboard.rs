@@ -163,21 +163,26 @@ fn won_between(
     Ok(won)
 }
 
+/// Whose figures to show: `user` if within reach, else the viewer; `None` means everything (admins).
+fn subject(viewer: &Viewer, user: Option<OdooId>) -> Result<Option<OdooId>, QueryError> {
+    match user.or(if viewer.is_admin() {
+        None
+    } else {
+        viewer.user_id()
+    }) {
+        Some(user) if viewer.sees_user(user) => Ok(Some(user)),
+        Some(_) => Err(QueryError::NotFound),
+        None if viewer.is_admin() => Ok(None),
+        None => Err(QueryError::NotFound),
+    }
+}
+
 pub fn dashboard(
     snapshot: &Snapshot,
     viewer: &Viewer,
     query: &DashboardQuery,
 ) -> Result<DashboardReport, QueryError> {
-    let subject = match query.user.or(if viewer.is_admin() {
-        None
-    } else {
-        viewer.user_id()
-    }) {
-        Some(user) if viewer.sees_user(user) => Some(user),
-        Some(_) => return Err(QueryError::NotFound),
-        None if viewer.is_admin() => None,
-        None => return Err(QueryError::NotFound),
-    };
+    let subject = subject(viewer, query.user)?;
     let key = subject.unwrap_or(EVERYTHING);
     let metrics = snapshot.metrics(key)?.ok_or(QueryError::NotFound)?;
     let stages: BTreeMap<OdooId, (String, i64)> = snapshot
@@ -303,16 +308,7 @@ pub fn trends(
     viewer: &Viewer,
     user: Option<OdooId>,
 ) -> Result<TrendsReport, QueryError> {
-    let subject = match user.or(if viewer.is_admin() {
-        None
-    } else {
-        viewer.user_id()
-    }) {
-        Some(user) if viewer.sees_user(user) => Some(user),
-        Some(_) => return Err(QueryError::NotFound),
-        None if viewer.is_admin() => None,
-        None => return Err(QueryError::NotFound),
-    };
+    let subject = subject(viewer, user)?;
     let owners = match subject {
         Some(user) => Some(
             snapshot

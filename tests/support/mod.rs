@@ -156,3 +156,47 @@ pub fn small_crm() -> CrmOptions {
         ..CrmOptions::default()
     }
 }
+
+/// Starts `command` (a `pipelog serve --listen 127.0.0.1:0`) and waits for its address. Returns the
+/// child and the base URL; the rest of its output is drained in the background.
+pub fn start_server(mut command: Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(url) = line.strip_prefix("pipelog listening on ") {
+            let url = url.to_string();
+            std::thread::spawn(move || for _ in lines {});
+            return (child, url);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not start");
+}
+
+impl Pipelog {
+    /// Adds an approved admin account through `pipelog user add`, the password on stdin.
+    pub fn add_admin(&self, email: &str, password: &str) {
+        use std::io::Write;
+        let mut add = self
+            .command(&["user", "add", email, "--admin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("runs");
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        assert!(add.wait().expect("waits").success());
+    }
+}
