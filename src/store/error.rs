@@ -57,8 +57,10 @@ pub enum StoreError {
     #[error("an event cannot be encoded: {0}")]
     Encode(String),
 
-    #[error("the writer stopped after a failed write; restart pipelog (the file itself is intact)")]
-    WriterPoisoned,
+    #[error(
+        "the writer stopped after a failed write ({cause}); restart pipelog once that is fixed (the file itself is intact)"
+    )]
+    WriterPoisoned { cause: String },
 
     #[error("storage error: {0}")]
     Storage(#[from] redb::Error),

@@ -110,7 +110,7 @@ struct Writer {
     /// Loaded by replaying the log on first use (see [`Store::load_model`]).
     model: Option<ReadModel>,
     /// Set when a write failed after the model had been updated: the model may be ahead of the file.
-    poisoned: bool,
+    poisoned: Option<String>,
 }
 
 impl Store {
@@ -130,7 +130,7 @@ impl Store {
             path: path.to_path_buf(),
             writer: Mutex::new(Writer {
                 model: None,
-                poisoned: false,
+                poisoned: None,
             }),
         };
         store.initialize()?;
@@ -175,9 +175,13 @@ impl Store {
     }
 
     fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>, StoreError> {
-        let writer = self.writer.lock().map_err(|_| StoreError::WriterPoisoned)?;
-        if writer.poisoned {
-            return Err(StoreError::WriterPoisoned);
+        let writer = self.writer.lock().map_err(|_| StoreError::WriterPoisoned {
+            cause: "a writer thread panicked".into(),
+        })?;
+        if let Some(cause) = &writer.poisoned {
+            return Err(StoreError::WriterPoisoned {
+                cause: cause.clone(),
+            });
         }
         Ok(writer)
     }
@@ -243,18 +247,19 @@ impl Store {
             return Ok(planned.results);
         }
         // From here the model moves ahead of the file until commit: any failure poisons the writer.
-        writer.poisoned = true;
         let model = writer.model.get_or_insert_default();
         for envelope in &planned.envelopes {
             model.apply(envelope);
         }
         let rows = model.settle();
         let position = model.last_position();
-        write_rows(&txn, &rows, Generation::Live)?;
-        write_checkpoints(&txn, position)?;
-        txn.commit()?;
-        writer.poisoned = false;
-        Ok(planned.results)
+        match finish(txn, &rows, position) {
+            Ok(()) => Ok(planned.results),
+            Err(error) => {
+                writer.poisoned = Some(error.to_string());
+                Err(error)
+            }
+        }
     }
 
     /// Replays the log into scratch state and compares it with the live views, row by row.
@@ -480,6 +485,14 @@ fn plan_and_write_events(
         counts.insert(type_name, current + added)?;
     }
     Ok(planned)
+}
+
+/// Writes a batch's view rows and checkpoints, and commits.
+fn finish(txn: WriteTransaction, rows: &[ViewRow], position: u64) -> Result<(), StoreError> {
+    write_rows(&txn, rows, Generation::Live)?;
+    write_checkpoints(&txn, position)?;
+    txn.commit()?;
+    Ok(())
 }
 
 fn write_sources(txn: &WriteTransaction, sources: &SourceUpdates) -> Result<(), StoreError> {

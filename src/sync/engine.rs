@@ -259,10 +259,19 @@ impl Syncer {
             },
         };
         let finish = NewEvent::new(finish).with_metadata(metadata);
-        blocking(&self.store, move |store| {
+        let recorded = blocking(&self.store, move |store| {
             store.append(CommandBatch::new(vec![finish]))
         })
-        .await?;
+        .await;
+        // When the run failed because the store did (a full disk), recording that fails too: the
+        // run's own error says what happened, so it wins.
+        match (&outcome, recorded) {
+            (Err(_), Err(error)) => {
+                tracing::warn!(error = %error, "the failed sync could not be recorded")
+            }
+            (Ok(()), Err(error)) => return Err(error),
+            (_, Ok(_)) => {}
+        }
         match outcome {
             Ok(()) => {
                 tracing::info!(run = %run_id, duration_ms, events = run.events, counts = ?run.counts, "sync completed");
