@@ -208,6 +208,32 @@ fn main() {
     syncing.store(false, Ordering::SeqCst);
     let runs = runtime.block_on(sync_runs).expect("sync task");
 
+    // One page of the opportunity list for the same manager (it reads every opportunity row), idle.
+    let list_samples: Vec<Duration> = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let started = Instant::now();
+            let response = client
+                .get(format!("{url}/api/opportunities?per_page=50"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .expect("list");
+            assert_eq!(response.status(), 200);
+            let _ = response.bytes().await;
+            samples.push(started.elapsed());
+        }
+        samples
+    });
+    let mut list_sorted = list_samples;
+    list_sorted.sort();
+    bench(
+        "opportunity_list_page_median_ms",
+        list_sorted[list_sorted.len() / 2].as_secs_f64() * 1e3,
+        "ms",
+    );
+
     let mut sorted = latencies.clone();
     sorted.sort();
     let percentile = |p: f64| {
