@@ -163,6 +163,33 @@ fn won_between(
     Ok(won)
 }
 
+/// The owners whose opportunities count: everyone (`None`), or a subject's whole reach.
+struct Reach(Option<Vec<OdooId>>);
+
+impl Reach {
+    fn of(snapshot: &Snapshot, subject: Option<OdooId>) -> Result<Reach, QueryError> {
+        Ok(Reach(match subject {
+            Some(user) => Some(
+                snapshot
+                    .access(user)?
+                    .map(|a| a.visible_users)
+                    .unwrap_or_default(),
+            ),
+            None => None,
+        }))
+    }
+
+    fn includes(&self, view: &OpportunityView) -> bool {
+        match &self.0 {
+            None => true,
+            Some(owners) => view
+                .salesperson
+                .as_ref()
+                .is_some_and(|s| owners.binary_search(&s.id).is_ok()),
+        }
+    }
+}
+
 /// Whose figures to show: `user` if within reach, else the viewer; `None` means everything (admins).
 fn subject(viewer: &Viewer, user: Option<OdooId>) -> Result<Option<OdooId>, QueryError> {
     match user.or(if viewer.is_admin() {
@@ -198,21 +225,9 @@ pub fn dashboard(
             if from > to {
                 return Err(QueryError::BadInput("from must not be after to".into()));
             }
-            let owners = match subject {
-                Some(user) => Some(
-                    snapshot
-                        .access(user)?
-                        .map(|a| a.visible_users)
-                        .unwrap_or_default(),
-                ),
-                None => None,
-            };
-            Some(won_between(snapshot, from, to, |view| match &owners {
-                None => true,
-                Some(owners) => view
-                    .salesperson
-                    .as_ref()
-                    .is_some_and(|s| owners.binary_search(&s.id).is_ok()),
+            let reach = Reach::of(snapshot, subject)?;
+            Some(won_between(snapshot, from, to, |view| {
+                reach.includes(view)
             })?)
         }
     };
@@ -309,25 +324,11 @@ pub fn trends(
     user: Option<OdooId>,
 ) -> Result<TrendsReport, QueryError> {
     let subject = subject(viewer, user)?;
-    let owners = match subject {
-        Some(user) => Some(
-            snapshot
-                .access(user)?
-                .map(|a| a.visible_users)
-                .unwrap_or_default(),
-        ),
-        None => None,
-    };
+    let reach = Reach::of(snapshot, subject)?;
     let mut forecast: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
     let mut won: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
     for view in snapshot.views::<OpportunityView>(ViewTable::Opportunities)? {
-        let in_reach = match &owners {
-            None => true,
-            Some(owners) => view
-                .salesperson
-                .as_ref()
-                .is_some_and(|s| owners.binary_search(&s.id).is_ok()),
-        };
+        let in_reach = reach.includes(&view);
         if !in_reach || view.kind != crate::domain::LeadKind::Opportunity {
             continue;
         }
