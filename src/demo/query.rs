@@ -84,22 +84,20 @@ pub fn execute(
         .get("active_test")
         .and_then(Value::as_bool)
         .unwrap_or(true);
+    let query = Query {
+        uid,
+        model,
+        fields,
+        active_test,
+        args,
+        kwargs,
+    };
     let load_names = kwargs.get("load").is_none_or(|load| !load.is_null());
     match method {
         "search_read" => {
             let wanted = requested_fields(model, fields, param(args, kwargs, 1, "fields"))?;
             check_field_access(crm, uid, model, &wanted)?;
-            let ids = search(
-                crm,
-                uid,
-                model,
-                fields,
-                param(args, kwargs, 0, "domain"),
-                active_test,
-                args,
-                kwargs,
-                2,
-            )?;
+            let ids = search(crm, &query, Some(2))?;
             Ok(Value::Array(
                 ids.iter()
                     .filter_map(|id| render(crm, model, *id, &wanted, load_names))
@@ -107,31 +105,11 @@ pub fn execute(
             ))
         }
         "search" => {
-            let ids = search(
-                crm,
-                uid,
-                model,
-                fields,
-                param(args, kwargs, 0, "domain"),
-                active_test,
-                args,
-                kwargs,
-                1,
-            )?;
+            let ids = search(crm, &query, Some(1))?;
             Ok(json!(ids))
         }
         "search_count" => {
-            let ids = search(
-                crm,
-                uid,
-                model,
-                fields,
-                param(args, kwargs, 0, "domain"),
-                active_test,
-                &[],
-                &Map::new(),
-                9,
-            )?;
+            let ids = search(crm, &query, None)?;
             Ok(json!(ids.len()))
         }
         "read" => {
@@ -215,34 +193,14 @@ pub fn execute(
                 _ => false,
             }))
         }
-        "read_group" => read_group(crm, uid, model, fields, args, kwargs, active_test),
+        "read_group" => read_group(crm, &query),
         "web_search_read" => {
             let spec = param(args, kwargs, 1, "specification")
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            let ids = search(
-                crm,
-                uid,
-                model,
-                fields,
-                param(args, kwargs, 0, "domain"),
-                active_test,
-                args,
-                kwargs,
-                2,
-            )?;
-            let all = search(
-                crm,
-                uid,
-                model,
-                fields,
-                param(args, kwargs, 0, "domain"),
-                active_test,
-                &[],
-                &Map::new(),
-                9,
-            )?;
+            let ids = search(crm, &query, Some(2))?;
+            let all = search(crm, &query, None)?;
             let records: Vec<Value> = ids
                 .iter()
                 .filter_map(|id| web_record(crm, model, *id, &spec))
@@ -348,18 +306,29 @@ pub(super) fn visible_to(crm: &Crm, uid: u64, model: &str, id: u64) -> bool {
         || record.get("user_id") == Some(&json!(uid))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn search(
-    crm: &Crm,
+/// What every search of one call shares: who asks, on which model, with which arguments.
+struct Query<'a> {
     uid: u64,
-    model: &str,
-    fields: &[FieldDef],
-    domain: Option<&Value>,
+    model: &'a str,
+    fields: &'a [FieldDef],
     active_test: bool,
-    args: &[Value],
-    kwargs: &Map<String, Value>,
-    paging_index: usize,
-) -> Result<Vec<u64>, CallError> {
+    args: &'a [Value],
+    kwargs: &'a Map<String, Value>,
+}
+
+/// The ids the call's domain matches. With `paging` (the position of `offset` in the positional
+/// arguments; `limit` and `order` follow it) the call's order, offset and limit apply; without,
+/// every match in the model's default order.
+fn search(crm: &Crm, query: &Query, paging: Option<usize>) -> Result<Vec<u64>, CallError> {
+    let Query {
+        uid,
+        model,
+        fields,
+        active_test,
+        args,
+        kwargs,
+    } = *query;
+    let domain = param(args, kwargs, 0, "domain");
     let terms: Vec<Value> = match domain {
         Some(Value::Array(terms)) => terms.clone(),
         _ => Vec::new(),
@@ -372,12 +341,14 @@ fn search(
     let Some(table) = crm.table(model) else {
         return Ok(Vec::new());
     };
-    let order = param(args, kwargs, paging_index + 2, "order")
+    let paged =
+        |offset: usize, name: &str| paging.and_then(|at| param(args, kwargs, at + offset, name));
+    let order = paged(2, "order")
         .and_then(Value::as_str)
         .unwrap_or(default_order(model))
         .to_string();
-    let offset = usize_of(param(args, kwargs, paging_index, "offset")).unwrap_or(0);
-    let limit = usize_of(param(args, kwargs, paging_index + 1, "limit"));
+    let offset = usize_of(paged(0, "offset")).unwrap_or(0);
+    let limit = usize_of(paged(1, "limit"));
     // Tables are kept in id order: keyset paging (`id > N`, `id asc`) starts at N and stops early,
     // as an index would, instead of scanning and sorting everything for every page.
     let by_id = order.trim().eq_ignore_ascii_case("id asc") || order.trim() == "id";
@@ -838,26 +809,15 @@ fn write(
     Ok(())
 }
 
-fn read_group(
-    crm: &Crm,
-    uid: u64,
-    model: &str,
-    fields: &[FieldDef],
-    args: &[Value],
-    kwargs: &Map<String, Value>,
-    active_test: bool,
-) -> Result<Value, CallError> {
-    let ids = search(
-        crm,
-        uid,
+fn read_group(crm: &Crm, query: &Query) -> Result<Value, CallError> {
+    let ids = search(crm, query, None)?;
+    let Query {
         model,
         fields,
-        param(args, kwargs, 0, "domain"),
-        active_test,
-        &[],
-        &Map::new(),
-        9,
-    )?;
+        args,
+        kwargs,
+        ..
+    } = *query;
     let domain_terms: Vec<Value> = param(args, kwargs, 0, "domain")
         .and_then(Value::as_array)
         .cloned()
