@@ -13,7 +13,7 @@ use pipelog::auth::{Throttle, hash_password};
 use pipelog::demo::{CrmOptions, FakeOdoo, serve};
 use pipelog::domain::{Event, NewEvent, Role};
 use pipelog::store::{CommandBatch, Store};
-use pipelog::sync::odoo::{OdooClient, OdooSettings, ProtocolChoice, Secret};
+use pipelog::sync::odoo::OdooClient;
 use pipelog::sync::schedule::{ScheduleState, SyncTrigger};
 use pipelog::sync::{RunRequest, SyncOptions, Syncer};
 use std::sync::Mutex as StdMutex;
@@ -22,20 +22,6 @@ const CONCURRENCY: usize = 32;
 
 fn bench(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.3} {unit}");
-}
-
-fn odoo(url: &str) -> OdooClient {
-    OdooClient::new(OdooSettings {
-        url: url.into(),
-        database: "salesdemo".into(),
-        login: "admin".into(),
-        secret: Secret::new("admin"),
-        protocol: ProtocolChoice::Auto,
-        timeout: Duration::from_secs(120),
-        retries: 0,
-        retry_backoff: Duration::from_millis(100),
-    })
-    .expect("client")
 }
 
 fn main() {
@@ -68,7 +54,7 @@ fn main() {
     let store = Arc::new(Store::open(&dir.path().join("api.redb")).expect("store"));
     let syncer = Arc::new(Syncer::new(
         store.clone(),
-        odoo(&odoo_url),
+        OdooClient::new(fake.admin_settings(&odoo_url)).expect("client"),
         SyncOptions::default(),
     ));
     runtime

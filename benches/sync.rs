@@ -5,31 +5,17 @@
 //! `cargo bench --bench sync`; `PIPELOG_BENCH_OPPORTUNITIES=N` shrinks the CRM for a quick run.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pipelog::demo::{CrmOptions, FakeOdoo, serve};
 use pipelog::store::Store;
 use pipelog::sync::mapping::SyncModel;
-use pipelog::sync::odoo::{Call, OdooClient, OdooSettings, ProtocolChoice, Secret};
+use pipelog::sync::odoo::{Call, OdooClient};
 use pipelog::sync::{RunRequest, SyncOptions, Syncer};
 use serde_json::{Value, json};
 
 fn bench(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.3} {unit}");
-}
-
-fn client(url: &str) -> OdooClient {
-    OdooClient::new(OdooSettings {
-        url: url.to_string(),
-        database: "salesdemo".into(),
-        login: "admin".into(),
-        secret: Secret::new("admin"),
-        protocol: ProtocolChoice::Auto,
-        timeout: Duration::from_secs(120),
-        retries: 0,
-        retry_backoff: Duration::from_millis(100),
-    })
-    .expect("client")
 }
 
 /// The physical limit: every page a full sync reads, fetched and parsed, nothing else.
@@ -90,14 +76,21 @@ fn main() {
     let sync_options = SyncOptions::default();
 
     let started = Instant::now();
-    let fetched = runtime.block_on(raw_fetch(&client(&url), sync_options.page_size));
+    let fetched = runtime.block_on(raw_fetch(
+        &OdooClient::new(fake.admin_settings(&url)).expect("client"),
+        sync_options.page_size,
+    ));
     let raw = started.elapsed();
     bench("raw_fetch_s", raw.as_secs_f64(), "s");
     println!("# raw fetch read {fetched} records");
 
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
-    let syncer = Syncer::new(store.clone(), client(&url), sync_options);
+    let syncer = Syncer::new(
+        store.clone(),
+        OdooClient::new(fake.admin_settings(&url)).expect("client"),
+        sync_options,
+    );
     let full = runtime
         .block_on(syncer.run(RunRequest {
             full: true,

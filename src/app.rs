@@ -15,7 +15,7 @@ use crate::demo::{CrmOptions, FakeOdoo};
 use crate::domain::{Event, Metadata, NewEvent, Role, normalize_email};
 use crate::projections::ViewTable;
 use crate::store::{CommandBatch, Store, StoreError};
-use crate::sync::odoo::{OdooClient, OdooError, OdooSettings, ProtocolChoice, Secret};
+use crate::sync::odoo::{OdooClient, OdooError, OdooSettings};
 use crate::sync::schedule::{Schedule, ScheduleState, SyncJob, SyncTrigger, SystemClock, run_loop};
 use crate::sync::{RunRequest, Syncer};
 
@@ -90,16 +90,11 @@ impl Demo {
     }
 
     pub fn settings(&self) -> OdooSettings {
-        let database = self.fake.crm().options.database.clone();
         OdooSettings {
-            url: self.url.clone(),
-            database,
-            login: "admin".into(),
-            secret: Secret::new("admin"),
-            protocol: ProtocolChoice::Auto,
             timeout: Duration::from_secs(30),
             retries: 2,
             retry_backoff: Duration::from_millis(200),
+            ..self.fake.admin_settings(&self.url)
         }
     }
 }

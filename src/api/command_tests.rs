@@ -2,7 +2,6 @@
 //! idempotency keys, and reassignment written back to a (simulated) Odoo.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -11,7 +10,7 @@ use serde_json::json;
 use super::tests::{account, app, app_with, get, login, post, send, session};
 use crate::demo::{CrmOptions, FakeOdoo, Fault, FaultKind};
 use crate::domain::Role;
-use crate::sync::odoo::{OdooClient, OdooSettings, ProtocolChoice, Secret};
+use crate::sync::odoo::OdooClient;
 use crate::sync::{RunRequest, SyncOptions, Syncer};
 
 fn command(path: &str, cookie: &str, body: serde_json::Value) -> Request<Body> {
@@ -157,19 +156,7 @@ async fn odoo() -> OdooUnderTest {
         fake.clone(),
         std::future::pending(),
     ));
-    let client = Arc::new(
-        OdooClient::new(OdooSettings {
-            url,
-            database: "salesdemo".into(),
-            login: "admin".into(),
-            secret: Secret::new("admin"),
-            protocol: ProtocolChoice::Auto,
-            timeout: Duration::from_secs(10),
-            retries: 0,
-            retry_backoff: Duration::from_millis(10),
-        })
-        .expect("client"),
-    );
+    let client = Arc::new(OdooClient::new(fake.admin_settings(&url)).expect("client"));
     OdooUnderTest { fake, client }
 }
 

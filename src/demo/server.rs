@@ -84,6 +84,26 @@ impl FakeOdoo {
             .push(fault);
     }
 
+    /// Settings for pipelog's client to sign in to this server (at `url`) as its admin: plain
+    /// JSON-RPC or JSON-2 by version, no retries, a generous timeout.
+    pub fn admin_settings(&self, url: &str) -> crate::sync::odoo::OdooSettings {
+        let crm = self.crm();
+        let account = crm.accounts.iter().find(|a| a.uid == super::crm::ADMIN_UID);
+        let secret = account
+            .map(|a| a.api_key.clone().unwrap_or_else(|| a.password.clone()))
+            .unwrap_or_default();
+        crate::sync::odoo::OdooSettings {
+            url: url.to_string(),
+            database: crm.options.database.clone(),
+            login: "admin".into(),
+            secret: crate::sync::odoo::Secret::new(secret),
+            protocol: crate::sync::odoo::ProtocolChoice::Auto,
+            timeout: Duration::from_secs(120),
+            retries: 0,
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+
     pub fn clear_faults(&self) {
         self.faults
             .lock()
