@@ -109,3 +109,109 @@ fn a_full_disk_and_a_read_only_directory_fail_plainly_and_recover() {
     assert!(pipelog.status()["events"].as_u64().expect("events") >= events);
     assert!(pipelog.run(&["verify"]).status.success());
 }
+
+/// The same full disk under a running server: the failed sync is reported, reads go on, and once
+/// space returns the next sync succeeds without a restart.
+#[test]
+fn a_running_server_recovers_from_a_full_disk_without_a_restart() {
+    use std::time::{Duration, Instant};
+
+    use serde_json::{Value, json};
+
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let server = FakeServer::start(pipelog::demo::CrmOptions {
+        users: 40,
+        opportunities: 3_000,
+        partners: 300,
+        seed: 4,
+        ..Default::default()
+    });
+    let mut pipelog = Pipelog::new(&server.url, "page_size = 200\nschedule = \"0 0 1 1 *\"");
+    let mount = Mount::tmpfs(&pipelog.dir.path().join("small"), "1500k");
+    data_on(&mut pipelog, &mount);
+    pipelog.add_admin("ops@example.com", "ops-password");
+    let (mut child, url) =
+        support::start_server(pipelog.command(&["serve", "--listen", "127.0.0.1:0"]));
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let signed_in = client
+        .post(format!("{url}/api/auth/login"))
+        .json(&json!({"email": "ops@example.com", "password": "ops-password"}))
+        .send()
+        .expect("login");
+    assert_eq!(signed_in.status(), 200);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let get = |path: &str| -> (u16, Value) {
+        let response = client
+            .get(format!("{url}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    };
+    // Starts a sync and waits for it to finish; returns the health report's sync part.
+    let sync_and_wait = || -> Value {
+        let finished_before = get("/healthz").1["sync"]["last_finished_at"].clone();
+        let started = client
+            .post(format!("{url}/api/sync"))
+            .header("cookie", &cookie)
+            .json(&json!({"full": true}))
+            .send()
+            .expect("sync now");
+        assert!(started.status().is_success(), "{}", started.status());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, health) = get("/healthz");
+            let sync = &health["sync"];
+            if sync["running"] == false && sync["last_finished_at"] != finished_before {
+                return health;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sync did not finish: {health}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    let full = sync_and_wait();
+    let error = full["sync"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("No space left on device") || error.contains("os error 28"),
+        "{full}"
+    );
+    assert_eq!(full["store"], "ok", "reads go on: {full}");
+    let (status, _) = get("/api/dashboard");
+    assert_eq!(status, 200, "the dashboard still answers");
+
+    mount.remount("size=64m");
+    let again = sync_and_wait();
+    assert_eq!(again["sync"]["last_error"], Value::Null, "{again}");
+    assert_eq!(again["sync"]["consecutive_failures"], 0, "{again}");
+    let (status, opportunities) = get("/api/opportunities?per_page=1");
+    assert_eq!(status, 200);
+    let total = opportunities["total"].as_u64().expect("total");
+    assert!(
+        total > 1_000,
+        "the synced opportunities are served: {total}"
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().expect("waits").success());
+    let verify = pipelog.run(&["verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

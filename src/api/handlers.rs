@@ -68,6 +68,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
                 "running": schedule.running,
                 "next_run_at": schedule.next_run_at,
                 "consecutive_failures": schedule.consecutive_failures,
+                "last_finished_at": schedule.last_finished_at,
+                "last_error": schedule.last_error,
                 "last_success_at": sync.last_success_at,
                 "last_failure_at": sync.last_failure_at,
             },

@@ -58,15 +58,24 @@ pub enum StoreError {
     Encode(String),
 
     #[error(
-        "the writer stopped after a failed write ({cause}); restart pipelog once that is fixed (the file itself is intact)"
+        "the data file cannot be written or read right now ({cause}); pipelog reopens it on the next request, so fix the cause (disk space, permissions) and retry: what was committed is intact"
     )]
-    WriterPoisoned { cause: String },
+    Unavailable { cause: String },
 
     #[error("storage error: {0}")]
     Storage(#[from] redb::Error),
 }
 
 impl StoreError {
+    /// Failures of the file itself (I/O, a closed or corrupt file), after which redb refuses further
+    /// access until the file is reopened.
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Storage(_) | StoreError::Unavailable { .. }
+        )
+    }
+
     /// Conflicts are the caller's to resolve (reload and retry); everything else is not.
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })

@@ -15,12 +15,13 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use jiff::Timestamp;
 use redb::{
-    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, WriteTransaction,
+    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -101,16 +102,21 @@ pub struct Appended {
 }
 
 pub struct Store {
-    db: Database,
+    /// `None` only between closing the file after a failed write and reopening it.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
     writer: Mutex<Writer>,
+    /// Mirrors `Writer::failure.is_some()`, so that readers notice without waiting for the writer.
+    failed: AtomicBool,
 }
 
 struct Writer {
     /// Loaded by replaying the log on first use (see [`Store::load_model`]).
     model: Option<ReadModel>,
-    /// Set when a write failed after the model had been updated: the model may be ahead of the file.
-    poisoned: Option<String>,
+    /// Why the last write failed. After an I/O error redb refuses every later access to the file,
+    /// and the model may be ahead of it: the next access reopens the file and reloads the model, so
+    /// that pipelog recovers by itself once the cause (a full disk, say) is gone.
+    failure: Option<String>,
 }
 
 impl Store {
@@ -118,20 +124,14 @@ impl Store {
     /// replaying the log. Views written by another view schema are rebuilt.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         create_private_file(path)?;
-        // SingleWriter: read-only commands (status, verify, backup) may open the file beside us.
-        let db = Builder::new()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|error| open_error(error, path))?;
-        check_format(&db, path)?;
         let store = Store {
-            db,
+            db: RwLock::new(Some(open_database(path)?)),
             path: path.to_path_buf(),
             writer: Mutex::new(Writer {
                 model: None,
-                poisoned: None,
+                failure: None,
             }),
+            failed: AtomicBool::new(false),
         };
         store.initialize()?;
         Ok(store)
@@ -167,28 +167,106 @@ impl Store {
         progress: &mut dyn FnMut(ReplayProgress),
     ) -> Result<&'w mut ReadModel, StoreError> {
         if writer.model.is_none() {
-            let mut model = replay::fold(&self.db.begin_read()?, progress)?;
+            let mut model = replay::fold(&self.begin_read()?, progress)?;
             model.finish_replay();
             writer.model = Some(model);
         }
         Ok(writer.model.get_or_insert_default())
     }
 
+    /// The writer, with the file reopened first if the last write failed.
     fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>, StoreError> {
-        let writer = self.writer.lock().map_err(|_| StoreError::WriterPoisoned {
+        let mut writer = self.writer.lock().map_err(|_| StoreError::Unavailable {
             cause: "a writer thread panicked".into(),
         })?;
-        if let Some(cause) = &writer.poisoned {
-            return Err(StoreError::WriterPoisoned {
-                cause: cause.clone(),
-            });
+        if writer.failure.is_some() {
+            self.reopen(&mut writer)?;
         }
         Ok(writer)
     }
 
+    /// Closes the file after a failed write and opens it again. redb's open recovers the file to
+    /// its last commit, which holds the events together with their views, so only the in-memory
+    /// model has to be reloaded.
+    fn reopen(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        let cause = writer.failure.clone().unwrap_or_default();
+        let mut slot = self.db.write().map_err(|_| StoreError::Unavailable {
+            cause: "a reader thread panicked".into(),
+        })?;
+        if let Some(failed) = slot.take() {
+            // Its error is the failure already recorded.
+            let _ = failed.close();
+        }
+        let db = open_database(&self.path).map_err(|error| StoreError::Unavailable {
+            cause: format!("{cause}; reopening the file failed: {error}"),
+        })?;
+        *slot = Some(db);
+        writer.model = None;
+        writer.failure = None;
+        self.failed.store(false, Ordering::Release);
+        tracing::info!(path = %self.path.display(), %cause, "reopened the data file after a failed write");
+        Ok(())
+    }
+
+    /// Records a failed write (see [`Writer::failure`]) and passes the result on.
+    fn note_failure<T>(
+        &self,
+        writer: &mut Writer,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Err(error) = &result
+            && error.is_storage()
+        {
+            self.mark_failed(writer, error);
+        }
+        result
+    }
+
+    fn mark_failed(&self, writer: &mut Writer, error: &StoreError) {
+        writer.failure = Some(error.to_string());
+        self.failed.store(true, Ordering::Release);
+    }
+
     /// A consistent read-only view of the log and every view, isolated from later writes.
     pub fn read(&self) -> Result<Snapshot, StoreError> {
-        Ok(Snapshot::new(self.db.begin_read()?))
+        if self.failed.load(Ordering::Acquire)
+            && let Ok(mut writer) = self.writer.try_lock()
+            && writer.failure.is_some()
+        {
+            // A failure here stays recorded; the read below reports it.
+            let _ = self.reopen(&mut writer);
+        }
+        Ok(Snapshot::new(self.begin_read()?))
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        let slot = self.db.read().map_err(|_| StoreError::Unavailable {
+            cause: "a reader thread panicked".into(),
+        })?;
+        match slot.as_ref() {
+            Some(db) => Ok(db.begin_read()?),
+            None => Err(self.closed()),
+        }
+    }
+
+    /// Callers hold the writer's lock, so the file cannot be reopened under the transaction.
+    fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        let slot = self.db.read().map_err(|_| StoreError::Unavailable {
+            cause: "a reader thread panicked".into(),
+        })?;
+        match slot.as_ref() {
+            Some(db) => Ok(db.begin_write()?),
+            None => Err(self.closed()),
+        }
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Unavailable {
+            cause: format!(
+                "{} is closed after a failed write and could not be reopened yet",
+                self.path.display()
+            ),
+        }
     }
 
     /// Appends one command's events and updates the views, durably.
@@ -234,19 +312,25 @@ impl Store {
         sources: SourceUpdates,
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
         let mut writer = self.lock_writer()?;
-        self.loaded_model(&mut writer, &mut |_| {})?;
-        let txn = self.db.begin_write()?;
-        let planned = plan_and_write_events(&txn, batches)?;
-        write_sources(&txn, &sources)?;
+        let loaded = self.loaded_model(&mut writer, &mut |_| {}).map(|_| ());
+        self.note_failure(&mut writer, loaded)?;
+        let planned = (|| {
+            let txn = self.begin_write()?;
+            let planned = plan_and_write_events(&txn, batches)?;
+            write_sources(&txn, &sources)?;
+            Ok((txn, planned))
+        })();
+        let (txn, planned) = self.note_failure(&mut writer, planned)?;
         if planned.envelopes.is_empty() {
-            if sources.is_empty() {
-                txn.abort()?;
+            let ended = if sources.is_empty() {
+                txn.abort().map_err(StoreError::from)
             } else {
-                txn.commit()?;
-            }
+                txn.commit().map_err(StoreError::from)
+            };
+            self.note_failure(&mut writer, ended)?;
             return Ok(planned.results);
         }
-        // From here the model moves ahead of the file until commit: any failure poisons the writer.
+        // From here the model moves ahead of the file until commit: any failure discards it.
         let model = writer.model.get_or_insert_default();
         for envelope in &planned.envelopes {
             model.apply(envelope);
@@ -256,7 +340,7 @@ impl Store {
         match finish(txn, &rows, position) {
             Ok(()) => Ok(planned.results),
             Err(error) => {
-                writer.poisoned = Some(error.to_string());
+                self.mark_failed(&mut writer, &error);
                 Err(error)
             }
         }
@@ -297,11 +381,14 @@ impl Store {
         &self,
         write: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let _writer = self.lock_writer()?;
-        let txn = self.db.begin_write()?;
-        write(&txn)?;
-        txn.commit()?;
-        Ok(())
+        let mut writer = self.lock_writer()?;
+        let written = (|| {
+            let txn = self.begin_write()?;
+            write(&txn)?;
+            txn.commit()?;
+            Ok(())
+        })();
+        self.note_failure(&mut writer, written)
     }
 
     /// Runs `f` on the writer's read model (for status reports and tests).
@@ -353,6 +440,18 @@ impl ReadOnlyStore {
     ) -> Result<VerifyReport, StoreError> {
         replay::verify(&self.read()?, progress)
     }
+}
+
+/// Opens (or creates) the file as this process's writer and checks its format.
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    // SingleWriter: read-only commands (status, verify, backup) may open the file beside us.
+    let db = Builder::new()
+        .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(|error| open_error(error, path))?;
+    check_format(&db, path)?;
+    Ok(db)
 }
 
 fn open_error(error: redb::DatabaseError, path: &Path) -> StoreError {

@@ -175,35 +175,45 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let _writer = self.lock_writer()?;
-        let txn = self.db.begin_write()?;
-        {
-            let mut events = txn.open_table(EVENTS)?;
-            let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
-            let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
-            let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
-            for (envelope, line) in &batch {
-                events.insert(envelope.position, line.as_bytes())?;
-                let key = format!(
-                    "{}/{}",
-                    envelope.aggregate_type.as_str(),
-                    envelope.aggregate_id
-                );
-                versions.insert(key.as_str(), envelope.aggregate_version)?;
-                by_aggregate.insert((key.as_str(), envelope.position), ())?;
-                let type_name = envelope.event.type_name();
-                let count = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
-                counts.insert(type_name, count + 1)?;
+        let mut writer = self.lock_writer()?;
+        let written = (|| {
+            let txn = self.begin_write()?;
+            {
+                let mut events = txn.open_table(EVENTS)?;
+                let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
+                let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
+                let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
+                for (envelope, line) in &batch {
+                    events.insert(envelope.position, line.as_bytes())?;
+                    let key = format!(
+                        "{}/{}",
+                        envelope.aggregate_type.as_str(),
+                        envelope.aggregate_id
+                    );
+                    versions.insert(key.as_str(), envelope.aggregate_version)?;
+                    by_aggregate.insert((key.as_str(), envelope.position), ())?;
+                    let type_name = envelope.event.type_name();
+                    let count = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
+                    counts.insert(type_name, count + 1)?;
+                }
             }
-        }
-        txn.commit()?;
-        Ok(())
+            txn.commit()?;
+            Ok(())
+        })();
+        self.note_failure(&mut writer, written)
     }
 
     /// Gives the file's free space back to the file system. Needs the file to itself.
     pub fn compact(mut self) -> Result<(u64, u64), StoreError> {
         let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let closed = self.closed();
         self.db
+            .get_mut()
+            .map_err(|_| StoreError::Unavailable {
+                cause: "a reader thread panicked".into(),
+            })?
+            .as_mut()
+            .ok_or(closed)?
             .compact()
             .map_err(|error| StoreError::Storage(redb::Error::from(error)))?;
         let path = self.path.clone();

@@ -7,8 +7,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    WriteTransaction,
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction,
 };
 use serde::Serialize;
 
@@ -259,13 +258,17 @@ impl Store {
     ) -> Result<RebuildReport, StoreError> {
         let mut writer = self.lock_writer()?;
         let started = Instant::now();
-        let snapshot = self.db.begin_read()?;
+        let snapshot = self.begin_read()?;
         let mut model = fold(&snapshot, progress)?;
         let rows = model.finish_replay();
         let replay_seconds = started.elapsed().as_secs_f64();
-        let txn = self.db.begin_write()?;
-        replace_views(&txn, &rows, model.last_position())?;
-        txn.commit()?;
+        let written = (|| {
+            let txn = self.begin_write()?;
+            replace_views(&txn, &rows, model.last_position())?;
+            txn.commit()?;
+            Ok(())
+        })();
+        self.note_failure(&mut writer, written)?;
         let report = RebuildReport {
             events: model.last_position(),
             rows: rows.len() as u64,

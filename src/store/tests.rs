@@ -223,7 +223,7 @@ fn an_interrupted_write_leaves_no_trace() {
     let (_dir, path, store) = temp_store();
     seed(&store);
     {
-        let txn = store.db.begin_write().expect("write txn");
+        let txn = store.begin_write().expect("write txn");
         let mut log = txn.open_table(EVENTS).expect("events");
         log.insert(4, b"{half an event".as_slice()).expect("insert");
         // Dropped without commit, as when the process dies mid-transaction.
@@ -245,7 +245,7 @@ fn an_interrupted_write_leaves_no_trace() {
 fn a_file_from_a_newer_format_is_refused() {
     let (_dir, path, store) = temp_store();
     {
-        let txn = store.db.begin_write().expect("write txn");
+        let txn = store.begin_write().expect("write txn");
         txn.open_table(META)
             .expect("meta")
             .insert(META_FORMAT_VERSION, "99")
@@ -319,7 +319,7 @@ fn verify_reports_a_tampered_view_and_rebuild_repairs_it() {
     let (_dir, _path, store) = temp_store();
     seed(&store);
     {
-        let txn = store.db.begin_write().expect("write txn");
+        let txn = store.begin_write().expect("write txn");
         let ViewDefinition::ById(definition) =
             view_definition(ViewTable::Opportunities, Generation::Live)
         else {
@@ -401,4 +401,51 @@ proptest! {
         let report = store.verify(&mut no_progress).expect("verifies");
         prop_assert!(report.is_clean(), "{:?}", report.differences.iter().map(ToString::to_string).collect::<Vec<_>>());
     }
+}
+
+#[test]
+fn after_a_failed_write_the_file_is_reopened_and_the_model_reloaded() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    {
+        // As a failed commit leaves it: the model ahead of the file (an event the file never got).
+        let mut writer = store.writer.lock().expect("writer");
+        let ahead = crate::testing::envelope(
+            4,
+            Event::UserCreated {
+                id: 8,
+                record: user("Ghost", "ghost@example.com"),
+            },
+        );
+        writer.model.as_mut().expect("loaded").apply(&ahead);
+        let failure = StoreError::Unavailable {
+            cause: "No space left on device (os error 28)".into(),
+        };
+        store.mark_failed(&mut writer, &failure);
+    }
+    // A read reopens the file; the next append folds from the file, not from the stale model.
+    assert_eq!(
+        store
+            .read()
+            .expect("reads")
+            .last_position()
+            .expect("position"),
+        3
+    );
+    store
+        .append(events(vec![Event::UserCreated {
+            id: 9,
+            record: user("Bo", "bo@example.com"),
+        }]))
+        .expect("appends after the reopen");
+    let read = store.read().expect("reads");
+    assert_eq!(read.last_position().expect("position"), 4);
+    let profiles = read
+        .views::<crate::projections::UserProfileView>(ViewTable::UserProfiles)
+        .expect("profiles");
+    assert!(
+        profiles.iter().all(|profile| profile.name != "Ghost"),
+        "{profiles:?}"
+    );
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
 }

@@ -90,6 +90,9 @@ pub struct ScheduleState {
     pub next_run_at: Option<Timestamp>,
     pub consecutive_failures: u32,
     pub last_finished_at: Option<Timestamp>,
+    /// The last run's error, kept here too because a run that failed on the store (a full disk)
+    /// may not have been able to record it in the log.
+    pub last_error: Option<String>,
 }
 
 /// A sync the loop can run.
@@ -160,21 +163,24 @@ pub async fn run_loop<J: SyncJob>(
         set(state, |s| s.running = true);
         let outcome = job.run(request).await;
         let finished = clock.now();
-        match outcome {
+        let last_error = match outcome {
             Ok(()) => {
                 failures = 0;
                 last_failure = None;
+                None
             }
             Err(error) => {
                 failures += 1;
                 last_failure = Some(finished);
                 tracing::warn!(error = %error, failures, retry_in_s = backoff(failures).as_secs(), "scheduled sync failed");
+                Some(error)
             }
-        }
+        };
         set(state, |s| {
             s.running = false;
             s.consecutive_failures = failures;
             s.last_finished_at = Some(finished);
+            s.last_error = last_error;
         });
     }
 }
