@@ -272,19 +272,42 @@ pub async fn dashboard(
     current: CurrentViewer,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    only(&params, &["user", "from", "to"])?;
-    let query = DashboardQuery {
-        user: parse(&params, "user")?,
-        from: parse::<Date>(&params, "from")?,
-        to: parse::<Date>(&params, "to")?,
-        stale_after_seconds: state.options.stale_after.as_secs(),
-    };
+    let query = dashboard_query(&state, &params)?;
     let viewer = current.viewer;
     let report = blocking(&state, move |store| {
         Ok(queries::dashboard(&store.read()?, &viewer, &query)?)
     })
     .await?;
     Ok(Json(report).into_response())
+}
+
+/// The dashboard's filters, shared by its figures and its trends (which show every month, so
+/// they take the period but do not narrow to it).
+fn dashboard_query(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<DashboardQuery, ApiError> {
+    only(params, &["user", "team", "stage", "from", "to"])?;
+    Ok(DashboardQuery {
+        user: parse(params, "user")?,
+        team: parse(params, "team")?,
+        stage: parse(params, "stage")?,
+        from: parse::<Date>(params, "from")?,
+        to: parse::<Date>(params, "to")?,
+        stale_after_seconds: state.options.stale_after.as_secs(),
+    })
+}
+
+pub async fn filters(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    let viewer = current.viewer;
+    let options = blocking(&state, move |store| {
+        Ok(queries::filter_options(&store.read()?, &viewer)?)
+    })
+    .await?;
+    Ok(Json(options).into_response())
 }
 
 fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFilter, ApiError> {
@@ -302,6 +325,9 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             "page",
             "per_page",
             "include_leads",
+            "user",
+            "closed_from",
+            "closed_to",
         ],
     )?;
     let status = match params.get("status").map(String::as_str) {
@@ -328,6 +354,9 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
         status,
         close_from: parse(params, "close_from")?,
         close_to: parse(params, "close_to")?,
+        user: parse(params, "user")?,
+        closed_from: parse(params, "closed_from")?,
+        closed_to: parse(params, "closed_to")?,
         text: params
             .get("q")
             .filter(|q| !q.trim().is_empty())
@@ -354,30 +383,7 @@ pub async fn opportunities(
     let viewer = current.viewer;
     if wants_csv {
         let csv = blocking(&state, move |store| {
-            let snapshot = store.read()?;
-            let all = OpportunityFilter {
-                page: 1,
-                per_page: 1_000,
-                ..filter
-            };
-            let mut rows = Vec::new();
-            let mut page = 1;
-            loop {
-                let found = queries::list_opportunities(
-                    &snapshot,
-                    &viewer,
-                    &OpportunityFilter {
-                        page,
-                        ..all.clone()
-                    },
-                )?;
-                let done = found.items.len() < found.per_page;
-                rows.extend(found.items);
-                if done {
-                    break;
-                }
-                page += 1;
-            }
+            let rows = queries::all_opportunities(&store.read()?, &viewer, &filter)?;
             Ok(queries::to_csv(&rows))
         })
         .await?;
@@ -834,11 +840,10 @@ pub async fn trends(
     current: CurrentViewer,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    only(&params, &["user"])?;
-    let user = parse(&params, "user")?;
+    let query = dashboard_query(&state, &params)?;
     let viewer = current.viewer;
     let report = blocking(&state, move |store| {
-        Ok(queries::trends(&store.read()?, &viewer, user)?)
+        Ok(queries::trends(&store.read()?, &viewer, &query)?)
     })
     .await?;
     Ok(Json(report).into_response())

@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(handlers::me))
         .route("/api/dashboard", get(handlers::dashboard))
         .route("/api/dashboard/trends", get(handlers::trends))
+        .route("/api/filters", get(handlers::filters))
         .route("/api/opportunities", get(handlers::opportunities))
         .route("/api/opportunities/{id}", get(handlers::opportunity))
         .route("/api/team", get(handlers::team))

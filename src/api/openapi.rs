@@ -43,6 +43,15 @@ const fn op(
     }
 }
 
+/// The filters shared by the dashboard's figures and trends.
+const DASHBOARD_FILTERS: &[(&str, &str)] = &[
+    ("user", "someone within reach (default: yourself)"),
+    ("team", "team id: only that team's opportunities"),
+    ("stage", "stage id: only opportunities in that stage"),
+    ("from", "won revenue from this date (YYYY-MM-DD)"),
+    ("to", "won revenue until this date"),
+];
+
 pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
@@ -107,11 +116,7 @@ pub const OPERATIONS: &[Operation] = &[
         Access::SignedIn,
     ),
     Operation {
-        query: &[
-            ("user", "someone within reach (default: yourself)"),
-            ("from", "won revenue from this date (YYYY-MM-DD)"),
-            ("to", "won revenue until this date"),
-        ],
+        query: DASHBOARD_FILTERS,
         ..op(
             "get",
             "/api/dashboard",
@@ -122,9 +127,18 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         query: &[
             ("stage", "stage id"),
-            ("salesperson", "user id"),
+            ("salesperson", "user id: their own opportunities"),
+            (
+                "user",
+                "user id: everything within their reach (them and their subtree)",
+            ),
             ("team", "team id"),
             ("status", "open, won or lost"),
+            (
+                "closed_from",
+                "closed (won or lost) from this date (YYYY-MM-DD, UTC)",
+            ),
+            ("closed_to", "closed until this date"),
             ("q", "text in the name, account or salesperson"),
             ("close_from", "expected close from (YYYY-MM-DD)"),
             ("close_to", "expected close until"),
@@ -144,14 +158,20 @@ pub const OPERATIONS: &[Operation] = &[
         )
     },
     Operation {
-        query: &[("user", "someone within reach (default: yourself)")],
+        query: DASHBOARD_FILTERS,
         ..op(
             "get",
             "/api/dashboard/trends",
-            "Forecast by expected closing month and won revenue by month, per currency",
+            "Forecast by expected closing month and won revenue by month, per currency (every month: the period does not narrow it)",
             Access::SignedIn,
         )
     },
+    op(
+        "get",
+        "/api/filters",
+        "What the dashboard filters offer you: teams, the people within your reach, stages",
+        Access::SignedIn,
+    ),
     op(
         "get",
         "/api/opportunities/{id}",

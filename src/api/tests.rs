@@ -365,6 +365,9 @@ async fn bad_input_is_a_clear_4xx_never_a_500() {
         ("/api/opportunities?colour=red", "unknown parameter"),
         ("/api/dashboard?from=2026-13-01", "from"),
         ("/api/opportunities?sort=size", "sort"),
+        ("/api/dashboard?team=sales", "team"),
+        ("/api/dashboard/trends?stage=-1", "stage"),
+        ("/api/opportunities?closed_from=yesterday", "closed_from"),
     ] {
         let answer = get(&app, &cookie, path).await;
         assert_eq!(
@@ -583,6 +586,37 @@ async fn check_reach(batches: Vec<Vec<Event>>) -> Result<(), TestCaseError> {
                 other,
                 linked
             );
+            // A dashboard's drill-down: the list within someone else's reach.
+            let within = get(
+                &app,
+                &cookie,
+                &format!("/api/opportunities?per_page=1000&include_leads=true&user={other}"),
+            )
+            .await;
+            if !brute_force_sees(&managers, linked, other) {
+                prop_assert_eq!(within.status, StatusCode::NOT_FOUND);
+                continue;
+            }
+            let got: BTreeSet<u64> = within.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter_map(|o| o["id"].as_u64())
+                .collect();
+            let wanted: BTreeSet<u64> = opportunities
+                .iter()
+                .filter(|(id, owner)| {
+                    expected.contains(id)
+                        && owner.is_some_and(|o| brute_force_sees(&managers, other, o))
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            prop_assert_eq!(got, wanted, "list within {}'s reach for {}", other, linked);
+        }
+        let offered = get(&app, &cookie, "/api/filters").await;
+        for person in offered.body["salespeople"].as_array().expect("salespeople") {
+            let id = person["id"].as_u64().expect("id");
+            prop_assert!(reach.contains(&id), "filter offers {} to {}", id, linked);
         }
     }
     Ok(())

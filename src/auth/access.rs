@@ -39,12 +39,14 @@ impl Viewer {
     }
 
     pub fn sees(&self, opportunity: &OpportunityView) -> bool {
+        self.sees_owner(opportunity.salesperson.as_ref().map(|s| s.id))
+    }
+
+    /// Whether an opportunity owned by `owner` (`None`: unassigned) is within reach.
+    pub fn sees_owner(&self, owner: Option<OdooId>) -> bool {
         match &self.reach {
             Reach::Everything => true,
-            Reach::Owners(owners) => opportunity
-                .salesperson
-                .as_ref()
-                .is_some_and(|s| owners.contains(&s.id)),
+            Reach::Owners(owners) => owner.is_some_and(|owner| owners.contains(&owner)),
         }
     }
 }

@@ -18,12 +18,9 @@ use super::metrics::{Aggregate, Contribution, DealStatus};
 use super::rows::{RowKey, ViewRow, ViewTable};
 use super::views::{
     AccessView, AccountRef, EVERYTHING, LinkedLogin, LoginStatus, LoginView, MetricsView, NamedRef,
-    OpportunityView, Performer, StageRef, SyncOutcome, SyncRunView, SyncStatusView,
-    TeamMemberMetrics, UserProfileView,
+    OpportunityFact, OpportunityView, Performer, StageRef, SyncOutcome, SyncRunView,
+    SyncStatusView, TeamMemberMetrics, UserProfileView,
 };
-
-/// How many top performers a dashboard lists.
-pub const TOP_PERFORMERS: usize = 5;
 
 /// How many recent anomalies (events that could not be applied as written) are kept for reports.
 const RECENT_ANOMALIES: usize = 20;
@@ -40,6 +37,7 @@ struct Pending {
     logins: BTreeSet<String>,
     sync: bool,
     stages: BTreeSet<OdooId>,
+    teams: BTreeSet<OdooId>,
 }
 
 /// Something in the log that could not be applied as written (an update of an unknown record, a
@@ -229,16 +227,19 @@ impl ReadModel {
             Event::TeamCreated { id, record } => {
                 self.teams.insert(*id, record.clone());
                 self.touch_indexed(Indexed::Team, *id);
+                self.pending.teams.insert(*id);
             }
             Event::TeamUpdated { id, changes } => {
                 if let Err(message) = patch(&mut self.teams, *id, changes) {
                     self.anomaly(position, message);
                 }
                 self.touch_indexed(Indexed::Team, *id);
+                self.pending.teams.insert(*id);
             }
             Event::TeamDeleted { id } => {
                 self.teams.remove(id);
                 self.touch_indexed(Indexed::Team, *id);
+                self.pending.teams.insert(*id);
             }
 
             Event::StageCreated { id, record } => {
@@ -636,7 +637,7 @@ impl ReadModel {
             rows.push(self.everything_row());
         }
         for id in opportunities {
-            rows.push(self.opportunity_row(id));
+            rows.extend(self.opportunity_rows(id));
         }
         let login_keys: Vec<String> = if all_users {
             self.logins.keys().cloned().collect()
@@ -657,6 +658,9 @@ impl ReadModel {
         }
         for id in pending.stages {
             rows.push(self.stage_row(id));
+        }
+        for id in pending.teams {
+            rows.push(self.team_row(id));
         }
         rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
         rows.dedup_by(|a, b| a.table == b.table && a.key == b.key);
@@ -798,36 +802,46 @@ impl ReadModel {
     }
 
     fn top_performers(&self, reach: &Aggregate, members: Vec<OdooId>) -> Vec<Performer> {
-        let Some(currency) = reach.primary_currency() else {
-            return Vec::new();
-        };
-        let mut performers: Vec<Performer> = members
-            .into_iter()
-            .filter_map(|user_id| {
-                let totals = self.own.get(&user_id)?.by_currency.get(currency)?;
-                (totals.won_count > 0).then(|| Performer {
-                    user_id,
-                    currency: currency.to_string(),
-                    won_value: totals.won_value,
-                    won_count: totals.won_count,
-                })
-            })
-            .collect();
-        performers.sort_by(|a, b| {
-            b.won_value
-                .cmp(&a.won_value)
-                .then(b.won_count.cmp(&a.won_count))
-                .then(a.user_id.cmp(&b.user_id))
-        });
-        performers.truncate(TOP_PERFORMERS);
-        performers
+        Performer::rank(reach, members, |user| self.own.get(&user))
     }
 
-    fn opportunity_row(&self, id: OdooId) -> ViewRow {
-        match self.opportunity_view(id) {
-            Some(view) => ViewRow::encode(ViewTable::Opportunities, RowKey::Id(id), &view),
-            None => ViewRow::delete(ViewTable::Opportunities, RowKey::Id(id)),
+    /// The full view and its compact facts, written (or deleted) together.
+    fn opportunity_rows(&self, id: OdooId) -> [ViewRow; 2] {
+        match (self.opportunity_view(id), self.opportunity_fact(id)) {
+            (Some(view), Some(fact)) => [
+                ViewRow::encode(ViewTable::Opportunities, RowKey::Id(id), &view),
+                ViewRow::encode(ViewTable::OpportunityFacts, RowKey::Id(id), &fact),
+            ],
+            _ => [
+                ViewRow::delete(ViewTable::Opportunities, RowKey::Id(id)),
+                ViewRow::delete(ViewTable::OpportunityFacts, RowKey::Id(id)),
+            ],
         }
+    }
+
+    pub fn opportunity_fact(&self, id: OdooId) -> Option<OpportunityFact> {
+        let record = self.opportunities.get(&id)?;
+        let stage = record.stage_id.and_then(|s| self.stages.get(&s));
+        let status = DealStatus::of(record, stage);
+        Some(OpportunityFact {
+            id,
+            kind: record.kind,
+            status,
+            salesperson: record.user_id.filter(|u| self.users.contains_key(u)),
+            team: record.team_id,
+            stage: record.stage_id,
+            currency: record.currency.clone(),
+            expected_revenue: record.expected_revenue,
+            weighted_revenue: if status == DealStatus::Open {
+                record.weighted_revenue()
+            } else {
+                0
+            },
+            date_deadline: record.date_deadline,
+            closed_on: record
+                .date_closed
+                .map(|at| at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()),
+        })
     }
 
     pub fn opportunity_view(&self, id: OdooId) -> Option<OpportunityView> {
@@ -899,6 +913,20 @@ impl ReadModel {
         Some(login)
     }
 
+    fn team_row(&self, id: OdooId) -> ViewRow {
+        match self.teams.get(&id) {
+            Some(team) => ViewRow::encode(
+                ViewTable::Teams,
+                RowKey::Id(id),
+                &NamedRef {
+                    id,
+                    name: team.name.clone(),
+                },
+            ),
+            None => ViewRow::delete(ViewTable::Teams, RowKey::Id(id)),
+        }
+    }
+
     fn stage_row(&self, id: OdooId) -> ViewRow {
         match self.stages.get(&id) {
             Some(stage) => ViewRow::encode(
@@ -949,7 +977,7 @@ impl ReadModel {
         let mut opportunities: Vec<OdooId> = self.opportunities.keys().copied().collect();
         opportunities.sort_unstable();
         for id in opportunities {
-            rows.push(self.opportunity_row(id));
+            rows.extend(self.opportunity_rows(id));
         }
         for email in self.logins.keys() {
             if let Some(login) = self.login_view(email) {
@@ -962,6 +990,9 @@ impl ReadModel {
         }
         for &id in self.stages.keys() {
             rows.push(self.stage_row(id));
+        }
+        for &id in self.teams.keys() {
+            rows.push(self.team_row(id));
         }
         if self.sync.runs_total > 0 || !self.sync.recent_runs.is_empty() {
             rows.push(self.sync_row());

@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 use crate::domain::OdooId;
 
 use super::views::{
-    AccessView, LoginView, MetricsView, OpportunityView, StageRef, SyncStatusView, UserProfileView,
+    AccessView, LoginView, MetricsView, NamedRef, OpportunityFact, OpportunityView, StageRef,
+    SyncStatusView, UserProfileView,
 };
 
 /// The view tables, in the order rows are sorted.
@@ -19,10 +20,12 @@ pub enum ViewTable {
     DashboardMetrics,
     SyncStatus,
     Stages,
+    OpportunityFacts,
+    Teams,
 }
 
 impl ViewTable {
-    pub const ALL: [ViewTable; 7] = [
+    pub const ALL: [ViewTable; 9] = [
         ViewTable::UserProfiles,
         ViewTable::Logins,
         ViewTable::Opportunities,
@@ -30,6 +33,8 @@ impl ViewTable {
         ViewTable::DashboardMetrics,
         ViewTable::SyncStatus,
         ViewTable::Stages,
+        ViewTable::OpportunityFacts,
+        ViewTable::Teams,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +46,8 @@ impl ViewTable {
             ViewTable::DashboardMetrics => "dashboard_metrics",
             ViewTable::SyncStatus => "sync_status",
             ViewTable::Stages => "stages",
+            ViewTable::OpportunityFacts => "opportunity_facts",
+            ViewTable::Teams => "teams",
         }
     }
 
@@ -60,6 +67,8 @@ impl ViewTable {
             ViewTable::DashboardMetrics => json::<MetricsView>(bytes),
             ViewTable::SyncStatus => json::<SyncStatusView>(bytes),
             ViewTable::Stages => json::<StageRef>(bytes),
+            ViewTable::OpportunityFacts => json::<OpportunityFact>(bytes),
+            ViewTable::Teams => json::<NamedRef>(bytes),
         }
     }
 }

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::hierarchy::ManagerSource;
-use super::metrics::{Aggregate, DealStatus, Totals};
+use super::metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals};
 use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, QuarantinedRecord, Role};
 
 /// Version of every view shape below; a mismatch on open triggers a rebuild.
-pub const VIEW_SCHEMA_VERSION: u32 = 2;
+pub const VIEW_SCHEMA_VERSION: u32 = 3;
 
 /// Key of the dashboard row that covers everything (what admins see). Odoo ids start at 1.
 pub const EVERYTHING: OdooId = 0;
@@ -127,6 +127,41 @@ pub struct OpportunityView {
     pub visible_to: Vec<OdooId>,
 }
 
+/// The few fields of an opportunity that filters, sorts and sums need: a compact companion of
+/// [`OpportunityView`] under the same key, so that a dashboard or a list over 100,000 opportunities
+/// scans small rows instead of decoding every full view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpportunityFact {
+    pub id: OdooId,
+    pub kind: LeadKind,
+    pub status: DealStatus,
+    pub salesperson: Option<OdooId>,
+    pub team: Option<OdooId>,
+    /// As Odoo has it, known stage or not (what the dashboard metrics count it under).
+    pub stage: Option<OdooId>,
+    pub currency: String,
+    pub expected_revenue: Cents,
+    /// Zero unless open.
+    pub weighted_revenue: Cents,
+    pub date_deadline: Option<Date>,
+    /// The UTC day it was closed (won or lost), when Odoo says.
+    pub closed_on: Option<Date>,
+}
+
+impl OpportunityFact {
+    /// What it adds to the pipeline figures; `None` for leads, exactly as the dashboard metrics.
+    pub fn contribution(&self) -> Option<Contribution> {
+        (self.kind == LeadKind::Opportunity).then(|| Contribution {
+            owner: self.salesperson,
+            currency: self.currency.clone(),
+            status: self.status,
+            stage_id: self.stage.unwrap_or(NO_STAGE),
+            value: self.expected_revenue,
+            weighted: self.weighted_revenue,
+        })
+    }
+}
+
 /// What one Odoo user can see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessView {
@@ -150,6 +185,42 @@ pub struct Performer {
     pub currency: String,
     pub won_value: Cents,
     pub won_count: i64,
+}
+
+/// How many top performers a dashboard lists.
+pub const TOP_PERFORMERS: usize = 5;
+
+impl Performer {
+    /// The best closers among `members`, by won value in the main currency of `reach`.
+    pub fn rank<'a>(
+        reach: &Aggregate,
+        members: impl IntoIterator<Item = OdooId>,
+        own: impl Fn(OdooId) -> Option<&'a Aggregate>,
+    ) -> Vec<Performer> {
+        let Some(currency) = reach.primary_currency() else {
+            return Vec::new();
+        };
+        let mut performers: Vec<Performer> = members
+            .into_iter()
+            .filter_map(|user_id| {
+                let totals = own(user_id)?.by_currency.get(currency)?;
+                (totals.won_count > 0).then(|| Performer {
+                    user_id,
+                    currency: currency.to_string(),
+                    won_value: totals.won_value,
+                    won_count: totals.won_count,
+                })
+            })
+            .collect();
+        performers.sort_by(|a, b| {
+            b.won_value
+                .cmp(&a.won_value)
+                .then(b.won_count.cmp(&a.won_count))
+                .then(a.user_id.cmp(&b.user_id))
+        });
+        performers.truncate(TOP_PERFORMERS);
+        performers
+    }
 }
 
 /// Dashboard figures for one user over everything they can see ([`EVERYTHING`] for admins).

@@ -1,6 +1,11 @@
-//! The dashboard: figures over everything a viewer (or a person within their reach) can see.
+//! The dashboard: figures over everything a viewer (or a person within their reach) can see,
+//! optionally narrowed to one team or stage.
+//!
+//! Unnarrowed figures come straight from the precomputed dashboard metrics; a narrowed view, a
+//! date range and the monthly trends sum the compact opportunity facts instead, with the same
+//! [`Contribution`] arithmetic, so both paths agree to the cent (a property test checks it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -10,7 +15,8 @@ use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::OdooId;
 use crate::projections::{
-    Aggregate, DealStatus, EVERYTHING, OpportunityView, SyncOutcome, Totals, ViewTable,
+    Aggregate, DealStatus, EVERYTHING, MetricsView, NamedRef, OpportunityFact, Performer, StageRef,
+    SyncOutcome, TeamMemberMetrics, Totals,
 };
 use crate::store::Snapshot;
 
@@ -18,11 +24,41 @@ use crate::store::Snapshot;
 pub struct DashboardQuery {
     /// Someone within the viewer's reach; the viewer themselves when `None`.
     pub user: Option<OdooId>,
+    /// Only opportunities of this sales team.
+    pub team: Option<OdooId>,
+    /// Only opportunities in this stage.
+    pub stage: Option<OdooId>,
     /// Won revenue counts deals closed in this range (inclusive); all time when `None`.
     pub from: Option<Date>,
     pub to: Option<Date>,
     /// Data older than this is flagged stale.
     pub stale_after_seconds: u64,
+}
+
+impl DashboardQuery {
+    fn is_narrowed(&self) -> bool {
+        self.team.is_some() || self.stage.is_some()
+    }
+
+    fn admits(&self, fact: &OpportunityFact) -> bool {
+        self.team.is_none_or(|team| fact.team == Some(team))
+            && self.stage.is_none_or(|stage| fact.stage == Some(stage))
+    }
+
+    /// The closing-date range, checked; `None` for all time.
+    fn won_range(&self) -> Result<Option<(Date, Date)>, QueryError> {
+        match (self.from, self.to) {
+            (None, None) => Ok(None),
+            (from, to) => {
+                let from = from.unwrap_or(Date::MIN);
+                let to = to.unwrap_or(Date::MAX);
+                if from > to {
+                    return Err(QueryError::BadInput("from must not be after to".into()));
+                }
+                Ok(Some((from, to)))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +92,7 @@ pub struct TeamMember {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Performer {
+pub struct TopPerformer {
     pub user_id: OdooId,
     pub name: String,
     pub currency: String,
@@ -81,7 +117,7 @@ pub struct DashboardReport {
     /// Amounts per currency: never added across currencies.
     pub currencies: BTreeMap<String, CurrencyFigures>,
     pub team_metrics: Vec<TeamMember>,
-    pub top_performers: Vec<Performer>,
+    pub top_performers: Vec<TopPerformer>,
     pub data_freshness: Freshness,
 }
 
@@ -139,28 +175,21 @@ fn all_figures(
         .collect()
 }
 
-/// Won revenue per currency for deals closed within `[from, to]`, over what `reach` accepts.
-fn won_between(
-    snapshot: &Snapshot,
-    from: Date,
-    to: Date,
-    reach: impl Fn(&OpportunityView) -> bool,
-) -> Result<BTreeMap<String, i64>, QueryError> {
+/// Won revenue per currency for deals closed within `[from, to]`, over `facts`.
+fn won_between<'a>(
+    facts: impl Iterator<Item = &'a OpportunityFact>,
+    (from, to): (Date, Date),
+) -> BTreeMap<String, i64> {
     let mut won = BTreeMap::new();
-    for view in snapshot.views::<OpportunityView>(ViewTable::Opportunities)? {
-        let closed_in_range = view
-            .date_closed
-            .map(|at| at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())
-            .is_some_and(|day| day >= from && day <= to);
-        if view.kind == crate::domain::LeadKind::Opportunity
-            && view.status == DealStatus::Won
-            && closed_in_range
-            && reach(&view)
+    for fact in facts {
+        if fact.kind == crate::domain::LeadKind::Opportunity
+            && fact.status == DealStatus::Won
+            && fact.closed_on.is_some_and(|day| day >= from && day <= to)
         {
-            *won.entry(view.currency.clone()).or_insert(0) += view.expected_revenue;
+            *won.entry(fact.currency.clone()).or_insert(0) += fact.expected_revenue;
         }
     }
-    Ok(won)
+    won
 }
 
 /// The owners whose opportunities count: everyone (`None`), or a subject's whole reach.
@@ -179,15 +208,70 @@ impl Reach {
         }))
     }
 
-    fn includes(&self, view: &OpportunityView) -> bool {
+    fn includes(&self, owner: Option<OdooId>) -> bool {
         match &self.0 {
             None => true,
-            Some(owners) => view
-                .salesperson
-                .as_ref()
-                .is_some_and(|s| owners.binary_search(&s.id).is_ok()),
+            Some(owners) => owner.is_some_and(|owner| owners.binary_search(&owner).is_ok()),
         }
     }
+}
+
+/// The facts within `reach` that `query` admits.
+fn facts_in(
+    snapshot: &Snapshot,
+    reach: &Reach,
+    query: &DashboardQuery,
+) -> Result<Vec<OpportunityFact>, QueryError> {
+    let mut facts = snapshot.opportunity_facts()?;
+    facts.retain(|fact| reach.includes(fact.salesperson) && query.admits(fact));
+    Ok(facts)
+}
+
+/// The dashboard metrics of `stored`'s subject, summed again from `facts` (already narrowed): the
+/// same shape, the same members in the team table, the same ranking.
+fn metrics_from_facts(
+    snapshot: &Snapshot,
+    stored: &MetricsView,
+    facts: &[OpportunityFact],
+) -> Result<MetricsView, QueryError> {
+    let mut visible = Aggregate::default();
+    let mut own: HashMap<OdooId, Aggregate> = HashMap::new();
+    for fact in facts {
+        let Some(contribution) = fact.contribution() else {
+            continue;
+        };
+        visible.add(&contribution, 1);
+        if let Some(owner) = contribution.owner {
+            own.entry(owner).or_default().add(&contribution, 1);
+        }
+    }
+    let mut team = Vec::with_capacity(stored.team.len());
+    for member in &stored.team {
+        let mut totals = Aggregate::default();
+        let subtree = snapshot
+            .access(member.user_id)?
+            .map(|access| access.visible_users)
+            .unwrap_or_default();
+        for user in subtree {
+            if let Some(aggregate) = own.get(&user) {
+                totals.add_aggregate(aggregate, 1);
+            }
+        }
+        team.push(TeamMemberMetrics {
+            user_id: member.user_id,
+            totals: totals.summary(),
+        });
+    }
+    let mut members: Vec<OdooId> = own.keys().copied().collect();
+    members.sort_unstable();
+    let top_performers = Performer::rank(&visible, members, |user| own.get(&user));
+    Ok(MetricsView {
+        user_id: stored.user_id,
+        own: own.remove(&stored.user_id).unwrap_or_default(),
+        visible,
+        team,
+        top_performers,
+    })
 }
 
 /// Whose figures to show: `user` if within reach, else the viewer; `None` means everything (admins).
@@ -217,19 +301,18 @@ pub fn dashboard(
         .into_iter()
         .map(|s| (s.id, (s.name, s.sequence)))
         .collect();
-    let won = match (query.from, query.to) {
-        (None, None) => None,
-        (from, to) => {
-            let from = from.unwrap_or(Date::MIN);
-            let to = to.unwrap_or(Date::MAX);
-            if from > to {
-                return Err(QueryError::BadInput("from must not be after to".into()));
-            }
-            let reach = Reach::of(snapshot, subject)?;
-            Some(won_between(snapshot, from, to, |view| {
-                reach.includes(view)
-            })?)
-        }
+    let range = query.won_range()?;
+    let (metrics, won) = if query.is_narrowed() || range.is_some() {
+        let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
+        let won = range.map(|range| won_between(facts.iter(), range));
+        let metrics = if query.is_narrowed() {
+            metrics_from_facts(snapshot, &metrics, &facts)?
+        } else {
+            metrics
+        };
+        (metrics, won)
+    } else {
+        (metrics, None)
     };
     let name_of = |user: OdooId| -> Result<String, QueryError> {
         Ok(snapshot
@@ -247,7 +330,7 @@ pub fn dashboard(
     }
     let mut top_performers = Vec::new();
     for performer in &metrics.top_performers {
-        top_performers.push(Performer {
+        top_performers.push(TopPerformer {
             user_id: performer.user_id,
             name: name_of(performer.user_id)?,
             currency: performer.currency.clone(),
@@ -316,48 +399,38 @@ pub struct TrendsReport {
     pub currencies: BTreeMap<String, CurrencyTrends>,
 }
 
-/// Forecast and won revenue by month over the reach of `user` (the viewer by default). Reads every
-/// opportunity row, so the dashboard loads it after its headline figures.
+/// Forecast and won revenue by month over the reach of `query.user` (the viewer by default),
+/// narrowed like the dashboard. Sums every opportunity in reach, so the dashboard loads it after its
+/// headline figures.
 pub fn trends(
     snapshot: &Snapshot,
     viewer: &Viewer,
-    user: Option<OdooId>,
+    query: &DashboardQuery,
 ) -> Result<TrendsReport, QueryError> {
-    let subject = subject(viewer, user)?;
-    let reach = Reach::of(snapshot, subject)?;
+    let subject = subject(viewer, query.user)?;
+    let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
     let mut forecast: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
     let mut won: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
-    for view in snapshot.views::<OpportunityView>(ViewTable::Opportunities)? {
-        let in_reach = reach.includes(&view);
-        if !in_reach || view.kind != crate::domain::LeadKind::Opportunity {
+    for fact in facts {
+        if fact.kind != crate::domain::LeadKind::Opportunity {
             continue;
         }
-        let (month, into) = match view.status {
-            DealStatus::Open => match view.date_deadline {
-                Some(day) => (
-                    format!("{:04}-{:02}", day.year(), day.month()),
-                    &mut forecast,
-                ),
-                None => continue,
-            },
-            DealStatus::Won => match view.date_closed {
-                Some(at) => {
-                    let day = at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-                    (format!("{:04}-{:02}", day.year(), day.month()), &mut won)
-                }
-                None => continue,
-            },
+        let (day, into) = match fact.status {
+            DealStatus::Open => (fact.date_deadline, &mut forecast),
+            DealStatus::Won => (fact.closed_on, &mut won),
             DealStatus::Lost => continue,
         };
+        let Some(day) = day else { continue };
+        let month = format!("{:04}-{:02}", day.year(), day.month());
         let figure = into
-            .entry((view.currency.clone(), month.clone()))
+            .entry((fact.currency.clone(), month.clone()))
             .or_insert_with(|| MonthFigure {
                 month,
                 ..MonthFigure::default()
             });
         figure.count += 1;
-        figure.value += amount(view.expected_revenue);
-        figure.weighted += amount(view.weighted_revenue);
+        figure.value += amount(fact.expected_revenue);
+        figure.weighted += amount(fact.weighted_revenue);
     }
     let mut currencies: BTreeMap<String, CurrencyTrends> = BTreeMap::new();
     for ((currency, _), figure) in forecast {
@@ -374,4 +447,147 @@ pub fn trends(
         user_id: subject,
         currencies,
     })
+}
+
+/// What the dashboard's filters offer a viewer: teams, the people within their reach, stages.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterOptions {
+    pub teams: Vec<NamedRef>,
+    pub salespeople: Vec<NamedRef>,
+    pub stages: Vec<StageRef>,
+}
+
+pub fn filter_options(snapshot: &Snapshot, viewer: &Viewer) -> Result<FilterOptions, QueryError> {
+    let mut salespeople: Vec<NamedRef> = snapshot
+        .views::<crate::projections::UserProfileView>(crate::projections::ViewTable::UserProfiles)?
+        .into_iter()
+        .filter(|profile| profile.active && viewer.sees_user(profile.user_id))
+        .map(|profile| NamedRef {
+            id: profile.user_id,
+            name: profile.name,
+        })
+        .collect();
+    salespeople.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    Ok(FilterOptions {
+        teams: snapshot.teams()?,
+        salespeople,
+        stages: snapshot.stages()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::Event;
+    use crate::projections::{Contribution, ReadModel};
+    use crate::store::{CommandBatch, Store};
+    use crate::testing::{arb_batches, brute_force_managers, brute_force_sees};
+
+    fn store_with(batches: Vec<Vec<Event>>) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("pipelog.redb")).expect("opens");
+        for batch in batches {
+            store
+                .append(CommandBatch::new(
+                    batch
+                        .into_iter()
+                        .map(crate::domain::NewEvent::new)
+                        .collect(),
+                ))
+                .expect("appends");
+        }
+        (dir, store)
+    }
+
+    /// The pipeline of `subject`'s reach (everything for `None`) narrowed by team and stage,
+    /// summed straight from the model's records.
+    fn brute_force_visible(
+        model: &ReadModel,
+        subject: Option<OdooId>,
+        team: Option<OdooId>,
+        stage: Option<OdooId>,
+    ) -> Aggregate {
+        let managers = brute_force_managers(model);
+        let mut visible = Aggregate::default();
+        for record in model.opportunities().values() {
+            let owner = record.user_id.filter(|u| model.users().contains_key(u));
+            let in_reach = match subject {
+                None => true,
+                Some(subject) => owner.is_some_and(|o| brute_force_sees(&managers, subject, o)),
+            };
+            let admitted = team.is_none_or(|t| record.team_id == Some(t))
+                && stage.is_none_or(|s| record.stage_id == Some(s));
+            let contribution =
+                Contribution::of(record, record.stage_id.and_then(|s| model.stages().get(&s)));
+            if let (true, true, Some(contribution)) = (in_reach, admitted, contribution) {
+                visible.add(&contribution, 1);
+            }
+        }
+        visible
+    }
+
+    fn check(batches: Vec<Vec<Event>>) -> Result<(), TestCaseError> {
+        let (_dir, store) = store_with(batches);
+        let snapshot = store.read().expect("snapshot");
+        let (users, teams, stages) = store
+            .with_model(|m| {
+                (
+                    m.users().keys().copied().collect::<Vec<_>>(),
+                    m.teams().keys().copied().collect::<Vec<_>>(),
+                    m.stages().keys().copied().collect::<Vec<_>>(),
+                )
+            })
+            .expect("model");
+        let subjects = users.iter().map(|&u| Some(u)).chain([None]);
+        for subject in subjects {
+            let Some(stored) = snapshot
+                .metrics(subject.unwrap_or(EVERYTHING))
+                .expect("read")
+            else {
+                continue;
+            };
+            let reach = Reach::of(&snapshot, subject).expect("reach");
+            // Unnarrowed, the facts give back the precomputed metrics exactly.
+            let facts = facts_in(&snapshot, &reach, &DashboardQuery::default()).expect("facts");
+            let summed = metrics_from_facts(&snapshot, &stored, &facts).expect("sums");
+            prop_assert_eq!(&summed, &stored, "metrics of {:?}", subject);
+            // Narrowed, they equal a brute-force sum over the raw records.
+            let narrowings = teams
+                .iter()
+                .map(|&t| (Some(t), None))
+                .chain(stages.iter().map(|&s| (None, Some(s))));
+            for (team, stage) in narrowings {
+                let query = DashboardQuery {
+                    team,
+                    stage,
+                    ..DashboardQuery::default()
+                };
+                let facts = facts_in(&snapshot, &reach, &query).expect("facts");
+                let narrowed = metrics_from_facts(&snapshot, &stored, &facts).expect("sums");
+                let expected = store
+                    .with_model(|m| brute_force_visible(m, subject, team, stage))
+                    .expect("model");
+                prop_assert_eq!(
+                    &narrowed.visible,
+                    &expected,
+                    "{:?} narrowed to team {:?} stage {:?}",
+                    subject,
+                    team,
+                    stage
+                );
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn facts_sum_to_the_precomputed_metrics_and_narrow_like_brute_force(batches in arb_batches()) {
+            check(batches)?;
+        }
+    }
 }

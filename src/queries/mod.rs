@@ -7,10 +7,12 @@ mod opportunities;
 
 use serde::Serialize;
 
-pub use dashboard::{DashboardQuery, DashboardReport, TrendsReport, dashboard, trends};
+pub use dashboard::{
+    DashboardQuery, DashboardReport, FilterOptions, TrendsReport, dashboard, filter_options, trends,
+};
 pub use opportunities::{
     HistoryEntry, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey,
-    list_opportunities, opportunity_detail, to_csv,
+    all_opportunities, list_opportunities, opportunity_detail, to_csv,
 };
 
 use crate::auth::Viewer;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::{Event, LeadKind, OdooId};
-use crate::projections::{DealStatus, OpportunityView, ViewTable};
+use crate::projections::{DealStatus, OpportunityFact, OpportunityView};
 use crate::store::Snapshot;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,11 +41,18 @@ impl SortKey {
 #[derive(Debug, Clone, Default)]
 pub struct OpportunityFilter {
     pub stage: Option<OdooId>,
+    /// Only this person's own opportunities.
     pub salesperson: Option<OdooId>,
+    /// Everything within this person's reach (them and their subtree): a dashboard's drill-down.
+    pub user: Option<OdooId>,
     pub team: Option<OdooId>,
     pub status: Option<DealStatus>,
+    /// Expected closing date range.
     pub close_from: Option<Date>,
     pub close_to: Option<Date>,
+    /// Range of the UTC day it was won or lost.
+    pub closed_from: Option<Date>,
+    pub closed_to: Option<Date>,
     /// Case-insensitive text in the name, the account or the salesperson.
     pub text: Option<String>,
     /// Leads are left out unless asked for: the pipeline is opportunities.
@@ -65,39 +72,145 @@ pub struct OpportunityPage {
     pub per_page: usize,
 }
 
-fn matches(view: &OpportunityView, filter: &OpportunityFilter) -> bool {
-    (filter.include_leads || view.kind == LeadKind::Opportunity)
-        && filter
-            .stage
-            .is_none_or(|s| view.stage.as_ref().is_some_and(|v| v.id == s))
+fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
+    let within = |day: Option<Date>, from: Option<Date>, to: Option<Date>| {
+        (from.is_none() && to.is_none())
+            || day.is_some_and(|day| from.is_none_or(|f| day >= f) && to.is_none_or(|t| day <= t))
+    };
+    (filter.include_leads || fact.kind == LeadKind::Opportunity)
+        && filter.stage.is_none_or(|s| fact.stage == Some(s))
         && filter
             .salesperson
-            .is_none_or(|s| view.salesperson.as_ref().is_some_and(|v| v.id == s))
-        && filter
-            .team
-            .is_none_or(|t| view.team.as_ref().is_some_and(|v| v.id == t))
-        && filter.status.is_none_or(|s| view.status == s)
-        && filter
-            .close_from
-            .is_none_or(|from| view.date_deadline.is_some_and(|d| d >= from))
-        && filter
-            .close_to
-            .is_none_or(|to| view.date_deadline.is_some_and(|d| d <= to))
-        && filter.text.as_ref().is_none_or(|text| {
-            let needle = text.to_lowercase();
-            view.name.to_lowercase().contains(&needle)
-                || view
-                    .account
-                    .as_ref()
-                    .is_some_and(|a| a.name.to_lowercase().contains(&needle))
-                || view
-                    .salesperson
-                    .as_ref()
-                    .is_some_and(|s| s.name.to_lowercase().contains(&needle))
-        })
+            .is_none_or(|s| fact.salesperson == Some(s))
+        && filter.team.is_none_or(|t| fact.team == Some(t))
+        && filter.status.is_none_or(|s| fact.status == s)
+        && within(fact.date_deadline, filter.close_from, filter.close_to)
+        && within(fact.closed_on, filter.closed_from, filter.closed_to)
 }
 
-/// Every visible opportunity that matches, in order; `total` counts only what the viewer can see.
+/// Case-insensitive text in the name, the account or the salesperson.
+fn mentions(view: &OpportunityView, needle: &str) -> bool {
+    view.name.to_lowercase().contains(needle)
+        || view
+            .account
+            .as_ref()
+            .is_some_and(|a| a.name.to_lowercase().contains(needle))
+        || view
+            .salesperson
+            .as_ref()
+            .is_some_and(|s| s.name.to_lowercase().contains(needle))
+}
+
+/// Every match in list order: only ids while the facts sufficed, else the decoded views.
+enum Found {
+    Ids(Vec<OdooId>),
+    Views(Vec<OpportunityView>),
+}
+
+impl Found {
+    fn len(&self) -> usize {
+        match self {
+            Found::Ids(ids) => ids.len(),
+            Found::Views(views) => views.len(),
+        }
+    }
+
+    fn page(
+        self,
+        snapshot: &Snapshot,
+        start: usize,
+        count: usize,
+    ) -> Result<Vec<OpportunityView>, QueryError> {
+        match self {
+            Found::Ids(ids) => {
+                let start = start.min(ids.len());
+                let end = start.saturating_add(count).min(ids.len());
+                Ok(snapshot.opportunities(&ids[start..end])?)
+            }
+            Found::Views(views) => Ok(views.into_iter().skip(start).take(count).collect()),
+        }
+    }
+}
+
+/// Filters and sorts on the compact facts; decodes full views only for a text search or a sort by
+/// name, or for the page finally shown.
+fn find(
+    snapshot: &Snapshot,
+    viewer: &Viewer,
+    filter: &OpportunityFilter,
+) -> Result<Found, QueryError> {
+    let within_user = match filter.user {
+        Some(user) if viewer.sees_user(user) => Some(
+            snapshot
+                .access(user)?
+                .map(|access| access.visible_users)
+                .unwrap_or_default(),
+        ),
+        Some(_) => return Err(QueryError::NotFound),
+        None => None,
+    };
+    let mut facts = snapshot.opportunity_facts()?;
+    facts.retain(|fact| {
+        viewer.sees_owner(fact.salesperson)
+            && within_user.as_ref().is_none_or(|owners| {
+                fact.salesperson
+                    .is_some_and(|owner| owners.binary_search(&owner).is_ok())
+            })
+            && admits(fact, filter)
+    });
+    let by_facts = matches!(
+        filter.sort,
+        SortKey::ExpectedClose | SortKey::Revenue | SortKey::Stage
+    );
+    if by_facts {
+        let stages: std::collections::HashMap<OdooId, i64> = snapshot
+            .stages()?
+            .into_iter()
+            .map(|stage| (stage.id, stage.sequence))
+            .collect();
+        let stage_order = |fact: &OpportunityFact| {
+            fact.stage
+                .and_then(|id| stages.get(&id).map(|sequence| (*sequence, id)))
+        };
+        facts.sort_by(|a, b| {
+            let order = match filter.sort {
+                SortKey::Revenue => a.expected_revenue.cmp(&b.expected_revenue),
+                SortKey::Stage => stage_order(a).cmp(&stage_order(b)),
+                _ => a.date_deadline.cmp(&b.date_deadline),
+            };
+            directed(order, filter.descending).then(a.id.cmp(&b.id))
+        });
+    }
+    let ids: Vec<OdooId> = facts.iter().map(|fact| fact.id).collect();
+    if by_facts && filter.text.is_none() {
+        return Ok(Found::Ids(ids));
+    }
+    let mut views = snapshot.opportunities(&ids)?;
+    if let Some(text) = &filter.text {
+        let needle = text.to_lowercase();
+        views.retain(|view| mentions(view, &needle));
+    }
+    if !by_facts {
+        let name = |view: &OpportunityView| view.name.to_lowercase();
+        let salesperson =
+            |view: &OpportunityView| view.salesperson.as_ref().map(|s| s.name.clone());
+        views.sort_by(|a, b| {
+            let order = match filter.sort {
+                SortKey::Salesperson => salesperson(a).cmp(&salesperson(b)),
+                _ => name(a).cmp(&name(b)),
+            };
+            directed(order, filter.descending).then(a.id.cmp(&b.id))
+        });
+    }
+    Ok(Found::Views(views))
+}
+
+fn directed(order: std::cmp::Ordering, descending: bool) -> std::cmp::Ordering {
+    if descending { order.reverse() } else { order }
+}
+
+/// One page of the visible opportunities that match, in order; `total` counts only what the
+/// viewer can see.
 pub fn list_opportunities(
     snapshot: &Snapshot,
     viewer: &Viewer,
@@ -111,47 +224,24 @@ pub fn list_opportunities(
     if filter.page == 0 {
         return Err(QueryError::BadInput("page starts at 1".into()));
     }
-    let mut found = Vec::new();
-    for view in snapshot.views::<OpportunityView>(ViewTable::Opportunities)? {
-        if viewer.sees(&view) && matches(&view, filter) {
-            found.push(view);
-        }
-    }
-    found.sort_by(|a, b| {
-        let order = match filter.sort {
-            SortKey::ExpectedClose => a.date_deadline.cmp(&b.date_deadline),
-            SortKey::Revenue => a.expected_revenue.cmp(&b.expected_revenue),
-            SortKey::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-            SortKey::Stage => a
-                .stage
-                .as_ref()
-                .map(|s| (s.sequence, s.id))
-                .cmp(&b.stage.as_ref().map(|s| (s.sequence, s.id))),
-            SortKey::Salesperson => a
-                .salesperson
-                .as_ref()
-                .map(|s| s.name.clone())
-                .cmp(&b.salesperson.as_ref().map(|s| s.name.clone())),
-        };
-        let order = if filter.descending {
-            order.reverse()
-        } else {
-            order
-        };
-        order.then(a.id.cmp(&b.id))
-    });
+    let found = find(snapshot, viewer, filter)?;
     let total = found.len();
-    let items = found
-        .into_iter()
-        .skip((filter.page - 1) * filter.per_page)
-        .take(filter.per_page)
-        .collect();
+    let start = (filter.page - 1).saturating_mul(filter.per_page);
     Ok(OpportunityPage {
-        items,
+        items: found.page(snapshot, start, filter.per_page)?,
         total,
         page: filter.page,
         per_page: filter.per_page,
     })
+}
+
+/// Every visible opportunity that matches, in order (what a CSV export holds); paging is ignored.
+pub fn all_opportunities(
+    snapshot: &Snapshot,
+    viewer: &Viewer,
+    filter: &OpportunityFilter,
+) -> Result<Vec<OpportunityView>, QueryError> {
+    find(snapshot, viewer, filter)?.page(snapshot, 0, usize::MAX)
 }
 
 /// The rows as CSV: the same query, every page.

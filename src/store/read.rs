@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{EventEnvelope, OdooId};
 use crate::projections::{
-    AccessView, EVERYTHING, LoginView, MetricsView, OpportunityView, PROJECTIONS, RowKey,
-    SYNC_STATUS_KEY, SyncStatusView, UserProfileView, ViewTable, decode,
+    AccessView, EVERYTHING, LoginView, MetricsView, OpportunityFact, OpportunityView, PROJECTIONS,
+    RowKey, SYNC_STATUS_KEY, SyncStatusView, UserProfileView, ViewTable, decode,
 };
 
 use super::StoreError;
@@ -272,6 +272,41 @@ impl Snapshot {
         self.view(ViewTable::Opportunities, RowKey::Id(id))
     }
 
+    /// Every opportunity's facts, in id order, decoded straight from the table.
+    pub fn opportunity_facts(&self) -> Result<Vec<OpportunityFact>, StoreError> {
+        let table = ViewTable::OpportunityFacts;
+        let ViewDefinition::ById(definition) = view_definition(table, Generation::Live) else {
+            return Ok(Vec::new());
+        };
+        let Some(open) = missing_is_empty(self.txn.open_table(definition))? else {
+            return Ok(Vec::new());
+        };
+        let mut facts = Vec::with_capacity(open.len()? as usize);
+        for entry in open.iter()? {
+            let (key, value) = entry?;
+            facts.push(decode_row(table, &RowKey::Id(key.value()), value.value())?);
+        }
+        Ok(facts)
+    }
+
+    /// The full views of `ids`, in that order; ids without one are left out.
+    pub fn opportunities(&self, ids: &[OdooId]) -> Result<Vec<OpportunityView>, StoreError> {
+        let table = ViewTable::Opportunities;
+        let ViewDefinition::ById(definition) = view_definition(table, Generation::Live) else {
+            return Ok(Vec::new());
+        };
+        let Some(open) = missing_is_empty(self.txn.open_table(definition))? else {
+            return Ok(Vec::new());
+        };
+        let mut views = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(value) = open.get(id)? {
+                views.push(decode_row(table, &RowKey::Id(id), value.value())?);
+            }
+        }
+        Ok(views)
+    }
+
     pub fn access(&self, user: OdooId) -> Result<Option<AccessView>, StoreError> {
         self.view(ViewTable::UserAccess, RowKey::Id(user))
     }
@@ -293,6 +328,13 @@ impl Snapshot {
         let mut stages: Vec<crate::projections::StageRef> = self.views(ViewTable::Stages)?;
         stages.sort_by_key(|s| (s.sequence, s.id));
         Ok(stages)
+    }
+
+    /// Every sales team, by name.
+    pub fn teams(&self) -> Result<Vec<crate::projections::NamedRef>, StoreError> {
+        let mut teams: Vec<crate::projections::NamedRef> = self.views(ViewTable::Teams)?;
+        teams.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(teams)
     }
 
     pub fn sync_status(&self) -> Result<SyncStatusView, StoreError> {

@@ -52,6 +52,8 @@ const USER_ACCESS: &str = "user_access_matrix_v1";
 const DASHBOARD_METRICS: &str = "dashboard_metrics_v1";
 const SYNC_STATUS: &str = "sync_status_v1";
 const STAGES: &str = "stages_v1";
+const OPPORTUNITY_FACTS: &str = "opportunity_facts_v1";
+const TEAMS: &str = "teams_v1";
 
 const USER_PROFILES_NEXT: &str = "user_profiles_v1_rebuild";
 const LOGINS_NEXT: &str = "logins_v1_rebuild";
@@ -60,6 +62,8 @@ const USER_ACCESS_NEXT: &str = "user_access_matrix_v1_rebuild";
 const DASHBOARD_METRICS_NEXT: &str = "dashboard_metrics_v1_rebuild";
 const SYNC_STATUS_NEXT: &str = "sync_status_v1_rebuild";
 const STAGES_NEXT: &str = "stages_v1_rebuild";
+const OPPORTUNITY_FACTS_NEXT: &str = "opportunity_facts_v1_rebuild";
+const TEAMS_NEXT: &str = "teams_v1_rebuild";
 
 /// Which copy of a view table: the live one, or the one a rebuild fills before swapping it in.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -95,5 +99,10 @@ pub fn view_definition(table: ViewTable, generation: Generation) -> ViewDefiniti
             ViewDefinition::ByName(TableDefinition::new(pick(SYNC_STATUS, SYNC_STATUS_NEXT)))
         }
         ViewTable::Stages => ViewDefinition::ById(TableDefinition::new(pick(STAGES, STAGES_NEXT))),
+        ViewTable::OpportunityFacts => ViewDefinition::ById(TableDefinition::new(pick(
+            OPPORTUNITY_FACTS,
+            OPPORTUNITY_FACTS_NEXT,
+        ))),
+        ViewTable::Teams => ViewDefinition::ById(TableDefinition::new(pick(TEAMS, TEAMS_NEXT))),
     }
 }
