@@ -126,6 +126,11 @@ async fn manager_overrides_take_versions_and_idempotency_keys() {
         .expect("read")
         .expect("profile");
     assert_eq!(profile.manager_id, Some(1));
+    let listed = get(&app, &boss, "/api/admin/overrides").await;
+    assert_eq!(
+        listed.body["overrides"],
+        json!([{"user_id": 2, "name": "Bob", "manager_id": 1, "manager_name": "Ann"}])
+    );
     let events = app
         .store
         .read()

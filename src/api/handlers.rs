@@ -562,6 +562,18 @@ pub async fn accounts(
     Ok(Json(json!({"accounts": rows})).into_response())
 }
 
+pub async fn overrides(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    require_admin(&current)?;
+    let rows = blocking(&state, |store| {
+        Ok(queries::manager_overrides(&store.read()?)?)
+    })
+    .await?;
+    Ok(Json(json!({"overrides": rows})).into_response())
+}
+
 /// `Idempotency-Key` and `If-Match` of a command.
 fn command_request(headers: &HeaderMap) -> Result<crate::commands::Request, ApiError> {
     let command_id = headers.get("idempotency-key").map(|v| {
@@ -847,4 +859,51 @@ pub async fn trends(
     })
     .await?;
     Ok(Json(report).into_response())
+}
+
+/// How many view differences a verify answer lists (the total is always given).
+const DIFFERENCES_SHOWN: usize = 20;
+
+pub async fn verify(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    require_admin(&current)?;
+    let report = blocking(&state, |store| Ok(store.verify(&mut |_| {})?)).await?;
+    let shown: Vec<String> = report
+        .differences
+        .iter()
+        .take(DIFFERENCES_SHOWN)
+        .map(ToString::to_string)
+        .collect();
+    Ok(Json(json!({
+        "clean": report.is_clean(),
+        "events": report.events,
+        "rows_checked": report.rows_checked,
+        "differences_total": report.differences.len(),
+        "differences": shown,
+        "problems": report.problems,
+    }))
+    .into_response())
+}
+
+pub async fn rebuild(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    require_admin(&current)?;
+    let report = blocking(&state, |store| Ok(store.rebuild(&mut |_| {})?)).await?;
+    tracing::info!(
+        by = %current.viewer.login.email,
+        events = report.events,
+        rows = report.rows,
+        seconds = report.total_seconds,
+        "views rebuilt from the log"
+    );
+    Ok(Json(json!({
+        "events": report.events,
+        "rows": report.rows,
+        "seconds": report.total_seconds,
+    }))
+    .into_response())
 }

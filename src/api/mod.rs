@@ -83,12 +83,15 @@ pub fn router(state: AppState) -> Router {
             post(handlers::change_account),
         )
         .route("/api/users/{id}/manager", post(handlers::assign_manager))
+        .route("/api/admin/overrides", get(handlers::overrides))
         .route(
             "/api/opportunities/{id}/assign",
             post(handlers::assign_opportunity),
         )
         .route("/api/events", get(handlers::events))
         .route("/api/admin/backup", get(handlers::backup))
+        .route("/api/admin/verify", post(handlers::verify))
+        .route("/api/admin/rebuild", post(handlers::rebuild))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(

@@ -73,6 +73,24 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/admin/overrides",
+        "Users whose manager is set in pipelog, overriding Odoo",
+        Access::Admin,
+    ),
+    op(
+        "post",
+        "/api/admin/verify",
+        "Replay the log into scratch views and compare them with the live ones (read only)",
+        Access::Admin,
+    ),
+    op(
+        "post",
+        "/api/admin/rebuild",
+        "Replay the log into fresh views and swap them in atomically; writes wait meanwhile",
+        Access::Admin,
+    ),
+    op(
+        "get",
         "/healthz",
         "Liveness, store and sync state",
         Access::Public,

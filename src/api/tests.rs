@@ -668,6 +668,46 @@ async fn metrics_count_requests_by_route_template() {
 }
 
 #[tokio::test]
+async fn admins_verify_and_rebuild_the_views_from_the_api() {
+    let app = seeded();
+    let ann = session(&app, "ann@example.com").await;
+    for path in ["/api/admin/verify", "/api/admin/rebuild"] {
+        let refused = send(
+            &app,
+            post(path, "")
+                .header(header::COOKIE, &ann)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let boss = session(&app, "boss@example.com").await;
+    let admin_post = |path: &'static str| {
+        post(path, "")
+            .header(header::COOKIE, &boss)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let events = app
+        .store
+        .read()
+        .expect("snapshot")
+        .last_position()
+        .expect("position");
+    let verified = send(&app, admin_post("/api/admin/verify")).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    assert_eq!(verified.body["clean"], true, "{}", verified.text);
+    assert_eq!(verified.body["events"], events);
+    assert!(verified.body["rows_checked"].as_u64().expect("rows") > 0);
+    let rebuilt = send(&app, admin_post("/api/admin/rebuild")).await;
+    assert_eq!(rebuilt.status, StatusCode::OK, "{}", rebuilt.text);
+    assert_eq!(rebuilt.body["events"], events);
+    let again = send(&app, admin_post("/api/admin/verify")).await;
+    assert_eq!(again.body["clean"], true, "{}", again.text);
+}
+
+#[tokio::test]
 async fn admins_download_a_backup_that_opens_and_verifies() {
     let app = seeded();
     let ann = session(&app, "ann@example.com").await;

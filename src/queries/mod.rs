@@ -91,3 +91,37 @@ fn node(snapshot: &Snapshot, user: OdooId, depth: usize) -> Result<Option<TeamNo
         reports,
     }))
 }
+
+/// A user whose manager an admin set in pipelog, overriding Odoo.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManagerOverride {
+    pub user_id: OdooId,
+    pub name: String,
+    pub manager_id: Option<OdooId>,
+    pub manager_name: Option<String>,
+}
+
+/// Every manager override in force, by name (admins only: callers check).
+pub fn manager_overrides(snapshot: &Snapshot) -> Result<Vec<ManagerOverride>, QueryError> {
+    let profiles = snapshot.views::<crate::projections::UserProfileView>(
+        crate::projections::ViewTable::UserProfiles,
+    )?;
+    let names: std::collections::HashMap<OdooId, &str> = profiles
+        .iter()
+        .map(|p| (p.user_id, p.name.as_str()))
+        .collect();
+    let mut overrides: Vec<ManagerOverride> = profiles
+        .iter()
+        .filter(|p| p.manager_source == Some(crate::projections::ManagerSource::Override))
+        .map(|p| ManagerOverride {
+            user_id: p.user_id,
+            name: p.name.clone(),
+            manager_id: p.manager_id,
+            manager_name: p
+                .manager_id
+                .and_then(|m| names.get(&m).map(|n| n.to_string())),
+        })
+        .collect();
+    overrides.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
+    Ok(overrides)
+}

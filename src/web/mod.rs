@@ -1,5 +1,10 @@
 //! The dashboard's files, embedded in the binary at build time (no CDN, no runtime path), served
-//! with an ETag from their SHA-256 so browsers revalidate cheaply and never run stale code.
+//! with an ETag from their SHA-256 so browsers revalidate cheaply and never run stale code, and
+//! gzip-compressed for browsers that accept it (compressed once, on first use).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::LazyLock;
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,6 +26,39 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// Every text asset, gzipped.
+static GZIPPED: LazyLock<HashMap<String, Vec<u8>>> = LazyLock::new(|| {
+    Assets::iter()
+        .filter(|path| !content_type(path).starts_with("image/png"))
+        .filter_map(|path| {
+            let file = Assets::get(&path)?;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            encoder.write_all(&file.data).ok()?;
+            Some((path.into_owned(), encoder.finish().ok()?))
+        })
+        .collect()
+});
+
+/// Whether `Accept-Encoding` allows gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
 fn serve(path: &str, headers: &HeaderMap) -> Response {
     let Some(file) = Assets::get(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -31,13 +69,27 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let etag = format!("\"{}\"", &hash[..32]);
+    let gzipped = GZIPPED.get(path).filter(|_| accepts_gzip(headers));
+    // Each representation has its own strong tag.
+    let etag = match gzipped {
+        Some(_) => format!("\"{}-gzip\"", &hash[..32]),
+        None => format!("\"{}\"", &hash[..32]),
+    };
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(body) = gzipped {
+        (
+            [
+                (header::CONTENT_TYPE, content_type(path)),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            body.clone(),
+        )
+            .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, content_type(path))],
@@ -46,6 +98,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
             .into_response()
     };
     let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
@@ -90,6 +143,38 @@ mod tests {
                 "{file}: text goes in textContent, never innerHTML"
             );
         }
+    }
+
+    #[test]
+    fn assets_are_gzipped_for_browsers_that_accept_it() {
+        use std::io::Read;
+        let plain = serve("app.js", &HeaderMap::new());
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0.8"),
+        );
+        let gzipped = serve("app.js", &headers);
+        assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(gzipped.headers()[header::VARY], "accept-encoding");
+        let compressed = &GZIPPED["app.js"];
+        let original = Assets::get("app.js").expect("embedded").data;
+        assert!(
+            compressed.len() * 2 < original.len(),
+            "gzip at least halves app.js"
+        );
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(compressed.as_slice())
+            .read_to_end(&mut unpacked)
+            .expect("valid gzip");
+        assert_eq!(unpacked, original.as_ref());
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, identity"),
+        );
+        let refused = serve("app.js", &headers);
+        assert!(refused.headers().get(header::CONTENT_ENCODING).is_none());
     }
 
     #[test]
