@@ -4,6 +4,12 @@
 
 const main = document.getElementById("main");
 let me = null;
+let options = null; // teams, people within reach, stages: fetched once per sign-in
+
+async function filterOptions() {
+  if (!options) options = await api("/api/filters");
+  return options;
+}
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -58,7 +64,7 @@ function loginPage() {
     const data = new FormData(form);
     try {
       await api("/api/auth/login", { method: "POST", body: JSON.stringify({ email: data.get("email"), password: data.get("password") }) });
-      me = null;
+      me = null; options = null;
       location.hash = "#/dashboard";
     } catch (e) { error.textContent = e.message; }
   } },
@@ -74,83 +80,116 @@ function card(label, value, href) {
     href ? el("a", { class: "value", href }, value) : el("div", { class: "value" }, value));
 }
 
-// Horizontal bars, one per stage, drawn as SVG.
-function stageChart(stages, currency) {
+// Horizontal bars, one per stage, drawn as SVG; each bar links to the opportunities behind it.
+function stageChart(stages, currency, listOf) {
   const width = 640, row = 28, left = 140, right = 150;
   const max = Math.max(1, ...stages.map((s) => s.value));
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("class", "chart");
-  svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(row, stages.length * row)}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "Pipeline by stage");
+  const chart = svg(width, Math.max(row, stages.length * row), "Pipeline by stage");
+  chart.setAttribute("data-chart", "stages");
   stages.forEach((stage, i) => {
     const y = i * row;
-    const label = document.createElementNS(svg.namespaceURI, "text");
-    label.setAttribute("x", "0"); label.setAttribute("y", String(y + 18)); label.textContent = stage.stage;
-    const bar = document.createElementNS(svg.namespaceURI, "rect");
-    bar.setAttribute("class", stage.stage.toLowerCase() === "won" ? "bar won" : "bar");
-    bar.setAttribute("x", String(left)); bar.setAttribute("y", String(y + 5)); bar.setAttribute("height", "18");
-    bar.setAttribute("width", String(Math.max(1, (width - left - right) * stage.value / max)));
-    const figure = document.createElementNS(svg.namespaceURI, "text");
-    figure.setAttribute("x", String(width - right + 8)); figure.setAttribute("y", String(y + 18));
-    figure.textContent = `${stage.count} · ${money(stage.value, currency)}`;
-    svg.append(label, bar, figure);
+    const link = svgChild(chart, "a", { href: listOf({ status: "active", stage: stage.stage_id }), "data-stage": stage.stage_id });
+    svgChild(link, "text", { x: 0, y: y + 18 }, stage.stage);
+    const bar = svgChild(link, "rect", { class: stage.stage.toLowerCase() === "won" ? "bar won" : "bar", x: left, y: y + 5, height: 18,
+      width: Math.max(1, (width - left - right) * stage.value / max) });
+    svgChild(bar, "title", {}, `${stage.stage}: ${stage.count} · ${money(stage.value, currency)}`);
+    svgChild(link, "text", { x: width - right + 8, y: y + 18 }, `${stage.count} · ${money(stage.value, currency)}`);
   });
-  return svg;
+  return chart;
+}
+
+// The dashboard's scope (whose reach, team, stage) as opportunity-list parameters.
+function scopeOf(query) {
+  const scope = new URLSearchParams();
+  for (const key of ["user", "team", "stage"]) if (query.get(key)) scope.set(key, query.get(key));
+  return scope;
+}
+// A link to the opportunities behind a number: the scope plus `extra`.
+function lister(query) {
+  return (extra) => {
+    const next = scopeOf(query);
+    for (const [key, value] of Object.entries(extra)) if (value !== undefined && value !== null && value !== "") next.set(key, value);
+    return `#/opportunities?${next}`;
+  };
+}
+const monthRange = (month) => {
+  const [y, m] = month.split("-").map(Number);
+  return [`${month}-01`, iso(new Date(Date.UTC(y, m, 0)))];
+};
+
+// A filter choice that applies as soon as it changes.
+function select(name, label, choices, selected, emptyText) {
+  return el("label", {}, label, el("select", { name, "aria-label": label, onchange: (event) => event.target.form.requestSubmit() },
+    el("option", { value: "" }, emptyText),
+    choices.map(([value, text]) => el("option", { value, selected: String(value) === (selected || "") }, text))));
 }
 
 async function dashboardPage() {
   const query = params();
-  const data = await api(`/api/dashboard?${query}`);
+  const [data, choices] = await Promise.all([api(`/api/dashboard?${query}`), filterOptions()]);
   const heading = el("h1", {}, data.user_id === null ? "Everyone" : data.name);
   const fresh = data.data_freshness;
   const badge = fresh.last_sync_failed ? el("span", { class: "badge bad", role: "status" }, `Last sync failed: ${fresh.last_error || ""}`)
-    : fresh.stale ? el("span", { class: "badge bad", role: "status" }, `Data may be stale (last sync ${dateTime(fresh.last_sync_at)})`)
+    : fresh.stale ? el("span", { class: "badge bad", role: "status" }, fresh.last_sync_at ? `Data may be stale (last sync ${dateTime(fresh.last_sync_at)})` : "Not synced yet")
     : el("span", { class: "badge good" }, `Synced ${dateTime(fresh.last_sync_at)}`);
-  const apply = (next) => { if (query.get("user")) next.set("user", query.get("user")); go("dashboard", next); };
-  const preset = el("select", { name: "period", "aria-label": "Period", onchange: (event) => {
-    const range = periodRange(event.target.value);
-    const next = new URLSearchParams();
-    if (range) { next.set("from", range[0]); next.set("to", range[1]); }
-    apply(next);
-  } }, [["", "All time"], ["month", "This month"], ["quarter", "This quarter"], ["year", "This year"], ["12m", "Last 12 months"]].map(([v, t]) =>
-    el("option", { value: v, selected: matchesPeriod(v, query) }, t)));
+  const listOf = lister(query);
+  const period = query.get("from") || query.get("to") ? { closed_from: query.get("from"), closed_to: query.get("to") } : {};
+  // Every filter lives in the URL: a view can be bookmarked and shared.
   const filters = el("form", { class: "filters", onsubmit: (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
     for (const [key, value] of new FormData(event.target)) if (value && key !== "period") next.set(key, value);
-    apply(next);
+    go("dashboard", next);
   } },
-    el("label", {}, "Won in", preset),
+    el("label", {}, "Won in", el("select", { name: "period", "aria-label": "Period", onchange: (event) => {
+      const range = periodRange(event.target.value);
+      const next = new URLSearchParams(query);
+      next.delete("from"); next.delete("to");
+      if (range) { next.set("from", range[0]); next.set("to", range[1]); }
+      go("dashboard", next);
+    } }, [["", "All time"], ["month", "This month"], ["quarter", "This quarter"], ["year", "This year"], ["12m", "Last 12 months"], ["custom", "Custom range"]].map(([v, t]) =>
+      el("option", { value: v, selected: v === "custom" ? !["", "month", "quarter", "year", "12m"].some((p) => matchesPeriod(p, query)) : matchesPeriod(v, query) }, t)))),
     el("label", {}, "from", el("input", { type: "date", name: "from", value: query.get("from") || "" })),
     el("label", {}, "to", el("input", { type: "date", name: "to", value: query.get("to") || "" })),
-    el("button", { type: "submit" }, "Apply"));
+    select("team", "Team", choices.teams.map((t) => [t.id, t.name]), query.get("team"), "All teams"),
+    select("user", "Salesperson", choices.salespeople.map((p) => [p.id, p.name]), query.get("user"), me && !me.is_admin ? "Me and my team" : "Everyone"),
+    select("stage", "Stage", choices.stages.map((s) => [s.id, s.name]), query.get("stage"), "All stages"),
+    el("button", { type: "submit" }, "Apply"),
+    [...query.keys()].length ? el("a", { href: "#/dashboard" }, "Clear filters") : null);
   const blocks = [];
   const currencies = Object.entries(data.currencies);
-  if (!currencies.length) blocks.push(el("section", {}, el("p", { class: "muted" }, "No opportunities yet. Once Odoo is synced, your pipeline appears here.")));
+  if (!currencies.length) {
+    const why = me && me.sync_configured === false && !me.demo
+      ? "No Odoo is configured, so nothing is synced: set [odoo] url, database, login and password (see `pipelog config example`), then restart."
+      : [...query.keys()].length ? "No opportunities match these filters." : "No opportunities yet. Once Odoo is synced, your pipeline appears here.";
+    blocks.push(el("section", {}, el("p", { class: "muted" }, why)));
+  }
   for (const [currency, figures] of currencies) {
     blocks.push(el("section", { "data-currency": currency },
       el("h2", {}, currency),
       el("div", { class: "cards" },
-        card("Open pipeline", money(figures.pipeline_value, currency), "#/opportunities?status=open"),
-        card("Weighted pipeline", money(figures.weighted_pipeline_value, currency)),
-        card("Won revenue", money(figures.won_revenue, currency), "#/opportunities?status=won"),
-        card("Win rate (count)", percent(figures.win_rate_by_count)),
-        card("Win rate (value)", percent(figures.win_rate_by_value)),
-        card("Average deal", figures.average_deal_size === null ? "–" : money(figures.average_deal_size, currency)),
-        card("Active opportunities", String(figures.active_opportunities), "#/opportunities?status=open")),
+        card("Open pipeline", money(figures.pipeline_value, currency), listOf({ status: "open" })),
+        card("Weighted pipeline", money(figures.weighted_pipeline_value, currency), listOf({ status: "open", sort: "-revenue" })),
+        card("Won revenue", money(figures.won_revenue, currency), listOf({ status: "won", ...period })),
+        card("Win rate (count)", percent(figures.win_rate_by_count), listOf({ status: "closed" })),
+        card("Win rate (value)", percent(figures.win_rate_by_value), listOf({ status: "closed", sort: "-revenue" })),
+        card("Average deal", figures.average_deal_size === null ? "–" : money(figures.average_deal_size, currency), listOf({ status: "active" })),
+        card("Active opportunities", String(figures.active_opportunities), listOf({ status: "open" }))),
       el("h2", {}, "Pipeline by stage"),
-      stageChart(figures.by_stage, currency)));
+      figures.by_stage.length ? stageChart(figures.by_stage, currency, listOf) : el("p", { class: "muted" }, "No open or won opportunities here.")));
   }
   if (data.team_metrics.length) {
     const rows = data.team_metrics.map((member) => {
       const [currency, figures] = Object.entries(member.currencies)[0] || ["", null];
+      const person = new URLSearchParams(query); person.set("user", member.user_id);
+      const theirs = (extra) => lister(person)(extra);
+      const figure = (text, extra) => figures ? el("a", { href: theirs(extra) }, text) : "–";
       return el("tr", {},
-        el("td", {}, el("a", { href: `#/dashboard?user=${member.user_id}` }, member.name)),
-        el("td", { class: "num" }, figures ? money(figures.pipeline_value, currency) : "–"),
-        el("td", { class: "num hide-narrow" }, figures ? money(figures.weighted_pipeline_value, currency) : "–"),
-        el("td", { class: "num" }, figures ? money(figures.won_revenue, currency) : "–"),
-        el("td", { class: "num hide-narrow" }, figures ? percent(figures.win_rate_by_count) : "–"));
+        el("td", {}, el("a", { href: `#/dashboard?${person}` }, member.name)),
+        el("td", { class: "num" }, figure(figures && money(figures.pipeline_value, currency), { status: "open" })),
+        el("td", { class: "num hide-narrow" }, figure(figures && money(figures.weighted_pipeline_value, currency), { status: "open" })),
+        el("td", { class: "num" }, figure(figures && money(figures.won_revenue, currency), { status: "won" })),
+        el("td", { class: "num hide-narrow" }, figure(figures && percent(figures.win_rate_by_count), { status: "closed" })));
     });
     blocks.push(el("section", {}, el("h2", {}, "Team"),
       el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Person"), el("th", { class: "num" }, "Pipeline"),
@@ -159,15 +198,19 @@ async function dashboardPage() {
   }
   if (data.top_performers.length) {
     blocks.push(el("section", {}, el("h2", {}, "Top performers"),
-      el("ol", {}, data.top_performers.map((p) => el("li", {}, `${p.name}: ${money(p.won_revenue, p.currency)} (${p.won_count} won)`)))));
+      el("ol", {}, data.top_performers.map((p) => el("li", {},
+        el("a", { href: listOf({ salesperson: p.user_id, status: "won" }) }, p.name),
+        `: ${money(p.won_revenue, p.currency)} (${p.won_count} won)`)))));
   }
   show(heading, badge, filters, ...blocks);
-  const trends = await api(`/api/dashboard/trends${query.get("user") ? `?user=${encodeURIComponent(query.get("user"))}` : ""}`);
+  performance.mark("dashboard:numbers");
+  const trendQuery = scopeOf(query);
+  const trends = await api(`/api/dashboard/trends?${trendQuery}`);
   for (const [currency, series] of Object.entries(trends.currencies)) {
     const section = main.querySelector(`section[data-currency="${currency}"]`);
     if (!section) continue;
-    section.append(el("h2", {}, "Forecast by expected closing month"), monthBars(series.forecast, currency, "forecast"),
-      el("h2", {}, "Won revenue over time"), monthLine(series.won, currency));
+    section.append(el("h2", {}, "Forecast by expected closing month"), monthBars(series.forecast, currency, "forecast", listOf),
+      el("h2", {}, "Won revenue over time"), monthLine(series.won, currency, listOf));
   }
 }
 
@@ -203,7 +246,7 @@ function svgChild(parent, tag, attrs, text) {
 }
 
 // Vertical bars per month: the open value, and the weighted value inside it.
-function monthBars(months, currency, name) {
+function monthBars(months, currency, name, listOf) {
   if (!months.length) return el("p", { class: "muted" }, "No open opportunities with an expected closing date.");
   const shown = months.slice(0, 18), width = 640, height = 200, bottom = 30, step = width / shown.length;
   const max = Math.max(1, ...shown.map((m) => m.value));
@@ -211,16 +254,18 @@ function monthBars(months, currency, name) {
   chart.setAttribute("data-chart", name);
   shown.forEach((m, i) => {
     const h = (height - bottom - 10) * m.value / max, w = (height - bottom - 10) * m.weighted / max;
-    const bar = svgChild(chart, "rect", { class: "bar", x: i * step + 4, y: height - bottom - h, width: step - 8, height: Math.max(1, h) });
+    const [from, to] = monthRange(m.month);
+    const link = svgChild(chart, "a", { href: listOf({ status: "open", close_from: from, close_to: to }), "data-month": m.month });
+    const bar = svgChild(link, "rect", { class: "bar", x: i * step + 4, y: height - bottom - h, width: step - 8, height: Math.max(1, h) });
     svgChild(bar, "title", {}, `${m.month}: ${money(m.value, currency)} (${m.count}), weighted ${money(m.weighted, currency)}`);
-    svgChild(chart, "rect", { class: "bar won", x: i * step + 4 + (step - 8) / 4, y: height - bottom - w, width: (step - 8) / 2, height: Math.max(0, w) });
+    svgChild(link, "rect", { class: "bar won", x: i * step + 4 + (step - 8) / 4, y: height - bottom - w, width: (step - 8) / 2, height: Math.max(0, w) });
     svgChild(chart, "text", { x: i * step + 2, y: height - 10 }, m.month.slice(2));
   });
   return chart;
 }
 
 // A line of won revenue per month.
-function monthLine(months, currency) {
+function monthLine(months, currency, listOf) {
   if (!months.length) return el("p", { class: "muted" }, "Nothing won yet.");
   const shown = months.slice(-18), width = 640, height = 180, bottom = 30;
   const max = Math.max(1, ...shown.map((m) => m.value));
@@ -230,29 +275,45 @@ function monthLine(months, currency) {
   const points = shown.map((m, i) => [10 + i * step, height - bottom - (height - bottom - 10) * m.value / max]);
   svgChild(chart, "polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: "currentColor", "stroke-width": 2, class: "line" });
   shown.forEach((m, i) => {
-    const dot = svgChild(chart, "circle", { cx: points[i][0], cy: points[i][1], r: 3, class: "dot" });
+    const [from, to] = monthRange(m.month);
+    const link = svgChild(chart, "a", { href: listOf({ status: "won", closed_from: from, closed_to: to }), "data-month": m.month });
+    const dot = svgChild(link, "circle", { cx: points[i][0], cy: points[i][1], r: 5, class: "dot" });
     svgChild(dot, "title", {}, `${m.month}: ${money(m.value, currency)} (${m.count} won)`);
     if (i % Math.ceil(shown.length / 9) === 0) svgChild(chart, "text", { x: Math.min(width - 36, Math.max(0, points[i][0] - 14)), y: height - 10 }, m.month.slice(2));
   });
   return chart;
 }
 
+// Drill-down parameters the list form has no field for; kept when the form is applied.
+const LIST_SCOPE = ["user", "close_from", "close_to", "closed_from", "closed_to"];
+
 async function opportunitiesPage() {
   const query = params();
   if (!query.get("per_page")) query.set("per_page", "50");
-  const data = await api(`/api/opportunities?${query}`);
+  const [data, choices] = await Promise.all([api(`/api/opportunities?${query}`), filterOptions()]);
   const form = el("form", { class: "filters", onsubmit: (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
     for (const [key, value] of new FormData(event.target)) if (value) next.set(key, value);
     go("opportunities", next);
   } },
+    LIST_SCOPE.filter((key) => query.get(key)).map((key) => el("input", { type: "hidden", name: key, value: query.get(key) })),
     el("label", {}, "Search", el("input", { name: "q", value: query.get("q") || "", placeholder: "name, account, salesperson" })),
-    el("label", {}, "Status", el("select", { name: "status" }, ["", "open", "won", "lost"].map((s) =>
-      el("option", { value: s, selected: (query.get("status") || "") === s }, s || "any")))),
-    el("label", {}, "Sort", el("select", { name: "sort" }, [["", "expected close"], ["-revenue", "revenue ↓"], ["name", "name"], ["stage", "stage"]].map(([v, t]) =>
+    select("status", "Status", [["open", "open"], ["won", "won"], ["lost", "lost"], ["active", "open or won"], ["closed", "won or lost"]], query.get("status"), "any"),
+    select("team", "Team", choices.teams.map((t) => [t.id, t.name]), query.get("team"), "All teams"),
+    select("salesperson", "Salesperson", choices.salespeople.map((p) => [p.id, p.name]), query.get("salesperson"), "Anyone"),
+    select("stage", "Stage", choices.stages.map((s) => [s.id, s.name]), query.get("stage"), "All stages"),
+    el("label", {}, "Sort", el("select", { name: "sort" }, [["", "expected close"], ["-revenue", "revenue ↓"], ["name", "name"], ["stage", "stage"], ["salesperson", "salesperson"]].map(([v, t]) =>
       el("option", { value: v, selected: (query.get("sort") || "") === v }, t)))),
-    el("button", { type: "submit" }, "Filter"));
+    el("button", { type: "submit" }, "Filter"),
+    [...query.keys()].some((k) => k !== "per_page") ? el("a", { href: "#/opportunities" }, "Clear filters") : null);
+  const person = query.get("user") && choices.salespeople.find((p) => String(p.id) === query.get("user"));
+  const range = (from, to) => `${from ? plainDate(from) : "…"} – ${to ? plainDate(to) : "…"}`;
+  const scope = [
+    query.get("user") ? `within ${person ? person.name : `user ${query.get("user")}`}'s reach` : null,
+    query.get("close_from") || query.get("close_to") ? `expected to close ${range(query.get("close_from"), query.get("close_to"))}` : null,
+    query.get("closed_from") || query.get("closed_to") ? `closed ${range(query.get("closed_from"), query.get("closed_to"))}` : null,
+  ].filter(Boolean);
   const csv = el("button", { type: "button", onclick: async () => {
     const response = await fetch(`/api/opportunities?${query}`, { headers: { accept: "text/csv" }, credentials: "same-origin" });
     const blob = await response.blob();
@@ -270,7 +331,7 @@ async function opportunitiesPage() {
   const to = (n) => { const next = new URLSearchParams(query); next.set("page", String(n)); return `#/opportunities?${next}`; };
   show(el("h1", {}, "Opportunities"), form,
     el("section", {},
-      el("p", { class: "muted", id: "total" }, `${data.total} opportunities`), csv,
+      el("p", { class: "muted" }, el("span", { id: "total" }, String(data.total)), ` opportunities${scope.length ? ", " + scope.join(", ") : ""}`), csv,
       data.items.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Stage"), el("th", {}, "Status"),
         el("th", { class: "num" }, "Expected"), el("th", { class: "hide-narrow" }, "Salesperson"), el("th", { class: "hide-narrow" }, "Expected close"))),
         el("tbody", {}, rows)) : el("p", { class: "muted" }, "Nothing matches these filters."),
@@ -285,7 +346,7 @@ function describe(entry) {
   return `${entry.event.replace("Opportunity", "")}${parts.length ? " — " + parts.join("; ") : ""}`;
 }
 
-async function opportunityPage(id) {
+async function opportunityPage(id, notice) {
   const data = await api(`/api/opportunities/${encodeURIComponent(id)}`);
   const o = data.opportunity;
   const facts = el("table", {}, el("tbody", {},
@@ -298,18 +359,21 @@ async function opportunityPage(id) {
     el("li", {}, el("div", {}, describe(entry)), el("div", { class: "muted" }, `${dateTime(entry.at)} · ${entry.source || "?"}`))));
   const blocks = [el("h1", {}, o.name), el("section", {}, facts)];
   if (me && (me.is_admin || me.is_manager)) {
-    const status = el("p", { role: "status" });
-    const form = el("form", { class: "inline", onsubmit: async (event) => {
+    const { salespeople } = await filterOptions();
+    const status = el("p", { role: "status" }, notice || "");
+    const form = el("form", { class: "inline", id: "reassign", onsubmit: async (event) => {
       event.preventDefault();
       const salesperson = Number(new FormData(form).get("salesperson"));
-      if (!window.confirm(`Reassign "${o.name}" to user ${salesperson}? Odoo is updated first.`)) return;
+      const name = (salespeople.find((p) => p.id === salesperson) || { name: `user ${salesperson}` }).name;
+      if (!window.confirm(`Reassign "${o.name}" to ${name}? Odoo is updated first; if Odoo refuses, nothing changes.`)) return;
       try {
         await api(`/api/opportunities/${o.id}/assign`, { method: "POST", body: JSON.stringify({ salesperson }),
           headers: { "idempotency-key": crypto.randomUUID() } });
-        status.className = ""; status.textContent = "Reassigned.";
-        await opportunityPage(id);
-      } catch (e) { status.className = "error"; status.textContent = e.message; }
-    } }, el("label", {}, "Reassign to (user id)", el("input", { name: "salesperson", type: "number", min: 1, required: true })),
+        await opportunityPage(id, `Reassigned to ${name}.`);
+      } catch (e) { status.className = "error"; status.textContent = `Not reassigned: ${e.message}`; }
+    } }, el("label", {}, "Reassign to", el("select", { name: "salesperson", required: true },
+        el("option", { value: "" }, "Choose a salesperson…"),
+        salespeople.filter((p) => !o.salesperson || p.id !== o.salesperson.id).map((p) => el("option", { value: p.id }, p.name)))),
       el("button", { type: "submit" }, "Reassign"), status);
     blocks.push(el("section", {}, el("h2", {}, "Reassign"), form));
   }
@@ -328,7 +392,8 @@ async function teamPage() {
 }
 
 async function adminPage() {
-  const [accounts, sync] = await Promise.all([api("/api/admin/accounts"), api("/api/sync/status")]);
+  const [accounts, sync, overrides, choices] = await Promise.all([api("/api/admin/accounts"), api("/api/sync/status"),
+    api("/api/admin/overrides"), filterOptions()]);
   const act = (email, action, body) => async () => {
     try { await api(`/api/admin/accounts/${encodeURIComponent(email)}/${action}`, { method: "POST", body: JSON.stringify(body || {}) }); await adminPage(); }
     catch (e) { failure(e); }
@@ -337,17 +402,67 @@ async function adminPage() {
     el("td", {}, a.email), el("td", {}, a.role), el("td", {}, a.status),
     el("td", {}, a.status !== "approved" ? el("button", { type: "button", onclick: act(a.email, "approve") }, "Approve") : null,
       a.status === "approved" ? el("button", { type: "button", onclick: act(a.email, "disable") }, "Disable") : null)));
+  const outcome = (run) => typeof run.outcome === "string" ? run.outcome : Object.keys(run.outcome)[0];
+  const notes = (run) => run.outcome.failed ? run.outcome.failed.reason
+    : run.outcome.succeeded ? [...run.outcome.succeeded.warnings, run.outcome.succeeded.quarantined.length ? `${run.outcome.succeeded.quarantined.length} quarantined` : ""].filter(Boolean).join("; ") : "";
   const runs = sync.history.recent_runs.map((run) => el("tr", {},
-    el("td", {}, dateTime(run.started_at)), el("td", {}, Object.keys(run.outcome)[0] || String(run.outcome)),
-    el("td", {}, run.outcome.failed ? run.outcome.failed.reason : ""),
+    el("td", {}, dateTime(run.started_at)), el("td", {}, outcome(run)),
+    el("td", {}, notes(run)),
     el("td", { class: "num" }, run.duration_ms === null ? "–" : `${(run.duration_ms / 1000).toFixed(1)} s`)));
+  const lastSuccess = sync.history.recent_runs.find((run) => run.outcome.succeeded);
+  const quarantined = (lastSuccess ? lastSuccess.outcome.succeeded.quarantined : []).map((q) => el("li", {}, `${q.model} ${q.id ?? ""}: ${q.reason}`));
   const syncNow = el("button", { type: "button", onclick: async () => {
     try { await api("/api/sync", { method: "POST", body: "{}" }); syncNow.textContent = "Sync queued"; } catch (e) { failure(e); }
   } }, "Sync now");
+  const syncSection = sync.configured
+    ? [syncNow, el("p", { class: "muted" }, sync.schedule.next_run_at ? `Next run ${dateTime(sync.schedule.next_run_at)}` : "")]
+    : [el("p", { class: "muted" }, "No Odoo is configured: set [odoo] url, database, login and password, then restart pipelog.")];
+
+  // Manager overrides: who reports to whom in pipelog when Odoo's employee records are wrong.
+  const people = choices.salespeople.map((p) => [p.id, p.name]);
+  const overrideStatus = el("p", { role: "status" });
+  const setManager = async (user, manager) => {
+    try {
+      await api(`/api/users/${user}/manager`, { method: "POST", body: JSON.stringify({ manager }),
+        headers: { "idempotency-key": crypto.randomUUID() } });
+      options = null;
+      await adminPage();
+    } catch (e) { overrideStatus.className = "error"; overrideStatus.textContent = e.message; }
+  };
+  const overrideForm = el("form", { class: "inline", id: "override", onsubmit: (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    setManager(Number(form.get("user")), form.get("manager") ? Number(form.get("manager")) : null);
+  } },
+    el("label", {}, "Person", el("select", { name: "user", required: true }, el("option", { value: "" }, "Choose…"), people.map(([v, t]) => el("option", { value: v }, t)))),
+    el("label", {}, "Reports to", el("select", { name: "manager" }, el("option", { value: "" }, "Follow Odoo"), people.map(([v, t]) => el("option", { value: v }, t)))),
+    el("button", { type: "submit" }, "Set manager"), overrideStatus);
+  const overrideRows = overrides.overrides.map((o) => el("tr", { "data-user": o.user_id },
+    el("td", {}, o.name), el("td", {}, o.manager_name || (o.manager_id ? `user ${o.manager_id}` : "nobody (top of the tree)")),
+    el("td", {}, el("button", { type: "button", class: "link", onclick: () => setManager(o.user_id, null) }, "Follow Odoo again"))));
+
+  // Views are derived from the log: verify compares them with a replay; rebuild replaces them.
+  const viewStatus = el("p", { role: "status", id: "views-status" });
+  const viewAction = (path, describe) => async (event) => {
+    event.target.disabled = true; viewStatus.className = ""; viewStatus.textContent = "Working… (this replays the whole log)";
+    try { viewStatus.textContent = describe(await api(path, { method: "POST", body: "{}" })); }
+    catch (e) { viewStatus.className = "error"; viewStatus.textContent = e.message; }
+    finally { event.target.disabled = false; }
+  };
+  const verify = el("button", { type: "button", onclick: viewAction("/api/admin/verify", (r) => r.clean
+    ? `Views verified: ${r.rows_checked} rows match a replay of ${r.events} events.`
+    : `Views differ from the log: ${r.differences_total} differences, ${r.problems.length} problems. ${r.differences.join("; ")} ${r.problems.join("; ")} Rebuild to repair them.`) }, "Verify views");
+  const rebuild = el("button", { type: "button", onclick: viewAction("/api/admin/rebuild", (r) => `Rebuilt ${r.rows} rows from ${r.events} events in ${r.seconds.toFixed(1)} s.`) }, "Rebuild views");
+
   show(el("h1", {}, "Admin"),
     el("section", {}, el("h2", {}, "Accounts"), el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Role"), el("th", {}, "Status"), el("th", {}, ""))), el("tbody", {}, rows))),
-    el("section", {}, el("h2", {}, "Sync"), syncNow, el("p", { class: "muted" }, sync.schedule.next_run_at ? `Next run ${dateTime(sync.schedule.next_run_at)}` : ""),
-      el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Started"), el("th", {}, "Outcome"), el("th", {}, "Error"), el("th", { class: "num" }, "Took"))), el("tbody", {}, runs))),
+    el("section", {}, el("h2", {}, "Sync"), ...syncSection,
+      el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Started"), el("th", {}, "Outcome"), el("th", {}, "Errors and warnings"), el("th", { class: "num" }, "Took"))), el("tbody", {}, runs)),
+      quarantined.length ? [el("h2", {}, "Quarantined records"), el("ul", {}, quarantined)] : null),
+    el("section", {}, el("h2", {}, "Manager overrides"), overrideForm,
+      overrideRows.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Person"), el("th", {}, "Reports to"), el("th", {}, ""))), el("tbody", {}, overrideRows))
+        : el("p", { class: "muted" }, "None: everyone follows Odoo's employee records.")),
+    el("section", {}, el("h2", {}, "Views"), el("div", { class: "inline" }, verify, " ", rebuild), viewStatus),
     el("section", {}, el("h2", {}, "Backup"), el("a", { href: "/api/admin/backup" }, "Download a consistent copy of the data file")));
 }
 
@@ -369,7 +484,7 @@ async function route() {
 
 document.getElementById("logout").addEventListener("click", async () => {
   try { await api("/api/auth/logout", { method: "POST" }); } catch { /* signed out either way */ }
-  me = null; location.hash = "#/login";
+  me = null; options = null; location.hash = "#/login";
 });
 window.addEventListener("hashchange", route);
 route();

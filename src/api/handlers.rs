@@ -18,8 +18,8 @@ use crate::auth::{
     SESSION_ABSOLUTE, SessionRecord, new_session_token, token_hash, verify_password,
 };
 use crate::domain::{Event, Metadata, NewEvent, normalize_email};
-use crate::projections::{DealStatus, LoginStatus};
-use crate::queries::{self, DashboardQuery, OpportunityFilter, SortKey};
+use crate::projections::LoginStatus;
+use crate::queries::{self, DashboardQuery, OpportunityFilter, SortKey, StatusFilter};
 use crate::store::{CommandBatch, Store};
 use crate::sync::RunRequest;
 
@@ -238,6 +238,7 @@ pub async fn me(
         "is_manager": profile.as_ref().is_some_and(|p| p.is_manager),
         "job_title": profile.as_ref().and_then(|p| p.job_title.clone()),
         "demo": state.options.demo,
+        "sync_configured": state.sync_configured,
     }))
     .into_response())
 }
@@ -330,16 +331,13 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             "closed_to",
         ],
     )?;
-    let status = match params.get("status").map(String::as_str) {
-        None | Some("") => None,
-        Some("open") => Some(DealStatus::Open),
-        Some("won") => Some(DealStatus::Won),
-        Some("lost") => Some(DealStatus::Lost),
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "status: {other:?} is not open, won or lost"
-            )));
-        }
+    let status = match params.get("status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(StatusFilter::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status: {text:?} is not open, won, lost, active (open or won) or closed (won or lost)"
+            ))
+        })?),
     };
     let (sort, descending) = match params.get("sort").filter(|s| !s.is_empty()) {
         Some(text) => SortKey::parse(text).ok_or_else(|| {

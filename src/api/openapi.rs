@@ -151,7 +151,10 @@ pub const OPERATIONS: &[Operation] = &[
                 "user id: everything within their reach (them and their subtree)",
             ),
             ("team", "team id"),
-            ("status", "open, won or lost"),
+            (
+                "status",
+                "open, won, lost, active (open or won) or closed (won or lost)",
+            ),
             (
                 "closed_from",
                 "closed (won or lost) from this date (YYYY-MM-DD, UTC)",

@@ -11,7 +11,7 @@ pub use dashboard::{
     DashboardQuery, DashboardReport, FilterOptions, TrendsReport, dashboard, filter_options, trends,
 };
 pub use opportunities::{
-    HistoryEntry, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey,
+    HistoryEntry, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey, StatusFilter,
     all_opportunities, list_opportunities, opportunity_detail, to_csv,
 };
 

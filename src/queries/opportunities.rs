@@ -38,6 +38,37 @@ impl SortKey {
     }
 }
 
+/// Which outcomes a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Is(DealStatus),
+    /// Open or won: what the pipeline-by-stage chart counts.
+    Active,
+    /// Won or lost: what the win rates count.
+    Closed,
+}
+
+impl StatusFilter {
+    pub fn parse(text: &str) -> Option<StatusFilter> {
+        Some(match text {
+            "open" => StatusFilter::Is(DealStatus::Open),
+            "won" => StatusFilter::Is(DealStatus::Won),
+            "lost" => StatusFilter::Is(DealStatus::Lost),
+            "active" => StatusFilter::Active,
+            "closed" => StatusFilter::Closed,
+            _ => return None,
+        })
+    }
+
+    fn admits(self, status: DealStatus) -> bool {
+        match self {
+            StatusFilter::Is(wanted) => status == wanted,
+            StatusFilter::Active => status != DealStatus::Lost,
+            StatusFilter::Closed => status != DealStatus::Open,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct OpportunityFilter {
     pub stage: Option<OdooId>,
@@ -46,7 +77,7 @@ pub struct OpportunityFilter {
     /// Everything within this person's reach (them and their subtree): a dashboard's drill-down.
     pub user: Option<OdooId>,
     pub team: Option<OdooId>,
-    pub status: Option<DealStatus>,
+    pub status: Option<StatusFilter>,
     /// Expected closing date range.
     pub close_from: Option<Date>,
     pub close_to: Option<Date>,
@@ -83,7 +114,7 @@ fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
             .salesperson
             .is_none_or(|s| fact.salesperson == Some(s))
         && filter.team.is_none_or(|t| fact.team == Some(t))
-        && filter.status.is_none_or(|s| fact.status == s)
+        && filter.status.is_none_or(|s| s.admits(fact.status))
         && within(fact.date_deadline, filter.close_from, filter.close_to)
         && within(fact.closed_on, filter.closed_from, filter.closed_to)
 }
