@@ -28,7 +28,8 @@ function el(tag, attrs, ...children) {
 async function api(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", ...options,
     headers: { "content-type": "application/json", ...(options.headers || {}) } });
-  if (response.status === 401) { me = null; location.hash = "#/login"; throw new Error("Please sign in."); }
+  // A lapsed session sends you to sign-in; a refused sign-in says why, where it happened.
+  if (response.status === 401 && !path.startsWith("/api/auth/")) { me = null; location.hash = "#/login"; throw new Error("Please sign in."); }
   const text = await response.text();
   const body = text ? JSON.parse(text) : null;
   if (!response.ok) throw new Error((body && body.error && body.error.message) || response.statusText);
@@ -56,23 +57,50 @@ function go(path, query) {
 function show(...nodes) { main.replaceChildren(...nodes); }
 function failure(error) { show(el("p", { class: "error", role: "alert" }, error.message)); }
 
-function loginPage() {
+// A small centred form that posts its fields as JSON; `done` says what happened.
+function accountForm(title, fields, submitText, submit, footer) {
   document.getElementById("nav").hidden = true;
-  const error = el("p", { class: "error", role: "alert" });
+  const message = el("p", { role: "alert" });
   const form = el("form", { class: "login", onsubmit: async (event) => {
     event.preventDefault();
-    const data = new FormData(form);
-    try {
-      await api("/api/auth/login", { method: "POST", body: JSON.stringify({ email: data.get("email"), password: data.get("password") }) });
+    message.className = "";
+    try { message.textContent = await submit(Object.fromEntries(new FormData(form))) || ""; }
+    catch (e) { message.className = "error"; message.textContent = e.message; }
+  } },
+    el("h1", {}, title),
+    fields.map(([name, label, type, autocomplete]) => el("label", {}, label, el("input", { name, type, autocomplete, required: true,
+      minlength: type === "password" && autocomplete === "new-password" ? 8 : undefined }))),
+    el("button", { type: "submit" }, submitText), message, footer);
+  show(form);
+}
+
+function loginPage() {
+  accountForm("Sign in", [["email", "Email", "email", "username"], ["password", "Password", "password", "current-password"]], "Sign in",
+    async (data) => {
+      await api("/api/auth/login", { method: "POST", body: JSON.stringify(data) });
       me = null; options = null;
       location.hash = "#/dashboard";
-    } catch (e) { error.textContent = e.message; }
-  } },
-    el("h1", {}, "Sign in"),
-    el("label", {}, "Email", el("input", { name: "email", type: "email", autocomplete: "username", required: true })),
-    el("label", {}, "Password", el("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
-    el("button", { type: "submit" }, "Sign in"), error);
-  show(form);
+    }, el("p", { class: "muted" }, "No account yet? ", el("a", { href: "#/signup" }, "Ask for one")));
+}
+
+function signupPage() {
+  accountForm("Ask for an account", [["name", "Name", "text", "name"], ["email", "Work email (as in Odoo)", "email", "username"],
+    ["password", "Password (8 characters or more)", "password", "new-password"]], "Ask for an account",
+    async (data) => {
+      await api("/api/auth/signup", { method: "POST", body: JSON.stringify(data) });
+      return "Thanks: your account is waiting for approval. An admin has to approve it before you can sign in.";
+    }, el("p", { class: "muted" }, el("a", { href: "#/login" }, "Back to sign-in")));
+}
+
+// The one-time link pipelog prints at its first start, when it has no admin yet.
+function setupPage() {
+  const token = params().get("token") || "";
+  accountForm("Create the first admin", [["name", "Name", "text", "name"], ["email", "Email", "email", "username"],
+    ["password", "Password (8 characters or more)", "password", "new-password"]], "Create the admin",
+    async (data) => {
+      await api("/api/setup", { method: "POST", body: JSON.stringify({ ...data, token }) });
+      location.hash = "#/login";
+    }, el("p", { class: "muted" }, "This link works once, for 30 minutes after pipelog started."));
 }
 
 function card(label, value, href) {
@@ -339,6 +367,7 @@ async function opportunitiesPage() {
         page > 1 ? el("a", { href: to(page - 1) }, "← Previous") : null,
         el("span", {}, `Page ${page} of ${pages}`),
         page < pages ? el("a", { href: to(page + 1) }, "Next →") : null)));
+  performance.mark("opportunities:rows");
 }
 
 function describe(entry) {
@@ -469,6 +498,8 @@ async function adminPage() {
 async function route() {
   const [path] = location.hash.replace(/^#\/?/, "").split("?");
   if (path === "login") return loginPage();
+  if (path === "signup") return signupPage();
+  if (path === "setup") return setupPage();
   try {
     if (!me) me = await api("/api/me");
     document.getElementById("nav").hidden = false;

@@ -564,7 +564,6 @@ fn serve(
             settings.odoo.clone()
         };
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-        println!("pipelog listening on http://{}", listener.local_addr()?);
         let options = pipelog::api::ServerOptions {
             secure_cookies,
             base_url,
@@ -574,10 +573,12 @@ fn serve(
         let setup_token = if demo { None } else { app::setup_token_if_needed(&store)? };
         if let Some(token) = &setup_token {
             println!(
-                "no admin yet: within 30 minutes, create one with\n  curl -H 'content-type: application/json' -d '{{\"token\":\"{token}\",\"email\":\"you@example.com\",\"name\":\"You\",\"password\":\"...\"}}' http://{}/api/setup\n  (or stop the server and run: pipelog user add you@example.com --admin)",
-                listener.local_addr()?
+                "no admin yet: within 30 minutes, create one at\n  http://{addr}/#/setup?token={token}\nor with\n  curl -H 'content-type: application/json' -d '{{\"token\":\"{token}\",\"email\":\"you@example.com\",\"name\":\"You\",\"password\":\"...\"}}' http://{addr}/api/setup\n  (or stop the server and run: pipelog user add you@example.com --admin)",
+                addr = listener.local_addr()?
             );
         }
+        // Last, so that everything above is on screen once the address is.
+        println!("pipelog listening on http://{}", listener.local_addr()?);
         let config = ServeConfig { settings, options, setup_token };
         app::serve(store.clone(), config, listener, odoo_settings, shutdown_signal()).await?;
         println!("pipelog stopped cleanly");

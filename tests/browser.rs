@@ -1,52 +1,44 @@
 //! The dashboard in a real headless browser (Debian's Chromium, driven by playwright-core from
-//! `tests/browser/`): sign-in as a salesperson, a manager and an admin, each seeing exactly their
-//! reach with the page's numbers equal to the API's; drill-down to a timeline; reassignment;
-//! approval; CSV export; dark mode on a phone. Screenshots go to `target/screenshots/`.
-//! Needs `chromium` and `npm ci --prefix tests/browser` (`.ci/run` installs both).
+//! `tests/browser/`), against the real binary:
+//! - in demo mode: sign-in as a salesperson, a manager and an admin, each seeing exactly their reach
+//!   with the page's numbers equal to the API's; shared filters; drill-down from cards, charts and
+//!   the team table; a timeline; reassignment; a sign-up and its approval; a manager override;
+//!   verify; CSV export;
+//!   dark mode on a phone;
+//! - synced from the simulated Odoo: the first admin created through the setup link, their numbers
+//!   equal the API's, and how fast they show
+//!   (Performance API). `PIPELOG_BROWSER_OPPORTUNITIES` sets the size (default 5,000); the figure in
+//!   the README comes from `PIPELOG_BROWSER_OPPORTUNITIES=100000 cargo test --release --test browser`.
+//!
+//! Screenshots go to `target/screenshots/`. Needs `chromium` and `npm ci --prefix tests/browser`
+//! (`.ci/run` installs both).
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
-#[test]
-fn the_dashboard_shows_each_person_their_reach_in_a_real_browser() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let scripts = root.join("tests/browser");
+use support::{FakeServer, Pipelog, start_server, start_server_with_preamble};
+
+fn scripts() -> PathBuf {
+    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         scripts.join("node_modules/playwright-core").exists(),
         "browser tests need their driver: run `npm ci --prefix tests/browser` (and install chromium)"
     );
-    let dir = tempfile::tempdir().expect("dir");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_pipelog"))
-        .arg("--data")
-        .arg(dir.path().join("browser.redb"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut url = None;
-    while url.is_none() && Instant::now() < deadline {
-        match lines.next() {
-            Some(Ok(line)) => {
-                url = line
-                    .strip_prefix("pipelog listening on ")
-                    .map(str::to_string)
-            }
-            _ => break,
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let url = url.expect("the server printed its address");
-    let shots = root.join("target/screenshots");
+    scripts
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+}
+
+/// Runs a browser script with `args`, stops `server`, and returns the JSON the script printed.
+fn run_script(script: &str, args: &[&str], mut server: Child) -> serde_json::Value {
     let output = Command::new("node")
-        .arg("dashboard.mjs")
-        .arg(&url)
-        .arg(&shots)
-        .current_dir(&scripts)
+        .arg(script)
+        .args(args)
+        .current_dir(scripts())
         .output();
     let _ = server.kill();
     let _ = server.wait();
@@ -57,8 +49,74 @@ fn the_dashboard_shows_each_person_their_reach_in_a_real_browser() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    eprintln!("browser results: {stdout}");
-    let results: serde_json::Value = serde_json::from_str(stdout.trim()).expect("results");
+    eprintln!("browser results ({script}): {stdout}");
+    serde_json::from_str(stdout.trim()).expect("results")
+}
+
+#[test]
+fn the_dashboard_shows_each_person_their_reach_in_a_real_browser() {
+    scripts();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_pipelog"));
+    serve
+        .arg("--data")
+        .arg(dir.path().join("browser.redb"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
+    let (server, url) = start_server(serve);
+    let shots = screenshots();
+    let shots_arg = shots.to_string_lossy();
+    let results = run_script("dashboard.mjs", &[&url, &shots_arg], server);
     assert!(results["totals"]["salesperson"].as_u64() < results["totals"]["admin"].as_u64());
     assert!(shots.join("phone-dark.png").exists());
+}
+
+#[test]
+fn the_dashboard_synced_from_the_simulated_odoo_shows_its_numbers_quickly() {
+    scripts();
+    let opportunities: usize = std::env::var("PIPELOG_BROWSER_OPPORTUNITIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5_000);
+    let fake = FakeServer::start(pipelog::demo::CrmOptions {
+        users: (opportunities / 50).clamp(20, 2_000),
+        opportunities,
+        partners: (opportunities / 5).max(20),
+        seed: 11,
+        ..Default::default()
+    });
+    let pipelog = Pipelog::new(&fake.url, "schedule = \"0 0 1 1 *\"");
+    let synced = pipelog.sync(&[]);
+    assert!(synced.status.success(), "{}", support::text(&synced));
+    // No admin yet: the server prints a one-time setup link, which the script follows.
+    let (server, url, preamble) =
+        start_server_with_preamble(pipelog.command(&["serve", "--listen", "127.0.0.1:0"]));
+    let setup = preamble
+        .iter()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("http://")?
+                .split_once("/#/setup?token=")
+        })
+        .map(|(_, token)| token.to_string())
+        .expect("a setup link");
+    let shots = screenshots();
+    let shots_arg = shots.to_string_lossy();
+    let results = run_script(
+        "scale.mjs",
+        &[&url, &shots_arg, "ops@example.com", "ops-password", &setup],
+        server,
+    );
+    assert!(
+        results["opportunities"].as_u64() >= Some(opportunities as u64 / 2),
+        "{results}"
+    );
+    for figure in [
+        "dashboard_load_ms_median",
+        "dashboard_navigation_ms_median",
+        "team_dashboard_navigation_ms_median",
+        "period_dashboard_navigation_ms_median",
+        "opportunities_navigation_ms_median",
+    ] {
+        assert!(results[figure].as_f64().is_some(), "{figure}: {results}");
+    }
 }

@@ -159,7 +159,16 @@ pub fn small_crm() -> CrmOptions {
 
 /// Starts `command` (a `pipelog serve --listen 127.0.0.1:0`) and waits for its address. Returns the
 /// child and the base URL; the rest of its output is drained in the background.
-pub fn start_server(mut command: Command) -> (std::process::Child, String) {
+pub fn start_server(command: Command) -> (std::process::Child, String) {
+    let (child, url, _) = start_server_with_preamble(command);
+    (child, url)
+}
+
+/// [`start_server`], also returning what the server printed before its address (the first-admin
+/// setup link, for one).
+pub fn start_server_with_preamble(
+    mut command: Command,
+) -> (std::process::Child, String, Vec<String>) {
     use std::io::{BufRead, BufReader};
     use std::time::{Duration, Instant};
     let mut child = command
@@ -169,13 +178,15 @@ pub fn start_server(mut command: Command) -> (std::process::Child, String) {
         .expect("starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut preamble = Vec::new();
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
         if let Some(url) = line.strip_prefix("pipelog listening on ") {
             let url = url.to_string();
             std::thread::spawn(move || for _ in lines {});
-            return (child, url);
+            return (child, url, preamble);
         }
+        preamble.push(line);
     }
     let _ = child.kill();
     let _ = child.wait();
