@@ -159,7 +159,7 @@ async function dashboardPage() {
   const fresh = data.data_freshness;
   const badge = fresh.last_sync_failed ? el("span", { class: "badge bad", role: "status" }, `Last sync failed: ${fresh.last_error || ""}`)
     : fresh.stale ? el("span", { class: "badge bad", role: "status" }, fresh.last_sync_at ? `Data may be stale (last sync ${dateTime(fresh.last_sync_at)})` : "Not synced yet")
-    : el("span", { class: "badge good" }, `Synced ${dateTime(fresh.last_sync_at)}`);
+    : el("span", { class: "badge good" }, `Synced ${dateTime(fresh.last_sync_at)}${fresh.next_sync_at ? ` · next ${dateTime(fresh.next_sync_at)}` : ""}`);
   const listOf = lister(query);
   const period = query.get("from") || query.get("to") ? { closed_from: query.get("from"), closed_to: query.get("to") } : {};
   // Every filter lives in the URL: a view can be bookmarked and shared.
@@ -370,9 +370,26 @@ async function opportunitiesPage() {
   performance.mark("opportunities:rows");
 }
 
-function describe(entry) {
-  const parts = entry.changes.map((c) => `${c.field}: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`);
-  return `${entry.event.replace("Opportunity", "")}${parts.length ? " — " + parts.join("; ") : ""}`;
+const EVENT_NAMES = { OpportunityCreated: "Created", OpportunityUpdated: "Updated", OpportunityAssigned: "Reassigned",
+  OpportunityStageChanged: "Stage moved", OpportunityArchived: "Lost", OpportunityRestored: "Restored", OpportunityDeleted: "Deleted in Odoo" };
+const FIELD_NAMES = { stage_id: "stage", user_id: "salesperson", team_id: "team", account_id: "account", expected_revenue: "expected revenue",
+  probability: "probability", date_deadline: "expected close", date_closed: "closed", active: "active", lost_reason: "lost reason", name: "name", kind: "type" };
+
+// One history entry in words: stage and people by name, money in the deal's currency.
+function describe(entry, currency) {
+  const value = (field, raw, name) => {
+    if (name) return name;
+    if (raw === null || raw === undefined) return "none";
+    if (field === "expected_revenue") return money(raw / 100, currency);
+    if (field === "probability") return `${raw}%`;
+    if (field === "date_deadline") return plainDate(raw);
+    if (field === "date_closed") return dateTime(raw);
+    if (field === "active") return raw ? "yes" : "no";
+    return typeof raw === "string" ? raw : JSON.stringify(raw);
+  };
+  const parts = entry.changes.map((c) => `${FIELD_NAMES[c.field] || c.field}: ${value(c.field, c.before, c.before_name)} → ${value(c.field, c.after, c.after_name)}`
+    + (c.lost_reason ? ` (${c.lost_reason})` : ""));
+  return `${EVENT_NAMES[entry.event] || entry.event}${parts.length ? " — " + parts.join("; ") : ""}`;
 }
 
 async function opportunityPage(id, notice) {
@@ -381,11 +398,12 @@ async function opportunityPage(id, notice) {
   const facts = el("table", {}, el("tbody", {},
     [["Stage", o.stage ? o.stage.name : "–"], ["Status", o.status], ["Expected revenue", money(o.expected_revenue_cents / 100, o.currency)],
      ["Probability", `${o.probability}%`], ["Expected close", plainDate(o.date_deadline)], ["Closed", dateTime(o.date_closed)],
-     ["Salesperson", o.salesperson ? o.salesperson.name : "unassigned"], ["Team", o.team ? o.team.name : "–"],
+     ["Salesperson", o.salesperson ? o.salesperson.name : "unassigned"],
+     ["Managers", data.managers.length ? data.managers.map((m) => m.name).join(" → ") : "–"], ["Team", o.team ? o.team.name : "–"],
      ["Account", o.account ? [o.account.name, o.account.city, o.account.country].filter(Boolean).join(", ") : "–"]]
       .map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))));
   const timeline = el("ol", { class: "timeline" }, data.history.map((entry) =>
-    el("li", {}, el("div", {}, describe(entry)), el("div", { class: "muted" }, `${dateTime(entry.at)} · ${entry.source || "?"}`))));
+    el("li", {}, el("div", {}, describe(entry, o.currency)), el("div", { class: "muted" }, `${dateTime(entry.at)} · ${entry.source || "?"}`))));
   const blocks = [el("h1", {}, o.name), el("section", {}, facts)];
   if (me && (me.is_admin || me.is_manager)) {
     const { salespeople } = await filterOptions();

@@ -194,31 +194,46 @@ fn main() {
     syncing.store(false, Ordering::SeqCst);
     let runs = runtime.block_on(sync_runs).expect("sync task");
 
-    // One page of the opportunity list for the same manager (it reads every opportunity row), idle.
-    let list_samples: Vec<Duration> = runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut samples = Vec::new();
-        for _ in 0..20 {
-            let started = Instant::now();
-            let response = client
-                .get(format!("{url}/api/opportunities?per_page=50"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("list");
-            assert_eq!(response.status(), 200);
-            let _ = response.bytes().await;
-            samples.push(started.elapsed());
-        }
-        samples
-    });
-    let mut list_sorted = list_samples;
-    list_sorted.sort();
-    bench(
-        "opportunity_list_page_median_ms",
-        list_sorted[list_sorted.len() / 2].as_secs_f64() * 1e3,
-        "ms",
-    );
+    // Reads that sum or sort every opportunity in reach (the compact facts), for the same manager,
+    // idle: median of 20 each.
+    let idle_median_ms = |path: &str| -> f64 {
+        runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let mut samples = Vec::new();
+            for _ in 0..20 {
+                let started = Instant::now();
+                let response = client
+                    .get(format!("{url}{path}"))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), 200, "{path}");
+                let _ = response.bytes().await;
+                samples.push(started.elapsed());
+            }
+            samples.sort();
+            samples[samples.len() / 2].as_secs_f64() * 1e3
+        })
+    };
+    for (name, path) in [
+        (
+            "opportunity_list_page_median_ms",
+            "/api/opportunities?per_page=50",
+        ),
+        (
+            "opportunity_search_page_median_ms",
+            "/api/opportunities?per_page=50&q=renewal",
+        ),
+        ("dashboard_by_team_median_ms", "/api/dashboard?team=1"),
+        (
+            "dashboard_with_period_median_ms",
+            "/api/dashboard?from=2026-01-01&to=2026-12-31",
+        ),
+        ("trends_median_ms", "/api/dashboard/trends"),
+    ] {
+        bench(name, idle_median_ms(path), "ms");
+    }
 
     let mut sorted = latencies.clone();
     sorted.sort();

@@ -275,10 +275,15 @@ pub async fn dashboard(
 ) -> Result<Response, ApiError> {
     let query = dashboard_query(&state, &params)?;
     let viewer = current.viewer;
-    let report = blocking(&state, move |store| {
+    let mut report = blocking(&state, move |store| {
         Ok(queries::dashboard(&store.read()?, &viewer, &query)?)
     })
     .await?;
+    report.data_freshness.next_sync_at = state
+        .schedule
+        .lock()
+        .map(|s| s.next_run_at)
+        .unwrap_or_default();
     Ok(Json(report).into_response())
 }
 

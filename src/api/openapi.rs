@@ -47,7 +47,10 @@ const fn op(
 const DASHBOARD_FILTERS: &[(&str, &str)] = &[
     ("user", "someone within reach (default: yourself)"),
     ("team", "team id: only that team's opportunities"),
-    ("stage", "stage id: only opportunities in that stage"),
+    (
+        "stage",
+        "stage id: only opportunities in that stage (0: without a stage)",
+    ),
     ("from", "won revenue from this date (YYYY-MM-DD)"),
     ("to", "won revenue until this date"),
 ];
@@ -144,7 +147,7 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         query: &[
-            ("stage", "stage id"),
+            ("stage", "stage id (0: without a stage)"),
             ("salesperson", "user id: their own opportunities"),
             (
                 "user",

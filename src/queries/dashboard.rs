@@ -15,8 +15,8 @@ use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::OdooId;
 use crate::projections::{
-    Aggregate, DealStatus, EVERYTHING, MetricsView, NamedRef, OpportunityFact, Performer, StageRef,
-    SyncOutcome, TeamMemberMetrics, Totals,
+    Aggregate, DealStatus, EVERYTHING, MetricsView, NO_STAGE, NamedRef, OpportunityFact, Performer,
+    StageRef, SyncOutcome, TeamMemberMetrics, Totals,
 };
 use crate::store::Snapshot;
 
@@ -42,7 +42,9 @@ impl DashboardQuery {
 
     fn admits(&self, fact: &OpportunityFact) -> bool {
         self.team.is_none_or(|team| fact.team == Some(team))
-            && self.stage.is_none_or(|stage| fact.stage == Some(stage))
+            && self
+                .stage
+                .is_none_or(|stage| fact.stage.unwrap_or(NO_STAGE) == stage)
     }
 
     /// The closing-date range, checked; `None` for all time.
@@ -103,6 +105,8 @@ pub struct TopPerformer {
 #[derive(Debug, Clone, Serialize)]
 pub struct Freshness {
     pub last_sync_at: Option<Timestamp>,
+    /// When the schedule runs next; the server fills it in (the log does not know).
+    pub next_sync_at: Option<Timestamp>,
     pub last_sync_failed: bool,
     pub last_error: Option<String>,
     pub stale: bool,
@@ -368,6 +372,7 @@ pub fn dashboard(
         top_performers,
         data_freshness: Freshness {
             last_sync_at: sync.last_success_at,
+            next_sync_at: None,
             last_sync_failed: last_failed,
             last_error: if last_failed { last_error } else { None },
             stale,
@@ -518,7 +523,7 @@ mod tests {
                 Some(subject) => owner.is_some_and(|o| brute_force_sees(&managers, subject, o)),
             };
             let admitted = team.is_none_or(|t| record.team_id == Some(t))
-                && stage.is_none_or(|s| record.stage_id == Some(s));
+                && stage.is_none_or(|s| record.stage_id.unwrap_or(NO_STAGE) == s);
             let contribution =
                 Contribution::of(record, record.stage_id.and_then(|s| model.stages().get(&s)));
             if let (true, true, Some(contribution)) = (in_reach, admitted, contribution) {
@@ -557,7 +562,7 @@ mod tests {
             let narrowings = teams
                 .iter()
                 .map(|&t| (Some(t), None))
-                .chain(stages.iter().map(|&s| (None, Some(s))));
+                .chain(stages.iter().chain([&NO_STAGE]).map(|&s| (None, Some(s))));
             for (team, stage) in narrowings {
                 let query = DashboardQuery {
                     team,

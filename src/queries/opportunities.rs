@@ -1,5 +1,7 @@
 //! Opportunity lists (filters, search, sort, pages, CSV) and one opportunity with its history.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -7,7 +9,7 @@ use serde::Serialize;
 use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::{Event, LeadKind, OdooId};
-use crate::projections::{DealStatus, OpportunityFact, OpportunityView};
+use crate::projections::{DealStatus, NO_STAGE, NamedRef, OpportunityFact, OpportunityView};
 use crate::store::Snapshot;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -109,7 +111,9 @@ fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
             || day.is_some_and(|day| from.is_none_or(|f| day >= f) && to.is_none_or(|t| day <= t))
     };
     (filter.include_leads || fact.kind == LeadKind::Opportunity)
-        && filter.stage.is_none_or(|s| fact.stage == Some(s))
+        && filter
+            .stage
+            .is_none_or(|s| fact.stage.unwrap_or(NO_STAGE) == s)
         && filter
             .salesperson
             .is_none_or(|s| fact.salesperson == Some(s))
@@ -346,7 +350,68 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, Serialize)]
 pub struct OpportunityDetail {
     pub opportunity: OpportunityView,
+    /// The salesperson's managers, nearest first, with their names.
+    pub managers: Vec<NamedRef>,
     pub history: Vec<HistoryEntry>,
+}
+
+/// Names for the ids a history mentions (stages, people, teams), read once per detail.
+struct Names<'s> {
+    snapshot: &'s Snapshot,
+    stages: HashMap<OdooId, String>,
+    teams: HashMap<OdooId, String>,
+}
+
+impl<'s> Names<'s> {
+    fn new(snapshot: &'s Snapshot) -> Result<Names<'s>, QueryError> {
+        Ok(Names {
+            snapshot,
+            stages: snapshot
+                .stages()?
+                .into_iter()
+                .map(|s| (s.id, s.name))
+                .collect(),
+            teams: snapshot
+                .teams()?
+                .into_iter()
+                .map(|t| (t.id, t.name))
+                .collect(),
+        })
+    }
+
+    fn person(&self, id: OdooId) -> Result<Option<String>, QueryError> {
+        Ok(self.snapshot.profile(id)?.map(|p| p.name))
+    }
+
+    /// The name behind an id-valued field, when it has one.
+    fn of(&self, field: &str, value: &serde_json::Value) -> Result<Option<String>, QueryError> {
+        let Some(id) = value.as_u64() else {
+            return Ok(None);
+        };
+        Ok(match field {
+            "stage_id" => self.stages.get(&id).cloned(),
+            "team_id" => self.teams.get(&id).cloned(),
+            "user_id" => self.person(id)?,
+            _ => None,
+        })
+    }
+
+    /// `{field, before, after}`, with `before_name`/`after_name` for ids that have a name.
+    fn change(
+        &self,
+        field: &str,
+        before: &serde_json::Value,
+        after: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        let mut change = serde_json::json!({"field": field, "before": before, "after": after});
+        if let Some(name) = self.of(field, before)? {
+            change["before_name"] = serde_json::Value::String(name);
+        }
+        if let Some(name) = self.of(field, after)? {
+            change["after_name"] = serde_json::Value::String(name);
+        }
+        Ok(change)
+    }
 }
 
 pub fn opportunity_detail(
@@ -358,20 +423,29 @@ pub fn opportunity_detail(
         .opportunity(id)?
         .filter(|o| viewer.sees(o))
         .ok_or(QueryError::NotFound)?;
+    let names = Names::new(snapshot)?;
+    let mut managers = Vec::with_capacity(opportunity.manager_chain.len());
+    for &manager in &opportunity.manager_chain {
+        managers.push(NamedRef {
+            id: manager,
+            name: names
+                .person(manager)?
+                .unwrap_or_else(|| format!("user {manager}")),
+        });
+    }
+    let id_json = |id: Option<OdooId>| serde_json::json!(id);
     let mut history = Vec::new();
     for envelope in snapshot.aggregate_events(&format!("opportunity/{id}"))? {
         let changes = match &envelope.event {
             Event::OpportunityUpdated { changes, .. } => changes
                 .iter()
-                .map(
-                    |c| serde_json::json!({"field": c.field, "before": c.before, "after": c.after}),
-                )
-                .collect(),
+                .map(|c| names.change(&c.field, &c.before, &c.after))
+                .collect::<Result<Vec<_>, _>>()?,
             Event::OpportunityAssigned { from, to, .. } => {
-                vec![serde_json::json!({"field": "user_id", "before": from, "after": to})]
+                vec![names.change("user_id", &id_json(*from), &id_json(*to))?]
             }
             Event::OpportunityStageChanged { from, to, .. } => {
-                vec![serde_json::json!({"field": "stage_id", "before": from, "after": to})]
+                vec![names.change("stage_id", &id_json(*from), &id_json(*to))?]
             }
             Event::OpportunityArchived { lost_reason, .. } => vec![
                 serde_json::json!({"field": "active", "before": true, "after": false, "lost_reason": lost_reason}),
@@ -393,6 +467,7 @@ pub fn opportunity_detail(
     }
     Ok(OpportunityDetail {
         opportunity,
+        managers,
         history,
     })
 }

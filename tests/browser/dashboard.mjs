@@ -27,8 +27,24 @@ async function signIn(email, viewport = { width: 1280, height: 900 }, colorSchem
   return { context, page };
 }
 
+// The demo keeps changing (a sync every minute): a mismatch between the page and the API fails the
+// test only if no sync ran while it was checked; otherwise the check runs again.
+async function stable(page, check) {
+  const syncRuns = async () => (await (await page.request.get(`${base}/api/sync/status`)).json()).history.runs_total;
+  for (let attempt = 1; ; attempt++) {
+    const before = await syncRuns();
+    try { return await check(); }
+    catch (error) { if (attempt >= 3 || (await syncRuns()) === before) throw error; }
+  }
+}
+
 // The figures on the page equal the API's, for the same session.
 async function checkFigures(page, label) {
+  return stable(page, async () => {
+  await page.goto(`${base}/#/team`);
+  await page.waitForSelector("h1:text('Team')");
+  await page.goto(`${base}/#/dashboard`);
+  await page.waitForSelector("section[data-currency], section .muted");
   const api = await (await page.request.get(`${base}/api/dashboard`)).json();
   for (const [currency, figures] of Object.entries(api.currencies)) {
     const section = page.locator(`section[data-currency="${currency}"]`);
@@ -38,6 +54,7 @@ async function checkFigures(page, label) {
     assert.equal(Number(open.replace(/[^0-9]/g, "")), Math.round(figures.pipeline_value), `${label}: open pipeline ${currency}`);
   }
   return api;
+  });
 }
 
 async function total(page) {
@@ -51,14 +68,18 @@ const admin = await signIn("admin@example.com");
 const adminApi = await checkFigures(admin.page, "admin");
 await admin.page.waitForSelector("svg[data-chart=forecast]");
 await admin.page.waitForSelector("svg[data-chart=won]");
-await admin.page.selectOption("select[name=period]", "year");
-await admin.page.waitForFunction(() => location.hash.includes("from="));
-await admin.page.waitForSelector("svg[data-chart=forecast]");
-const yearly = await (await admin.page.request.get(`${base}/api/dashboard?${admin.page.url().split("?")[1]}`)).json();
-for (const [currency, figures] of Object.entries(yearly.currencies)) {
-  const won = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Won revenue" }).locator(".value").textContent();
-  assert.equal(Number(won.replace(/[^0-9]/g, "")), Math.round(figures.won_revenue), `won this year ${currency}`);
-}
+await stable(admin.page, async () => {
+  await admin.page.goto(`${base}/#/dashboard`);
+  await admin.page.waitForSelector("svg[data-chart=forecast]");
+  await admin.page.selectOption("select[name=period]", "year");
+  await admin.page.waitForFunction(() => location.hash.includes("from="));
+  await admin.page.waitForSelector("svg[data-chart=forecast]");
+  const yearly = await (await admin.page.request.get(`${base}/api/dashboard?${admin.page.url().split("?")[1]}`)).json();
+  for (const [currency, figures] of Object.entries(yearly.currencies)) {
+    const won = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Won revenue" }).locator(".value").textContent();
+    assert.equal(Number(won.replace(/[^0-9]/g, "")), Math.round(figures.won_revenue), `won this year ${currency}`);
+  }
+});
 await admin.page.screenshot({ path: `${shots}/dashboard-admin.png`, fullPage: true });
 await admin.page.goto(`${base}/#/dashboard`);
 await admin.page.waitForSelector("section[data-currency]");
@@ -85,57 +106,62 @@ results.totals = { admin: adminTotal, manager: managerTotal, salesperson: seller
 // Shared filters: a team narrows every card, and lands in the URL.
 const options = await (await admin.page.request.get(`${base}/api/filters`)).json();
 assert.ok(options.teams.length && options.stages.length && options.salespeople.length, "filter choices");
-await admin.page.goto(`${base}/#/dashboard`);
-await admin.page.waitForSelector("section[data-currency]");
-await admin.page.selectOption("select[name=team]", String(options.teams[0].id));
-await admin.page.waitForFunction(() => location.hash.includes("team="));
-await admin.page.waitForSelector("svg[data-chart=forecast]");
-const teamQuery = admin.page.url().split("?")[1];
-const teamApi = await (await admin.page.request.get(`${base}/api/dashboard?${teamQuery}`)).json();
-assert.notDeepEqual(teamApi.currencies, adminApi.currencies, "a team narrows the figures");
-for (const [currency, figures] of Object.entries(teamApi.currencies)) {
-  const active = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Active opportunities" }).locator(".value").textContent();
-  assert.equal(Number(active), figures.active_opportunities, `team filter: active ${currency}`);
-}
-await admin.page.screenshot({ path: `${shots}/dashboard-team.png`, fullPage: true });
+await stable(admin.page, async () => {
+  await admin.page.goto(`${base}/#/dashboard`);
+  await admin.page.waitForSelector("section[data-currency]");
+  await admin.page.selectOption("select[name=team]", String(options.teams[0].id));
+  await admin.page.waitForFunction(() => location.hash.includes("team="));
+  await admin.page.waitForSelector("svg[data-chart=forecast]");
+  const teamQuery = admin.page.url().split("?")[1];
+  const teamApi = await (await admin.page.request.get(`${base}/api/dashboard?${teamQuery}`)).json();
+  assert.notDeepEqual(teamApi.currencies, adminApi.currencies, "a team narrows the figures");
+  for (const [currency, figures] of Object.entries(teamApi.currencies)) {
+    const active = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Active opportunities" }).locator(".value").textContent();
+    assert.equal(Number(active), figures.active_opportunities, `team filter: active ${currency}`);
+  }
+  await admin.page.screenshot({ path: `${shots}/dashboard-team.png`, fullPage: true });
 
-// Every number drills down to the opportunities behind it: a card, a stage bar, a month.
-const [teamCurrency, teamFigures] = Object.entries(teamApi.currencies)[0];
-// A list holds every currency: its total is the figure summed over the currencies.
-const acrossCurrencies = (count) => Object.values(teamApi.currencies).reduce((n, f) => n + count(f), 0);
-await admin.page.locator(`section[data-currency="${teamCurrency}"] .card`, { hasText: "Active opportunities" }).locator("a").click();
-await admin.page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("team="));
-await admin.page.waitForSelector("#total");
-assert.equal(Number(await admin.page.textContent("#total")), acrossCurrencies((f) => f.active_opportunities), "card drill-down");
-await admin.page.goBack();
-await admin.page.waitForSelector("svg[data-chart=stages] a");
-const stage = teamFigures.by_stage[0];
-await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=stages] a[data-stage="${stage.stage_id}"]`).click();
-await admin.page.waitForFunction(() => location.hash.includes("stage="));
-await admin.page.waitForSelector("#total");
-assert.equal(Number(await admin.page.textContent("#total")),
-  acrossCurrencies((f) => f.by_stage.filter((s) => s.stage_id === stage.stage_id).reduce((n, s) => n + s.count, 0)), "stage bar drill-down");
-await admin.page.goBack();
-await admin.page.waitForSelector("svg[data-chart=forecast] a");
-const trends = await (await admin.page.request.get(`${base}/api/dashboard/trends?${teamQuery}`)).json();
-const month = trends.currencies[teamCurrency].forecast.slice(0, 18)[0];
-await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=forecast] a[data-month="${month.month}"]`).click();
-await admin.page.waitForFunction(() => location.hash.includes("close_from="));
-await admin.page.waitForSelector("#total");
-const monthCount = Object.values(trends.currencies).reduce((n, t) => n + t.forecast.filter((m) => m.month === month.month).reduce((k, m) => k + m.count, 0), 0);
-assert.equal(Number(await admin.page.textContent("#total")), monthCount, "forecast month drill-down");
-await admin.page.screenshot({ path: `${shots}/drill-down.png`, fullPage: true });
+  // Every number drills down to the opportunities behind it: a card, a stage bar, a month.
+  const [teamCurrency, teamFigures] = Object.entries(teamApi.currencies)[0];
+  // A list holds every currency: its total is the figure summed over the currencies.
+  const acrossCurrencies = (count) => Object.values(teamApi.currencies).reduce((n, f) => n + count(f), 0);
+  await admin.page.locator(`section[data-currency="${teamCurrency}"] .card`, { hasText: "Active opportunities" }).locator("a").click();
+  await admin.page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("team="));
+  await admin.page.waitForSelector("#total");
+  assert.equal(Number(await admin.page.textContent("#total")), acrossCurrencies((f) => f.active_opportunities), "card drill-down");
+  await admin.page.goBack();
+  await admin.page.waitForSelector("svg[data-chart=stages] a");
+  const stage = teamFigures.by_stage[0];
+  await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=stages] a[data-stage="${stage.stage_id}"]`).click();
+  await admin.page.waitForFunction(() => location.hash.includes("stage="));
+  await admin.page.waitForSelector("#total");
+  assert.equal(Number(await admin.page.textContent("#total")),
+    acrossCurrencies((f) => f.by_stage.filter((s) => s.stage_id === stage.stage_id).reduce((n, s) => n + s.count, 0)), "stage bar drill-down");
+  await admin.page.goBack();
+  await admin.page.waitForSelector("svg[data-chart=forecast] a");
+  const trends = await (await admin.page.request.get(`${base}/api/dashboard/trends?${teamQuery}`)).json();
+  const month = trends.currencies[teamCurrency].forecast.slice(0, 18)[0];
+  await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=forecast] a[data-month="${month.month}"]`).click();
+  await admin.page.waitForFunction(() => location.hash.includes("close_from="));
+  await admin.page.waitForSelector("#total");
+  const monthCount = Object.values(trends.currencies).reduce((n, t) => n + t.forecast.filter((m) => m.month === month.month).reduce((k, m) => k + m.count, 0), 0);
+  assert.equal(Number(await admin.page.textContent("#total")), monthCount, "forecast month drill-down");
+  await admin.page.screenshot({ path: `${shots}/drill-down.png`, fullPage: true });
+});
 
 // Drill down: the manager's team table → a report's dashboard → their opportunities → a timeline.
 const { page } = managerSession;
 await page.goto(`${base}/#/dashboard`);
 await page.waitForSelector("section h2:text('Team')");
-const firstPipeline = page.locator("section:has(h2:text('Team')) tbody td.num a").first();
-await firstPipeline.click();
-await page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("user="));
-await page.waitForSelector("#total");
-const listed = await (await page.request.get(`${base}/api/opportunities?${page.url().split("?")[1]}`)).json();
-assert.equal(Number(await page.textContent("#total")), listed.total, "team table number drill-down");
+await stable(page, async () => {
+  await page.goto(`${base}/#/dashboard`);
+  await page.waitForSelector("section h2:text('Team')");
+  await page.locator("section:has(h2:text('Team')) tbody td.num a").first().click();
+  await page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("user="));
+  await page.waitForSelector("#total");
+  const listed = await (await page.request.get(`${base}/api/opportunities?${page.url().split("?")[1]}`)).json();
+  assert.equal(Number(await page.textContent("#total")), listed.total, "team table number drill-down");
+});
 await page.goBack();
 await page.waitForSelector("section h2:text('Team')");
 await page.locator("section:has(h2:text('Team')) tbody tr td:first-child a").first().click();
@@ -192,12 +218,14 @@ await admin.page.click("button:text('Verify views')");
 await admin.page.waitForSelector("#views-status:has-text('Views verified')");
 
 // CSV export of exactly what is shown.
-await admin.page.goto(`${base}/#/opportunities?status=won`);
-await admin.page.waitForSelector("#total");
-const shown = Number((await admin.page.textContent("#total")).replace(/[^0-9]/g, ""));
-const [download] = await Promise.all([admin.page.waitForEvent("download"), admin.page.click("button:text('Export CSV')")]);
-const csv = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
-assert.equal(csv.trim().split("\n").length - 1, shown, "CSV rows = rows shown");
+await stable(admin.page, async () => {
+  await admin.page.goto(`${base}/#/opportunities?status=won`);
+  await admin.page.waitForSelector("#total");
+  const shown = Number((await admin.page.textContent("#total")).replace(/[^0-9]/g, ""));
+  const [download] = await Promise.all([admin.page.waitForEvent("download"), admin.page.click("button:text('Export CSV')")]);
+  const csv = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
+  assert.equal(csv.trim().split("\n").length - 1, shown, "CSV rows = rows shown");
+});
 
 // Dark mode on a phone.
 const phone = await signIn("admin@example.com", { width: 390, height: 844 }, "dark");
