@@ -53,13 +53,7 @@ fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicat
         if let Ok(response) = login
             && response.status() == 200
         {
-            let cookie = response.headers()["set-cookie"]
-                .to_str()
-                .expect("ascii")
-                .split(';')
-                .next()
-                .expect("pair")
-                .to_string();
+            let cookie = support::session_cookie(&response);
             let kill_after = Duration::from_millis(rng.below(400));
             let started = Instant::now();
             while started.elapsed() < kill_after {

@@ -47,26 +47,31 @@ impl Drop for Mount {
     }
 }
 
-fn data_on(pipelog: &mut Pipelog, mount: &Mount) {
-    pipelog.data = mount.0.join("pipelog.redb");
-}
-
-#[test]
-fn a_full_disk_and_a_read_only_directory_fail_plainly_and_recover() {
+/// A simulated CRM too big for a 1.5 MB tmpfs, and pipelog with its data file on that tmpfs.
+/// `None` when not root (mounting needs it).
+fn on_a_small_disk(seed: u64, sync_config: &str) -> Option<(FakeServer, Pipelog, Mount)> {
     if !is_root() {
         eprintln!("skipped: mounting a tmpfs needs root");
-        return;
+        return None;
     }
     let server = FakeServer::start(pipelog::demo::CrmOptions {
         users: 40,
         opportunities: 3_000,
         partners: 300,
-        seed: 3,
+        seed,
         ..Default::default()
     });
-    let mut pipelog = Pipelog::new(&server.url, "page_size = 200");
+    let mut pipelog = Pipelog::new(&server.url, sync_config);
     let mount = Mount::tmpfs(&pipelog.dir.path().join("small"), "1500k");
-    data_on(&mut pipelog, &mount);
+    pipelog.data = mount.0.join("pipelog.redb");
+    Some((server, pipelog, mount))
+}
+
+#[test]
+fn a_full_disk_and_a_read_only_directory_fail_plainly_and_recover() {
+    let Some((_server, pipelog, mount)) = on_a_small_disk(3, "page_size = 200") else {
+        return;
+    };
 
     // The first full sync does not fit.
     let full = pipelog.sync(&[]);
@@ -118,20 +123,11 @@ fn a_running_server_recovers_from_a_full_disk_without_a_restart() {
 
     use serde_json::{Value, json};
 
-    if !is_root() {
-        eprintln!("skipped: mounting a tmpfs needs root");
+    let Some((_server, pipelog, mount)) =
+        on_a_small_disk(4, "page_size = 200\nschedule = \"0 0 1 1 *\"")
+    else {
         return;
-    }
-    let server = FakeServer::start(pipelog::demo::CrmOptions {
-        users: 40,
-        opportunities: 3_000,
-        partners: 300,
-        seed: 4,
-        ..Default::default()
-    });
-    let mut pipelog = Pipelog::new(&server.url, "page_size = 200\nschedule = \"0 0 1 1 *\"");
-    let mount = Mount::tmpfs(&pipelog.dir.path().join("small"), "1500k");
-    data_on(&mut pipelog, &mount);
+    };
     pipelog.add_admin("ops@example.com", "ops-password");
     let (mut child, url) =
         support::start_server(pipelog.command(&["serve", "--listen", "127.0.0.1:0"]));
@@ -145,13 +141,7 @@ fn a_running_server_recovers_from_a_full_disk_without_a_restart() {
         .send()
         .expect("login");
     assert_eq!(signed_in.status(), 200);
-    let cookie = signed_in.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
+    let cookie = support::session_cookie(&signed_in);
     let get = |path: &str| -> (u16, Value) {
         let response = client
             .get(format!("{url}{path}"))

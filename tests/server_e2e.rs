@@ -53,13 +53,7 @@ fn csrf_throttling_write_back_idempotency_conflicts_and_restarts_on_the_real_bin
 
     let signed_in = login("boss-password");
     assert_eq!(signed_in.status(), 200);
-    let cookie = signed_in.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
+    let cookie = support::session_cookie(&signed_in);
 
     // Reassignment: Odoo refuses once (nothing recorded), then accepts; a retry is a replay; a stale
     // version is a conflict.

@@ -240,22 +240,24 @@ impl Store {
     }
 
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        let slot = self.db.read().map_err(|_| StoreError::Unavailable {
-            cause: "a reader thread panicked".into(),
-        })?;
-        match slot.as_ref() {
-            Some(db) => Ok(db.begin_read()?),
-            None => Err(self.closed()),
-        }
+        self.with_database(|db| Ok(db.begin_read()?))
     }
 
     /// Callers hold the writer's lock, so the file cannot be reopened under the transaction.
     fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        self.with_database(|db| Ok(db.begin_write()?))
+    }
+
+    /// Runs `f` on the open database; an error while it is closed after a failed write.
+    fn with_database<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let slot = self.db.read().map_err(|_| StoreError::Unavailable {
             cause: "a reader thread panicked".into(),
         })?;
         match slot.as_ref() {
-            Some(db) => Ok(db.begin_write()?),
+            Some(db) => f(db),
             None => Err(self.closed()),
         }
     }

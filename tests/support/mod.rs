@@ -211,3 +211,14 @@ impl Pipelog {
         assert!(add.wait().expect("waits").success());
     }
 }
+
+/// The `name=value` pair of a sign-in answer's session cookie, to send back as `cookie`.
+pub fn session_cookie(response: &reqwest::blocking::Response) -> String {
+    response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string()
+}
