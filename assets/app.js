@@ -204,7 +204,10 @@ async function dashboardPage() {
         card("Average deal", figures.average_deal_size === null ? "–" : money(figures.average_deal_size, currency), listOf({ status: "active" })),
         card("Active opportunities", String(figures.active_opportunities), listOf({ status: "open" }))),
       el("h2", {}, "Pipeline by stage"),
-      figures.by_stage.length ? stageChart(figures.by_stage, currency, listOf) : el("p", { class: "muted" }, "No open or won opportunities here.")));
+      figures.by_stage.length ? stageChart(figures.by_stage, currency, listOf) : el("p", { class: "muted" }, "No open or won opportunities here."),
+      // The trends arrive after the figures: their space is kept, so nothing moves when they do.
+      el("h2", {}, "Forecast by expected closing month"), el("div", { class: "chart-slot forecast", "data-slot": "forecast" }),
+      el("h2", {}, "Won revenue over time"), el("div", { class: "chart-slot won", "data-slot": "won" })));
   }
   if (data.team_metrics.length) {
     const rows = data.team_metrics.map((member) => {
@@ -234,11 +237,12 @@ async function dashboardPage() {
   performance.mark("dashboard:numbers");
   const trendQuery = scopeOf(query);
   const trends = await api(`/api/dashboard/trends?${trendQuery}`);
-  for (const [currency, series] of Object.entries(trends.currencies)) {
-    const section = main.querySelector(`section[data-currency="${currency}"]`);
-    if (!section) continue;
-    section.append(el("h2", {}, "Forecast by expected closing month"), monthBars(series.forecast, currency, "forecast", listOf),
-      el("h2", {}, "Won revenue over time"), monthLine(series.won, currency, listOf));
+  // Only this rendering's sections: after a quick navigation, the page may show another scope.
+  for (const section of blocks.filter((block) => block.dataset.currency && block.isConnected)) {
+    const currency = section.dataset.currency;
+    const series = trends.currencies[currency] || { forecast: [], won: [] };
+    section.querySelector("[data-slot=forecast]").replaceChildren(monthBars(series.forecast, currency, "forecast", listOf));
+    section.querySelector("[data-slot=won]").replaceChildren(monthLine(series.won, currency, listOf));
   }
 }
 

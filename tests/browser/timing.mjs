@@ -45,3 +45,19 @@ export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }
+
+// The layout shift (Chromium's Layout Instability API, summed as in CLS) from a full load of
+// `hash` until its trend charts are drawn: figures arriving must not push the page around.
+export async function loadLayoutShift(page, base, hash = "#/dashboard") {
+  await page.goto("about:blank");
+  await page.addInitScript(() => {
+    window.__shift = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.__shift += entry.value;
+    }).observe({ type: "layout-shift", buffered: true });
+  });
+  await page.goto(`${base}/${hash}`);
+  await page.waitForSelector("svg[data-chart=won], [data-slot=won] p");
+  await page.waitForTimeout(200);
+  return page.evaluate(() => window.__shift);
+}
