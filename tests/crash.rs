@@ -1,6 +1,7 @@
 //! The crash harness: the real server, syncing and taking commands, killed with SIGKILL at random
-//! moments, 50 times. After every kill: the file opens, `verify` is clean, every acknowledged
-//! command is in the log, and a sync completes without duplicating anything.
+//! moments, 50 times (`PIPELOG_CRASH_TRIALS=N` for a longer run, `PIPELOG_CRASH_SEED=S` for other
+//! moments). After every kill: the file opens, `verify` is clean, every acknowledged command is in
+//! the log, and a sync completes without duplicating anything.
 
 mod support;
 
@@ -12,7 +13,15 @@ use pipelog::domain::Event;
 use pipelog::store::ReadOnlyStore;
 use support::{FakeServer, Pipelog, small_crm, start_server, text};
 
+/// Kills in a normal run; the issue asks for at least 50 in CI.
 const TRIALS: usize = 50;
+
+fn from_env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn start(pipelog: &Pipelog) -> (std::process::Child, String) {
     start_server(pipelog.command(&["serve", "--listen", "127.0.0.1:0"]))
@@ -38,10 +47,11 @@ fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicat
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let mut rng = Rng::new(99);
+    let trials = from_env("PIPELOG_CRASH_TRIALS", TRIALS as u64) as usize;
+    let mut rng = Rng::new(from_env("PIPELOG_CRASH_SEED", 99));
     // Acknowledged commands: position → (user, manager).
     let mut acknowledged: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for trial in 0..TRIALS {
+    for trial in 0..trials {
         server.fake.crm().mutate(5);
         let (mut child, url) = start(&pipelog);
         let login = client
@@ -105,7 +115,10 @@ fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicat
         }
     }
     // A sync after all that completes, and a second one finds nothing new: nothing was duplicated.
-    assert!(pipelog.sync(&["--full"]).status.success());
+    // (The simulated CRM deleted records in every trial, and the server reconciles only hourly: a
+    // long run collects more deletions than the mass-delete guard lets through unconfirmed.)
+    let after = pipelog.sync(&["--full", "--allow-mass-delete"]);
+    assert!(after.status.success(), "{}", text(&after));
     let before = pipelog.status()["events"].as_u64().expect("events");
     assert!(pipelog.sync(&["--full"]).status.success());
     assert_eq!(
@@ -148,7 +161,7 @@ fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicat
         "the harness acknowledged commands before killing"
     );
     eprintln!(
-        "{TRIALS} kills; {} acknowledged commands all found; {} events in the log",
+        "{trials} kills; {} acknowledged commands all found; {} events in the log",
         acknowledged.len(),
         events.len()
     );
