@@ -153,6 +153,11 @@ function select(name, label, choices, selected, emptyText) {
 }
 
 async function dashboardPage() {
+  if (me && !me.is_admin && me.user_id === null) {
+    return show(el("h1", {}, "Nothing to show yet"), el("section", {}, el("p", {},
+      `Your account (${me.email}) is not linked to an Odoo user, so no opportunities are within your reach. `
+      + "Accounts link by email: ask an admin to check that your Odoo user has this email, or to sign you up with the one it has.")));
+  }
   const query = params();
   const [data, choices] = await Promise.all([api(`/api/dashboard?${query}`), filterOptions()]);
   const heading = el("h1", {}, data.user_id === null ? "Everyone" : data.name);

@@ -204,6 +204,14 @@ await visitor.screenshot({ path: `${shots}/signup.png` });
 await admin.page.goto(`${base}/#/admin`);
 await admin.page.locator("tr[data-email='newcomer@example.com'] button", { hasText: "Approve" }).click();
 await admin.page.waitForSelector("tr[data-email='newcomer@example.com'] button:text('Disable')");
+// The approved newcomer has no Odoo user: the dashboard says why it is empty and what to do.
+await visitor.goto(`${base}/#/login`);
+await visitor.fill("input[name=email]", "newcomer@example.com");
+await visitor.fill("input[name=password]", "long-enough");
+await visitor.click("button[type=submit]");
+await visitor.waitForSelector("h1:text('Nothing to show yet')");
+assert.ok((await visitor.textContent("main")).includes("not linked to an Odoo user"), "an unlinked account is told why");
+
 // A manager override, then back to Odoo's; and the views verified against the log.
 await admin.page.selectOption("#override select[name=user]", String(seller.user_id));
 await admin.page.selectOption("#override select[name=manager]", String(manager.user_id));
