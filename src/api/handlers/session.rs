@@ -1,0 +1,290 @@
+//! Signing in and out, who am I, sign-up and the first admin's one-time setup.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// A hash to verify against when the account does not exist, so both failures take as long.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$dGhpcyBpcyBub3QgYSByZWFsIGhhc2ggYXQgYWxsIQ";
+
+fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.options.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&cookie)
+        .unwrap_or_else(|_| HeaderValue::from_static("pipelog_session=; Max-Age=0"))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    let email = normalize_email(&request.email);
+    for (throttle, key) in [
+        (&state.account_throttle, &email),
+        (&state.address_throttle, &address),
+    ] {
+        throttle
+            .check(key)
+            .map_err(|wait| ApiError::TooManyRequests {
+                retry_after_seconds: wait.as_secs().max(1),
+            })?;
+    }
+    let previous = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            pair.trim()
+                .strip_prefix(&format!("{SESSION_COOKIE}="))
+                .map(str::to_string)
+        })
+        .next();
+    let task_state = state.clone();
+    let outcome = blocking(&state, move |store| {
+        let snapshot = store.read()?;
+        let login = snapshot.login(&email)?;
+        let stored = snapshot.credential(&email)?;
+        let valid = verify_password(stored.as_deref().unwrap_or(DUMMY_HASH), &request.password)
+            && stored.is_some();
+        let Some(login) = login.filter(|_| valid) else {
+            task_state.account_throttle.failed(&email);
+            task_state.address_throttle.failed(&address);
+            return Err(ApiError::Unauthorized("wrong email or password".into()));
+        };
+        match login.status {
+            LoginStatus::Pending => {
+                return Err(ApiError::Forbidden(
+                    "your account is waiting for an admin's approval".into(),
+                ));
+            }
+            LoginStatus::Disabled => {
+                return Err(ApiError::Forbidden(
+                    "your account is disabled; ask an admin".into(),
+                ));
+            }
+            LoginStatus::Approved => {}
+        }
+        task_state.account_throttle.succeeded(&email);
+        task_state.address_throttle.succeeded(&address);
+        // A new session id at every sign-in: a session planted before sign-in is worthless.
+        if let Some(old) = previous {
+            store.delete_session(&token_hash(&old))?;
+        }
+        let token = new_session_token();
+        let now = jiff::Timestamp::now();
+        let session = SessionRecord {
+            email: email.clone(),
+            created_at: now,
+            last_seen_at: now,
+        };
+        store.put_session(
+            &token_hash(&token),
+            &serde_json::to_vec(&session).map_err(ApiError::internal)?,
+        )?;
+        let metadata = Metadata {
+            actor: Some(email.clone()),
+            source: Some("api".into()),
+            ..Metadata::default()
+        };
+        store.append(CommandBatch::new(vec![
+            NewEvent::new(Event::UserLoggedIn {
+                email: email.clone(),
+            })
+            .with_metadata(metadata),
+        ]))?;
+        Ok((token, login))
+    })
+    .await?;
+    let (token, login) = outcome;
+    let mut response =
+        Json(json!({"email": login.email, "name": login.name, "role": login.role})).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &token, SESSION_ABSOLUTE.as_secs()),
+    );
+    Ok(response)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    let hash = current.token_hash.clone();
+    blocking(&state, move |store| Ok(store.delete_session(&hash)?)).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    Ok(response)
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+) -> Result<Response, ApiError> {
+    let viewer = current.viewer;
+    let user = viewer.user_id();
+    let profile = blocking(&state, move |store| {
+        Ok(match user {
+            Some(user) => store.read()?.profile(user)?,
+            None => None,
+        })
+    })
+    .await?;
+    Ok(Json(json!({
+        "email": viewer.login.email,
+        "name": viewer.login.name,
+        "role": viewer.login.role,
+        "is_admin": viewer.is_admin(),
+        "user_id": user,
+        "manager_id": profile.as_ref().and_then(|p| p.manager_id),
+        "direct_reports": profile.as_ref().map(|p| p.direct_reports.clone()).unwrap_or_default(),
+        "is_manager": profile.as_ref().is_some_and(|p| p.is_manager),
+        "job_title": profile.as_ref().and_then(|p| p.job_title.clone()),
+        "demo": state.options.demo,
+        "sync_configured": state.sync_configured,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    email: String,
+    name: String,
+    password: String,
+}
+
+/// A new account waits for an admin. The answer is the same whether or not the email was known.
+pub async fn signup(
+    State(state): State<AppState>,
+    body: Result<Json<SignupRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    let email = normalize_email(&request.email);
+    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        return Err(ApiError::BadRequest(format!(
+            "{:?} is not an email address",
+            request.email
+        )));
+    }
+    if request.password.chars().count() < crate::auth::MIN_PASSWORD_LENGTH {
+        return Err(ApiError::BadRequest(format!(
+            "the password must be at least {} characters long",
+            crate::auth::MIN_PASSWORD_LENGTH
+        )));
+    }
+    if request.name.trim().is_empty() {
+        return Err(ApiError::BadRequest("name is required".into()));
+    }
+    blocking(&state, move |store| {
+        if store.read()?.login(&email)?.is_some() {
+            return Ok(());
+        }
+        let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
+        store.set_credential(&email, &hash)?;
+        let metadata = Metadata {
+            actor: Some(email.clone()),
+            source: Some("api".into()),
+            ..Metadata::default()
+        };
+        let event = Event::UserRegistered {
+            email,
+            name: request.name.trim().to_string(),
+            role: crate::domain::Role::Member,
+            approved: false,
+        };
+        store.append(CommandBatch::new(vec![
+            NewEvent::new(event).with_metadata(metadata),
+        ]))?;
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending", "message": "an admin has to approve the account before it can sign in"}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    token: String,
+    email: String,
+    name: String,
+    password: String,
+}
+
+/// Creates the first admin with the one-time token `serve` printed; the token then stops working.
+pub async fn setup(
+    State(state): State<AppState>,
+    body: Result<Json<SetupRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    {
+        let mut setup = state.setup.lock().unwrap_or_else(|p| p.into_inner());
+        let valid = setup.as_ref().is_some_and(|(token, until)| {
+            std::time::Instant::now() < *until
+                && token.len() == request.token.len()
+                && token
+                    .bytes()
+                    .zip(request.token.bytes())
+                    .fold(0u8, |d, (a, b)| d | (a ^ b))
+                    == 0
+        });
+        if !valid {
+            return Err(ApiError::Forbidden(
+                "this setup link is not valid (used, expired, or mistyped)".into(),
+            ));
+        }
+        *setup = None;
+    }
+    let email = normalize_email(&request.email);
+    if !email.contains('@')
+        || request.password.chars().count() < crate::auth::MIN_PASSWORD_LENGTH
+        || request.name.trim().is_empty()
+    {
+        // Put nothing back: a new token needs a restart, so a mistake costs one restart, not a leak.
+        return Err(ApiError::BadRequest(format!(
+            "an email, a name and a password of at least {} characters are needed; restart pipelog for a new link",
+            crate::auth::MIN_PASSWORD_LENGTH
+        )));
+    }
+    blocking(&state, move |store| {
+        let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
+        store.set_credential(&email, &hash)?;
+        let metadata = Metadata {
+            actor: Some(email.clone()),
+            source: Some("setup".into()),
+            ..Metadata::default()
+        };
+        let event = Event::UserRegistered {
+            email,
+            name: request.name.trim().to_string(),
+            role: crate::domain::Role::Admin,
+            approved: true,
+        };
+        store.append(CommandBatch::new(vec![
+            NewEvent::new(event).with_metadata(metadata),
+        ]))?;
+        Ok(())
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"status": "created", "message": "sign in with the new admin account"})),
+    )
+        .into_response())
+}
