@@ -175,6 +175,8 @@ async function dashboardPage() {
     go("dashboard", next);
   } },
     el("label", {}, "Won in", el("select", { name: "period", "aria-label": "Period", onchange: (event) => {
+      // A custom range is typed into the date fields, then applied.
+      if (event.target.value === "custom") return event.target.form.elements.from.focus();
       const range = periodRange(event.target.value);
       const next = new URLSearchParams(query);
       next.delete("from"); next.delete("to");
