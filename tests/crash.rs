@@ -13,7 +13,7 @@ use pipelog::domain::Event;
 use pipelog::store::ReadOnlyStore;
 use support::{FakeServer, Pipelog, small_crm, start_server, text};
 
-/// Kills in a normal run; the issue asks for at least 50 in CI.
+/// Kills in a normal run (and in CI).
 const TRIALS: usize = 50;
 
 fn from_env(name: &str, default: u64) -> u64 {
