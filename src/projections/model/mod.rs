@@ -613,23 +613,10 @@ impl ReadModel {
         }
         let logins = self.login_by_user();
         for &user in users.iter().filter(|u| self.users.contains_key(u)) {
-            rows.push(ViewRow::encode(
-                ViewTable::UserProfiles,
-                RowKey::Id(user),
-                &self.profile(user, &logins),
-            ));
-            rows.push(ViewRow::encode(
-                ViewTable::UserAccess,
-                RowKey::Id(user),
-                &self.access(user, &logins),
-            ));
+            rows.extend(self.user_rows(user, &logins));
         }
         for &user in metrics.iter().filter(|u| self.users.contains_key(u)) {
-            rows.push(ViewRow::encode(
-                ViewTable::DashboardMetrics,
-                RowKey::Id(user),
-                &self.metrics(user),
-            ));
+            rows.push(self.metrics_row(user));
         }
         if pending.everything || all_users {
             rows.push(self.everything_row());
@@ -642,15 +629,7 @@ impl ReadModel {
         } else {
             pending.logins.into_iter().collect()
         };
-        for email in login_keys {
-            if let Some(login) = self.login_view(&email) {
-                rows.push(ViewRow::encode(
-                    ViewTable::Logins,
-                    RowKey::Name(email),
-                    &login,
-                ));
-            }
-        }
+        rows.extend(login_keys.iter().filter_map(|email| self.login_row(email)));
         if pending.sync {
             rows.push(self.sync_row());
         }

@@ -23,11 +23,7 @@ impl ReadModel {
         by_user
     }
 
-    pub(super) fn profile(
-        &self,
-        user: OdooId,
-        logins: &BTreeMap<OdooId, &LoginView>,
-    ) -> UserProfileView {
+    fn profile(&self, user: OdooId, logins: &BTreeMap<OdooId, &LoginView>) -> UserProfileView {
         let record = &self.users[&user];
         let employee_id = self.hierarchy.employee_of.get(&user).copied();
         let employee = employee_id.and_then(|e| self.employees.get(&e));
@@ -57,7 +53,7 @@ impl ReadModel {
         }
     }
 
-    pub(super) fn access(&self, user: OdooId, logins: &BTreeMap<OdooId, &LoginView>) -> AccessView {
+    fn access(&self, user: OdooId, logins: &BTreeMap<OdooId, &LoginView>) -> AccessView {
         let mut visible_users = self.hierarchy.subtree(user).to_vec();
         if let Err(at) = visible_users.binary_search(&user) {
             visible_users.insert(at, user);
@@ -71,7 +67,7 @@ impl ReadModel {
         }
     }
 
-    pub(super) fn metrics(&self, user: OdooId) -> MetricsView {
+    fn metrics(&self, user: OdooId) -> MetricsView {
         let mut members = self.hierarchy.subtree(user).to_vec();
         members.push(user);
         let visible = self.visible.get(&user).cloned().unwrap_or_default();
@@ -82,6 +78,44 @@ impl ReadModel {
             top_performers: self.top_performers(&visible, members),
             visible,
         }
+    }
+
+    /// A user's profile and access rows.
+    pub(super) fn user_rows(
+        &self,
+        user: OdooId,
+        logins: &BTreeMap<OdooId, &LoginView>,
+    ) -> [ViewRow; 2] {
+        [
+            ViewRow::encode(
+                ViewTable::UserProfiles,
+                RowKey::Id(user),
+                &self.profile(user, logins),
+            ),
+            ViewRow::encode(
+                ViewTable::UserAccess,
+                RowKey::Id(user),
+                &self.access(user, logins),
+            ),
+        ]
+    }
+
+    pub(super) fn metrics_row(&self, user: OdooId) -> ViewRow {
+        ViewRow::encode(
+            ViewTable::DashboardMetrics,
+            RowKey::Id(user),
+            &self.metrics(user),
+        )
+    }
+
+    /// The login row of `email`; `None` when there is no such account.
+    pub(super) fn login_row(&self, email: &str) -> Option<ViewRow> {
+        let login = self.login_view(email)?;
+        Some(ViewRow::encode(
+            ViewTable::Logins,
+            RowKey::Name(email.to_string()),
+            &login,
+        ))
     }
 
     pub(super) fn everything_row(&self) -> ViewRow {
@@ -104,7 +138,7 @@ impl ReadModel {
         ViewRow::encode(ViewTable::DashboardMetrics, RowKey::Id(EVERYTHING), &view)
     }
 
-    pub(super) fn team(&self, members: impl Iterator<Item = OdooId>) -> Vec<TeamMemberMetrics> {
+    fn team(&self, members: impl Iterator<Item = OdooId>) -> Vec<TeamMemberMetrics> {
         members
             .map(|user_id| TeamMemberMetrics {
                 user_id,
@@ -117,7 +151,7 @@ impl ReadModel {
             .collect()
     }
 
-    pub(super) fn top_performers(&self, reach: &Aggregate, members: Vec<OdooId>) -> Vec<Performer> {
+    fn top_performers(&self, reach: &Aggregate, members: Vec<OdooId>) -> Vec<Performer> {
         Performer::rank(reach, members, |user| self.own.get(&user))
     }
 
@@ -223,7 +257,7 @@ impl ReadModel {
         })
     }
 
-    pub(super) fn login_view(&self, email: &str) -> Option<LoginView> {
+    fn login_view(&self, email: &str) -> Option<LoginView> {
         let mut login = self.logins.get(email)?.clone();
         login.user_id = self.users_by_email.get(email).copied();
         Some(login)
@@ -273,21 +307,8 @@ impl ReadModel {
         let logins = self.login_by_user();
         let mut rows = Vec::with_capacity(self.opportunities.len() + 3 * self.users.len() + 2);
         for &user in self.users.keys() {
-            rows.push(ViewRow::encode(
-                ViewTable::UserProfiles,
-                RowKey::Id(user),
-                &self.profile(user, &logins),
-            ));
-            rows.push(ViewRow::encode(
-                ViewTable::UserAccess,
-                RowKey::Id(user),
-                &self.access(user, &logins),
-            ));
-            rows.push(ViewRow::encode(
-                ViewTable::DashboardMetrics,
-                RowKey::Id(user),
-                &self.metrics(user),
-            ));
+            rows.extend(self.user_rows(user, &logins));
+            rows.push(self.metrics_row(user));
         }
         rows.push(self.everything_row());
         let mut opportunities: Vec<OdooId> = self.opportunities.keys().copied().collect();
@@ -295,15 +316,7 @@ impl ReadModel {
         for id in opportunities {
             rows.extend(self.opportunity_rows(id));
         }
-        for email in self.logins.keys() {
-            if let Some(login) = self.login_view(email) {
-                rows.push(ViewRow::encode(
-                    ViewTable::Logins,
-                    RowKey::Name(email.clone()),
-                    &login,
-                ));
-            }
-        }
+        rows.extend(self.logins.keys().filter_map(|email| self.login_row(email)));
         for &id in self.stages.keys() {
             rows.push(self.stage_row(id));
         }
