@@ -431,6 +431,22 @@ impl Syncer {
         Ok(())
     }
 
+    /// Appends a run's events with their source records and cursors, in one transaction.
+    async fn append(
+        &self,
+        run: &mut Run,
+        events: Vec<NewEvent>,
+        updates: SourceUpdates,
+    ) -> Result<(), SyncError> {
+        run.events += events.len() as u64;
+        let batch = CommandBatch::new(events);
+        blocking(&self.store, move |store| {
+            store.append_with_sources(batch, updates)
+        })
+        .await?;
+        Ok(())
+    }
+
     fn search_call(&self, domain: Value, fields: &[String]) -> Call {
         Call::new()
             .param("domain", domain)
@@ -639,13 +655,7 @@ impl Syncer {
             }
             events.extend(planned);
         }
-        run.events += events.len() as u64;
-        let batch = CommandBatch::new(events);
-        blocking(&self.store, move |store| {
-            store.append_with_sources(batch, updates)
-        })
-        .await?;
-        Ok(())
+        self.append(run, events, updates).await
     }
 
     /// Ids pipelog holds that Odoo no longer has, and how many it holds.
@@ -715,13 +725,7 @@ impl Syncer {
             .iter()
             .map(|(model, cursor)| cursor_entry(*model, cursor))
             .collect();
-        run.events += events.len() as u64;
-        let batch = CommandBatch::new(events);
-        blocking(&self.store, move |store| {
-            store.append_with_sources(batch, updates)
-        })
-        .await?;
-        Ok(())
+        self.append(run, events, updates).await
     }
 }
 
