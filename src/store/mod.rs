@@ -208,12 +208,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed write (see [`Writer::failure`]) and passes the result on.
-    fn note_failure<T>(
+    /// Runs one step of a write, recording a storage failure (see [`Writer::failure`]) so that the
+    /// next access reopens the file.
+    fn guarded<T>(
         &self,
         writer: &mut Writer,
-        result: Result<T, StoreError>,
+        step: impl FnOnce(&mut Writer) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let result = step(writer);
         if let Err(error) = &result
             && error.is_storage()
         {
@@ -273,14 +275,7 @@ impl Store {
 
     /// Appends one command's events and updates the views, durably.
     pub fn append(&self, batch: CommandBatch) -> Result<Appended, StoreError> {
-        let mut results = self.append_group(vec![batch])?;
-        results.pop().unwrap_or_else(|| {
-            Ok(Appended {
-                positions: Vec::new(),
-                versions: Vec::new(),
-                replayed: false,
-            })
-        })
+        only_result(self.append_group(vec![batch])?)
     }
 
     /// Group commit: appends many commands in one durable transaction. Each command succeeds or fails
@@ -298,14 +293,7 @@ impl Store {
         batch: CommandBatch,
         sources: SourceUpdates,
     ) -> Result<Appended, StoreError> {
-        let mut results = self.write(vec![batch], sources)?;
-        results.pop().unwrap_or_else(|| {
-            Ok(Appended {
-                positions: Vec::new(),
-                versions: Vec::new(),
-                replayed: false,
-            })
-        })
+        only_result(self.write(vec![batch], sources)?)
     }
 
     fn write(
@@ -314,22 +302,24 @@ impl Store {
         sources: SourceUpdates,
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
         let mut writer = self.lock_writer()?;
-        let loaded = self.loaded_model(&mut writer, &mut |_| {}).map(|_| ());
-        self.note_failure(&mut writer, loaded)?;
-        let planned = (|| {
+        self.guarded(&mut writer, |writer| {
+            self.loaded_model(writer, &mut |_| {}).map(|_| ())
+        })?;
+        let (txn, planned) = self.guarded(&mut writer, |_| {
             let txn = self.begin_write()?;
             let planned = plan_and_write_events(&txn, batches)?;
             write_sources(&txn, &sources)?;
             Ok((txn, planned))
-        })();
-        let (txn, planned) = self.note_failure(&mut writer, planned)?;
+        })?;
         if planned.envelopes.is_empty() {
-            let ended = if sources.is_empty() {
-                txn.abort().map_err(StoreError::from)
-            } else {
-                txn.commit().map_err(StoreError::from)
-            };
-            self.note_failure(&mut writer, ended)?;
+            self.guarded(&mut writer, |_| {
+                if sources.is_empty() {
+                    txn.abort()?;
+                } else {
+                    txn.commit()?;
+                }
+                Ok(())
+            })?;
             return Ok(planned.results);
         }
         // From here the model moves ahead of the file until commit: any failure discards it.
@@ -384,13 +374,12 @@ impl Store {
         write: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut writer = self.lock_writer()?;
-        let written = (|| {
+        self.guarded(&mut writer, |_| {
             let txn = self.begin_write()?;
             write(&txn)?;
             txn.commit()?;
             Ok(())
-        })();
-        self.note_failure(&mut writer, written)
+        })
     }
 
     /// Runs `f` on the writer's read model (for status reports and tests).
@@ -442,6 +431,17 @@ impl ReadOnlyStore {
     ) -> Result<VerifyReport, StoreError> {
         replay::verify(&self.read()?, progress)
     }
+}
+
+/// The outcome of a write of one command.
+fn only_result(mut results: Vec<Result<Appended, StoreError>>) -> Result<Appended, StoreError> {
+    results.pop().unwrap_or_else(|| {
+        Ok(Appended {
+            positions: Vec::new(),
+            versions: Vec::new(),
+            replayed: false,
+        })
+    })
 }
 
 /// Opens (or creates) the file as this process's writer and checks its format.

@@ -176,7 +176,7 @@ impl Store {
             return Ok(());
         }
         let mut writer = self.lock_writer()?;
-        let written = (|| {
+        self.guarded(&mut writer, |_| {
             let txn = self.begin_write()?;
             {
                 let mut events = txn.open_table(EVENTS)?;
@@ -199,8 +199,7 @@ impl Store {
             }
             txn.commit()?;
             Ok(())
-        })();
-        self.note_failure(&mut writer, written)
+        })
     }
 
     /// Gives the file's free space back to the file system. Needs the file to itself.

@@ -262,13 +262,12 @@ impl Store {
         let mut model = fold(&snapshot, progress)?;
         let rows = model.finish_replay();
         let replay_seconds = started.elapsed().as_secs_f64();
-        let written = (|| {
+        self.guarded(&mut writer, |_| {
             let txn = self.begin_write()?;
             replace_views(&txn, &rows, model.last_position())?;
             txn.commit()?;
             Ok(())
-        })();
-        self.note_failure(&mut writer, written)?;
+        })?;
         let report = RebuildReport {
             events: model.last_position(),
             rows: rows.len() as u64,
