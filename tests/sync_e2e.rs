@@ -77,6 +77,16 @@ fn event_count(pipelog: &Pipelog, event_type: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Deletes leads in the simulated Odoo the way a hard delete does: without a trace.
+fn hard_delete_leads(server: &FakeServer, ids: &[u64]) {
+    let mut crm = server.fake.crm();
+    if let Some(leads) = crm.tables.get_mut("crm.lead") {
+        for id in ids {
+            leads.remove(id);
+        }
+    }
+}
+
 #[test]
 fn first_load_no_change_resync_and_incremental_changes() {
     let server = FakeServer::start(small_crm());
@@ -121,28 +131,14 @@ fn hard_deletes_are_found_by_reconcile_and_mass_deletes_need_confirmation() {
         .keys()
         .copied()
         .collect();
-    for id in &ids[..3] {
-        server
-            .fake
-            .crm()
-            .tables
-            .get_mut("crm.lead")
-            .map(|t| t.remove(id));
-    }
+    hard_delete_leads(&server, &ids[..3]);
     let report = succeed(pipelog.sync(&["--full"]));
     assert!(report.contains("deleted     3"), "{report}");
     assert_eq!(event_count(&pipelog, "OpportunityDeleted"), 3);
     assert_mirrors(&server, &pipelog);
 
     // Odoo "loses" a third of the leads: refused, nothing deleted, status says why.
-    for id in &ids[3..60] {
-        server
-            .fake
-            .crm()
-            .tables
-            .get_mut("crm.lead")
-            .map(|t| t.remove(id));
-    }
+    hard_delete_leads(&server, &ids[3..60]);
     let refused = pipelog.sync(&["--full"]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(
