@@ -12,9 +12,9 @@ use crate::api::{self, ServerOptions, Shared};
 use crate::auth::{Throttle, hash_password};
 use crate::config::Settings;
 use crate::demo::{CrmOptions, FakeOdoo};
-use crate::domain::{Event, Metadata, NewEvent, Role, normalize_email};
+use crate::domain::{Role, normalize_email};
 use crate::projections::ViewTable;
-use crate::store::{CommandBatch, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::sync::odoo::{OdooClient, OdooError, OdooSettings};
 use crate::sync::schedule::{Schedule, ScheduleState, SyncJob, SyncTrigger, SystemClock, run_loop};
 use crate::sync::{RunRequest, Syncer};
@@ -124,21 +124,18 @@ pub fn create_demo_accounts(store: &Store) -> Result<Vec<String>, AppError> {
     let mut created = Vec::new();
     for (email, name, role) in people {
         if snapshot.login(&email)?.is_none() {
-            let metadata = Metadata {
-                actor: Some("demo".into()),
-                source: Some("demo".into()),
-                ..Metadata::default()
-            };
-            let event = Event::UserRegistered {
-                email: email.clone(),
-                name,
-                role,
-                approved: true,
-            };
-            store.append(CommandBatch::new(vec![
-                NewEvent::new(event).with_metadata(metadata),
-            ]))?;
-            store.set_credential(&email, &hash)?;
+            crate::commands::register_account(
+                store,
+                crate::commands::NewAccount {
+                    email: &email,
+                    name: &name,
+                    role,
+                    approved: true,
+                    password_hash: &hash,
+                    actor: "demo",
+                    source: "demo",
+                },
+            )?;
         }
         created.push(email);
     }

@@ -1,5 +1,5 @@
-//! The write side for people: account approval and roles, manager overrides, reassigning an
-//! opportunity (written back to Odoo first). Each command checks who may do it, then appends its
+//! The write side for people: registering accounts, approval and roles, manager overrides,
+//! reassigning an opportunity (written back to Odoo first). Each command checks who may do it, then appends its
 //! event with the caller's expected version and command id. No HTTP here.
 
 use crate::auth::Viewer;
@@ -84,6 +84,39 @@ fn require_admin(actor: &Viewer) -> Result<(), CommandError> {
     } else {
         Err(CommandError::NotAllowed("only admins can do this".into()))
     }
+}
+
+/// A new sign-in account, as `register_account` records it.
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    /// Sign-ups wait for an admin; accounts made by an admin, the CLI or the demo do not.
+    pub approved: bool,
+    pub password_hash: &'a str,
+    /// Who registered it (the person, `cli`, `demo`) and through what (`api`, `setup`, `cli`, ...).
+    pub actor: &'a str,
+    pub source: &'a str,
+}
+
+/// Stores the account's password hash, then records `UserRegistered`. The email is taken as given
+/// (callers normalize it).
+pub fn register_account(store: &Store, account: NewAccount<'_>) -> Result<Appended, StoreError> {
+    store.set_credential(account.email, account.password_hash)?;
+    let metadata = Metadata {
+        actor: Some(account.actor.to_string()),
+        source: Some(account.source.to_string()),
+        ..Metadata::default()
+    };
+    let event = Event::UserRegistered {
+        email: account.email.to_string(),
+        name: account.name.to_string(),
+        role: account.role,
+        approved: account.approved,
+    };
+    store.append(CommandBatch::new(vec![
+        NewEvent::new(event).with_metadata(metadata),
+    ]))
 }
 
 pub enum AccountChange {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use pipelog::config::{ConfigFile, Overrides, Settings, resolve};
 use pipelog::projections::ViewTable;
-use pipelog::store::{CommandBatch, ReadOnlyStore, ReplayProgress, Snapshot, StatusReport, Store};
+use pipelog::store::{ReadOnlyStore, ReplayProgress, Snapshot, StatusReport, Store};
 use pipelog::sync::odoo::{OdooClient, ProtocolChoice};
 use pipelog::sync::{RunRequest, Syncer};
 
@@ -593,7 +593,7 @@ fn user_add(
     name: Option<String>,
     admin: bool,
 ) -> anyhow::Result<ExitCode> {
-    use pipelog::domain::{Event, Metadata, NewEvent, Role, normalize_email};
+    use pipelog::domain::{Role, normalize_email};
     let email = normalize_email(email);
     if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
         anyhow::bail!("{email:?} is not an email address");
@@ -621,21 +621,18 @@ fn user_add(
     let hash = pipelog::auth::hash_password(&password)?;
     let role = if admin { Role::Admin } else { Role::Member };
     let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
-    let metadata = Metadata {
-        actor: Some("cli".into()),
-        source: Some("cli".into()),
-        ..Metadata::default()
-    };
-    store.set_credential(&email, &hash)?;
-    store.append(CommandBatch::new(vec![
-        NewEvent::new(Event::UserRegistered {
-            email: email.clone(),
-            name,
+    pipelog::commands::register_account(
+        &store,
+        pipelog::commands::NewAccount {
+            email: &email,
+            name: &name,
             role,
             approved: true,
-        })
-        .with_metadata(metadata),
-    ]))?;
+            password_hash: &hash,
+            actor: "cli",
+            source: "cli",
+        },
+    )?;
     println!("added {email} ({})", if admin { "admin" } else { "member" });
     Ok(ExitCode::SUCCESS)
 }

@@ -197,21 +197,18 @@ pub async fn signup(
             return Ok(());
         }
         let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
-        store.set_credential(&email, &hash)?;
-        let metadata = Metadata {
-            actor: Some(email.clone()),
-            source: Some("api".into()),
-            ..Metadata::default()
-        };
-        let event = Event::UserRegistered {
-            email,
-            name: request.name.trim().to_string(),
-            role: crate::domain::Role::Member,
-            approved: false,
-        };
-        store.append(CommandBatch::new(vec![
-            NewEvent::new(event).with_metadata(metadata),
-        ]))?;
+        crate::commands::register_account(
+            store,
+            crate::commands::NewAccount {
+                email: &email,
+                name: request.name.trim(),
+                role: crate::domain::Role::Member,
+                approved: false,
+                password_hash: &hash,
+                actor: &email,
+                source: "api",
+            },
+        )?;
         Ok(())
     })
     .await?;
@@ -264,21 +261,18 @@ pub async fn setup(
     }
     blocking(&state, move |store| {
         let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
-        store.set_credential(&email, &hash)?;
-        let metadata = Metadata {
-            actor: Some(email.clone()),
-            source: Some("setup".into()),
-            ..Metadata::default()
-        };
-        let event = Event::UserRegistered {
-            email,
-            name: request.name.trim().to_string(),
-            role: crate::domain::Role::Admin,
-            approved: true,
-        };
-        store.append(CommandBatch::new(vec![
-            NewEvent::new(event).with_metadata(metadata),
-        ]))?;
+        crate::commands::register_account(
+            store,
+            crate::commands::NewAccount {
+                email: &email,
+                name: request.name.trim(),
+                role: crate::domain::Role::Admin,
+                approved: true,
+                password_hash: &hash,
+                actor: &email,
+                source: "setup",
+            },
+        )?;
         Ok(())
     })
     .await?;
