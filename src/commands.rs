@@ -1,6 +1,8 @@
 //! The write side for people: registering accounts, approval and roles, manager overrides,
-//! reassigning an opportunity (written back to Odoo first). Each command checks who may do it, then appends its
-//! event with the caller's expected version and command id. No HTTP here.
+//! reassigning an opportunity (written back to Odoo first). Each command on behalf of a signed-in
+//! person checks who may do it, then appends its event with the caller's expected version and
+//! command id; registration is for callers that have already decided (sign-up, setup, CLI, demo).
+//! No HTTP here.
 
 use crate::auth::Viewer;
 use crate::domain::{Event, ExpectedVersion, Metadata, NewEvent, OdooId, Role, normalize_email};
