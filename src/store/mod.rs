@@ -284,7 +284,7 @@ impl Store {
         &self,
         batches: Vec<CommandBatch>,
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-        self.write(batches, SourceUpdates::default())
+        Ok(self.write(|_| (batches, SourceUpdates::default(), ()))?.0)
     }
 
     /// Appends a sync page's events together with its source records and cursors, atomically.
@@ -293,44 +293,60 @@ impl Store {
         batch: CommandBatch,
         sources: SourceUpdates,
     ) -> Result<Appended, StoreError> {
-        only_result(self.write(vec![batch], sources)?)
+        only_result(self.write(|_| (vec![batch], sources, ()))?.0)
     }
 
-    fn write(
+    /// Appends events planned against the read model as it stands, with their source records, in
+    /// one transaction: no other write comes between what `plan` saw and what it appends.
+    pub fn append_planned<T>(
         &self,
-        batches: Vec<CommandBatch>,
-        sources: SourceUpdates,
-    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        plan: impl FnOnce(&ReadModel) -> (CommandBatch, SourceUpdates, T),
+    ) -> Result<(Appended, T), StoreError> {
+        let (results, planned) = self.write(|model| {
+            let (batch, sources, planned) = plan(model);
+            (vec![batch], sources, planned)
+        })?;
+        Ok((only_result(results)?, planned))
+    }
+
+    /// Plans batches against the loaded model (under the writer's lock), then appends them with
+    /// their source records and updates the views, in one transaction.
+    fn write<T>(
+        &self,
+        plan: impl FnOnce(&ReadModel) -> (Vec<CommandBatch>, SourceUpdates, T),
+    ) -> Result<(Vec<Result<Appended, StoreError>>, T), StoreError> {
         let mut writer = self.lock_writer()?;
         self.guarded(&mut writer, |writer| {
             self.loaded_model(writer, &mut |_| {}).map(|_| ())
         })?;
-        let (txn, planned) = self.guarded(&mut writer, |_| {
+        let (batches, sources, planned) = plan(writer.model.get_or_insert_default());
+        let (txn, written) = self.guarded(&mut writer, |_| {
             let txn = self.begin_write()?;
-            let planned = plan_and_write_events(&txn, batches)?;
-            write_sources(&txn, &sources)?;
-            Ok((txn, planned))
+            let written = plan_events(&txn, batches)?;
+            Ok((txn, written))
         })?;
-        if planned.envelopes.is_empty() {
+        if written.envelopes.is_empty() {
             self.guarded(&mut writer, |_| {
-                if sources.is_empty() {
+                write_events(&txn, &written)?;
+                write_sources(&txn, &sources)?;
+                if sources.is_empty() && written.commands.is_empty() {
                     txn.abort()?;
                 } else {
                     txn.commit()?;
                 }
                 Ok(())
             })?;
-            return Ok(planned.results);
+            return Ok((written.results, planned));
         }
-        // From here the model moves ahead of the file until commit: any failure discards it.
+        // From here the model moves ahead of the file until commit: any failure discards it (the
+        // file is reopened and the model reloaded from the log).
         let model = writer.model.get_or_insert_default();
-        for envelope in &planned.envelopes {
-            model.apply(envelope);
-        }
-        let rows = model.settle();
-        let position = model.last_position();
-        match finish(txn, &rows, position) {
-            Ok(()) => Ok(planned.results),
+        let outcome = write_and_fold(&txn, &written, &sources, model).and_then(|rows| {
+            let position = model.last_position();
+            finish(txn, &rows, position)
+        });
+        match outcome {
+            Ok(()) => Ok((written.results, planned)),
             Err(error) => {
                 self.mark_failed(&mut writer, &error);
                 Err(error)
@@ -477,28 +493,27 @@ fn open_error(error: redb::DatabaseError, path: &Path) -> StoreError {
 struct Planned {
     results: Vec<Result<Appended, StoreError>>,
     envelopes: Vec<EventEnvelope>,
+    /// Aggregate → its version after this transaction.
+    versions: BTreeMap<String, u64>,
+    /// Command id → the outcome to answer when the command is sent again.
+    commands: Vec<(String, Appended)>,
 }
 
-/// Checks command ids and expected versions, assigns positions and writes the events. Touches no
-/// in-memory state, so a failure here leaves nothing to undo.
-fn plan_and_write_events(
-    txn: &WriteTransaction,
-    batches: Vec<CommandBatch>,
-) -> Result<Planned, StoreError> {
-    let mut events = txn.open_table(EVENTS)?;
-    let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
-    let mut commands = txn.open_table(COMMANDS)?;
-    let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
-    let mut type_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+/// Checks command ids and expected versions and assigns positions. Only reads the file and touches
+/// no in-memory state, so a failure here leaves nothing to undo.
+fn plan_events(txn: &WriteTransaction, batches: Vec<CommandBatch>) -> Result<Planned, StoreError> {
+    let events = txn.open_table(EVENTS)?;
+    let versions = txn.open_table(AGGREGATE_VERSIONS)?;
+    let commands = txn.open_table(COMMANDS)?;
     let mut next_position = events.last()?.map(|(key, _)| key.value() + 1).unwrap_or(1);
     let recorded_at = Timestamp::now();
     let mut seen_commands: BTreeMap<String, Appended> = BTreeMap::new();
-    let mut local_versions: BTreeMap<String, u64> = BTreeMap::new();
     let mut planned = Planned {
         results: Vec::with_capacity(batches.len()),
         envelopes: Vec::new(),
+        versions: BTreeMap::new(),
+        commands: Vec::new(),
     };
-
     for batch in batches {
         if let Some(command_id) = &batch.command_id {
             if let Some(first) = seen_commands.get(command_id) {
@@ -523,11 +538,10 @@ fn plan_and_write_events(
         let mut conflict = None;
         let mut new_versions = Vec::with_capacity(batch.events.len());
         for new in &batch.events {
-            let aggregate = new.event.aggregate();
-            let key = aggregate.to_string();
+            let key = new.event.aggregate().to_string();
             let current = match batch_versions
                 .get(&key)
-                .or_else(|| local_versions.get(&key))
+                .or_else(|| planned.versions.get(&key))
             {
                 Some(version) => *version,
                 None => versions.get(key.as_str())?.map(|v| v.value()).unwrap_or(0),
@@ -553,39 +567,92 @@ fn plan_and_write_events(
             replayed: false,
         };
         for (new, &aggregate_version) in batch.events.into_iter().zip(&appended.versions) {
-            let envelope = envelope(new, next_position, aggregate_version, recorded_at);
-            let json = serde_json::to_vec(&envelope)
-                .map_err(|error| StoreError::Encode(error.to_string()))?;
-            events.insert(next_position, json.as_slice())?;
-            let key = format!(
-                "{}/{}",
-                envelope.aggregate_type.as_str(),
-                envelope.aggregate_id
-            );
-            by_aggregate.insert((key.as_str(), next_position), ())?;
-            *type_counts.entry(envelope.event.type_name()).or_default() += 1;
+            planned
+                .envelopes
+                .push(envelope(new, next_position, aggregate_version, recorded_at));
             appended.positions.push(next_position);
-            planned.envelopes.push(envelope);
             next_position += 1;
         }
-        for (key, version) in batch_versions {
-            versions.insert(key.as_str(), version)?;
-            local_versions.insert(key, version);
-        }
+        planned.versions.extend(batch_versions);
         if let Some(command_id) = batch.command_id {
-            let json = serde_json::to_vec(&appended)
-                .map_err(|error| StoreError::Encode(error.to_string()))?;
-            commands.insert(command_id.as_str(), json.as_slice())?;
-            seen_commands.insert(command_id, appended.clone());
+            seen_commands.insert(command_id.clone(), appended.clone());
+            planned.commands.push((command_id, appended.clone()));
         }
         planned.results.push(Ok(appended));
+    }
+    Ok(planned)
+}
+
+/// Writes planned events with their per-aggregate index, versions, command outcomes and counts.
+fn write_events(txn: &WriteTransaction, planned: &Planned) -> Result<(), StoreError> {
+    let mut events = txn.open_table(EVENTS)?;
+    let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
+    let mut type_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut json = Vec::new();
+    for envelope in &planned.envelopes {
+        json.clear();
+        serde_json::to_writer(&mut json, envelope)
+            .map_err(|error| StoreError::Encode(error.to_string()))?;
+        events.insert(envelope.position, json.as_slice())?;
+        let key = format!(
+            "{}/{}",
+            envelope.aggregate_type.as_str(),
+            envelope.aggregate_id
+        );
+        by_aggregate.insert((key.as_str(), envelope.position), ())?;
+        *type_counts.entry(envelope.event.type_name()).or_default() += 1;
+    }
+    let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
+    for (key, version) in &planned.versions {
+        versions.insert(key.as_str(), *version)?;
+    }
+    let mut commands = txn.open_table(COMMANDS)?;
+    for (command_id, appended) in &planned.commands {
+        let json =
+            serde_json::to_vec(appended).map_err(|error| StoreError::Encode(error.to_string()))?;
+        commands.insert(command_id.as_str(), json.as_slice())?;
     }
     let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
     for (type_name, added) in type_counts {
         let current = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
         counts.insert(type_name, current + added)?;
     }
-    Ok(planned)
+    Ok(())
+}
+
+/// Below this many events a write folds them on its own thread: starting a second one costs more.
+const PARALLEL_FOLD_EVENTS: usize = 256;
+
+/// Writes the events and source records while the model folds them and renders the rows that
+/// changed: the two touch nothing in common, so large batches (a sync's pages) do both at once.
+fn write_and_fold(
+    txn: &WriteTransaction,
+    planned: &Planned,
+    sources: &SourceUpdates,
+    model: &mut ReadModel,
+) -> Result<Vec<ViewRow>, StoreError> {
+    let fold = |model: &mut ReadModel| {
+        for envelope in &planned.envelopes {
+            model.apply(envelope);
+        }
+        model.settle()
+    };
+    let write = || {
+        write_events(txn, planned)?;
+        write_sources(txn, sources)
+    };
+    if planned.envelopes.len() < PARALLEL_FOLD_EVENTS {
+        write()?;
+        return Ok(fold(model));
+    }
+    std::thread::scope(|scope| {
+        let folding = scope.spawn(|| fold(model));
+        let written = write();
+        let rows = folding
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written.map(|()| rows)
+    })
 }
 
 /// Writes a batch's view rows and checkpoints, and commits.

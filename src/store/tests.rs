@@ -186,6 +186,37 @@ fn a_repeated_command_id_returns_the_first_outcome_and_appends_nothing() {
 }
 
 #[test]
+fn a_planned_append_sees_the_model_it_appends_to_and_writes_the_sources() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    let key = "crm.lead/101".to_string();
+    let (appended, seen) = store
+        .append_planned(|model| {
+            let seen = model.opportunities().get(&100).map(|o| o.expected_revenue);
+            let batch = events(vec![Event::OpportunityCreated {
+                id: 101,
+                record: opportunity(Some(7), 1, 2_500),
+            }]);
+            let sources = SourceUpdates {
+                upserts: vec![SourceRecord {
+                    key: key.clone(),
+                    checksum: 42,
+                    raw: b"{}".to_vec(),
+                }],
+                ..SourceUpdates::default()
+            };
+            (batch, sources, seen)
+        })
+        .expect("appends");
+    assert_eq!(seen, Some(5_000), "the plan saw the seeded opportunity");
+    assert_eq!(appended.positions, vec![4]);
+    let read = store.read().expect("snapshot");
+    assert_eq!(read.source_checksums(&[key]).expect("read"), vec![Some(42)]);
+    assert!(read.opportunity(101).expect("read").is_some());
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+}
+
+#[test]
 fn group_commit_keeps_commands_independent() {
     let (_dir, _path, store) = temp_store();
     seed(&store);
