@@ -59,6 +59,16 @@ pub struct ModelSyncCounts {
     pub quarantined: u64,
 }
 
+impl ModelSyncCounts {
+    pub fn add(&mut self, more: &ModelSyncCounts) {
+        self.fetched += more.fetched;
+        self.created += more.created;
+        self.updated += more.updated;
+        self.deleted += more.deleted;
+        self.quarantined += more.quarantined;
+    }
+}
+
 /// A source record a sync could not read, left out of the views until it is fixed at the source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantinedRecord {

@@ -1,0 +1,277 @@
+//! Fetched pages into events: checksums against the source records held, mapping, planning, and
+//! one append of the events with their source records. Runs on a blocking thread while the next
+//! pages are fetched; it never talks to Odoo and never awaits.
+
+use std::collections::{BTreeMap, HashSet};
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::mapping::{Lookups, SyncModel, SyncedRecord, map_record};
+use super::plan::plan_change;
+use crate::domain::{Metadata, ModelSyncCounts, OdooId, QuarantinedRecord};
+use crate::projections::ReadModel;
+use crate::store::{CommandBatch, SourceRecord, SourceUpdates, Store, StoreError};
+
+/// Records of one model as Odoo returned them.
+#[derive(Debug)]
+pub struct Page {
+    pub model: SyncModel,
+    pub records: Vec<Value>,
+    /// Partners asked for because opportunities refer to them; other partners are synced only
+    /// while pipelog already holds them.
+    pub referenced: bool,
+}
+
+/// What applying some pages did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub counts: BTreeMap<&'static str, ModelSyncCounts>,
+    pub quarantined: Vec<QuarantinedRecord>,
+    pub events: u64,
+}
+
+/// One record on its way in.
+struct Incoming {
+    model: SyncModel,
+    referenced: bool,
+    id: Option<OdooId>,
+    source: SourceRecord,
+    record: Value,
+}
+
+/// Pages read and mapped, ready to be planned against the held records and committed. Preparing
+/// needs no lock, so it runs while the previous batch commits.
+#[derive(Default)]
+pub struct Prepared {
+    changed: Vec<Changed>,
+    applied: Applied,
+}
+
+/// What `map_record` makes of a record: its id, the domain record, and when Odoo last wrote it.
+type MappedRecord = (OdooId, SyncedRecord, Option<Timestamp>);
+
+/// A record whose content differs from the one held (or that is new).
+struct Changed {
+    model: SyncModel,
+    referenced: bool,
+    source: SourceRecord,
+    mapped: MappedRecord,
+}
+
+/// FNV-1a over the record's canonical JSON (keys sorted): cheap, stable across versions.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+pub fn source_key(model: SyncModel, id: OdooId) -> String {
+    format!("{}/{id}", model.odoo_name())
+}
+
+/// Reads whole pages: records whose checksum did not change are dropped, the others mapped to
+/// domain records (or quarantined).
+pub fn prepare(store: &Store, pages: Vec<Page>, lookups: &Lookups) -> Result<Prepared, StoreError> {
+    let mut prepared = Prepared::default();
+    let incoming = unpack(pages, &mut prepared.applied);
+    let keys: Vec<String> = incoming.iter().map(|i| i.source.key.clone()).collect();
+    let stored = store.read()?.source_checksums(&keys)?;
+    for (incoming, stored) in incoming.into_iter().zip(stored) {
+        if incoming.id.is_some() && stored == Some(incoming.source.checksum) {
+            continue;
+        }
+        match map_record(incoming.model, &incoming.record, lookups) {
+            Ok(mapped) => prepared.changed.push(Changed {
+                model: incoming.model,
+                referenced: incoming.referenced,
+                source: incoming.source,
+                mapped,
+            }),
+            Err(quarantined) => {
+                prepared.applied.count(incoming.model).quarantined += 1;
+                prepared.applied.quarantined.push(quarantined);
+            }
+        }
+    }
+    Ok(prepared)
+}
+
+impl Prepared {
+    /// Records in all: batches waiting together commit together.
+    pub fn len(&self) -> usize {
+        self.changed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty()
+    }
+
+    pub fn merge(&mut self, later: Prepared) {
+        self.changed.extend(later.changed);
+        for (model, counts) in later.applied.counts {
+            self.applied.counts.entry(model).or_default().add(&counts);
+        }
+        self.applied.quarantined.extend(later.applied.quarantined);
+    }
+}
+
+/// Plans prepared records against the held ones and commits the events with the records'
+/// sources, in one transaction.
+pub fn commit(
+    store: &Store,
+    prepared: Prepared,
+    metadata: &Metadata,
+) -> Result<Applied, StoreError> {
+    let Prepared {
+        changed,
+        mut applied,
+    } = prepared;
+    if changed.is_empty() {
+        return Ok(applied);
+    }
+    let (_, planned) = store.append_planned(|model| {
+        let mut events = Vec::new();
+        let mut updates = SourceUpdates::default();
+        let mut counts = Applied::default();
+        for Changed {
+            model: kind,
+            referenced,
+            source,
+            mapped: (id, record, written),
+        } in changed
+        {
+            let current = held_record(model, kind, id);
+            if kind == SyncModel::Partner && current.is_none() && !referenced {
+                continue;
+            }
+            updates.upserts.push(source);
+            let planned = plan_change(id, current.as_ref(), record, written, metadata);
+            if !planned.is_empty() {
+                let counts = counts.count(kind);
+                match current {
+                    None => counts.created += 1,
+                    Some(_) => counts.updated += 1,
+                }
+            }
+            events.extend(planned);
+        }
+        counts.events = events.len() as u64;
+        (CommandBatch::new(events), updates, counts)
+    })?;
+    for (model, counts) in planned.counts {
+        applied.counts.entry(model).or_default().add(&counts);
+    }
+    applied.events = planned.events;
+    Ok(applied)
+}
+
+impl Applied {
+    fn count(&mut self, model: SyncModel) -> &mut ModelSyncCounts {
+        self.counts.entry(model.odoo_name()).or_default()
+    }
+}
+
+/// Each page's records with their raw bytes and checksums. A record that arrives twice in one
+/// batch is taken once, as last seen, so it is never planned against a state it already changed.
+fn unpack(pages: Vec<Page>, applied: &mut Applied) -> Vec<Incoming> {
+    let mut incoming = Vec::new();
+    for page in pages {
+        applied.count(page.model).fetched += page.records.len() as u64;
+        for record in page.records {
+            let id = record["id"].as_u64();
+            let raw = serde_json::to_vec(&record).unwrap_or_default();
+            incoming.push(Incoming {
+                model: page.model,
+                referenced: page.referenced,
+                id,
+                source: SourceRecord {
+                    key: source_key(page.model, id.unwrap_or(0)),
+                    checksum: checksum(&raw),
+                    raw,
+                },
+                record,
+            });
+        }
+    }
+    let referenced: HashSet<String> = incoming
+        .iter()
+        .filter(|i| i.referenced)
+        .map(|i| i.source.key.clone())
+        .collect();
+    let mut seen = HashSet::new();
+    let mut latest: Vec<Incoming> = incoming
+        .into_iter()
+        .rev()
+        .filter(|i| i.id.is_none() || seen.insert(i.source.key.clone()))
+        .map(|i| Incoming {
+            referenced: i.referenced || referenced.contains(&i.source.key),
+            ..i
+        })
+        .collect();
+    latest.reverse();
+    latest
+}
+
+pub fn held_record(model: &ReadModel, kind: SyncModel, id: OdooId) -> Option<SyncedRecord> {
+    match kind {
+        SyncModel::Stage => model.stages().get(&id).cloned().map(SyncedRecord::Stage),
+        SyncModel::Team => model.teams().get(&id).cloned().map(SyncedRecord::Team),
+        SyncModel::User => model.users().get(&id).cloned().map(SyncedRecord::User),
+        SyncModel::Employee => model
+            .employees()
+            .get(&id)
+            .cloned()
+            .map(SyncedRecord::Employee),
+        SyncModel::Lead => model
+            .opportunities()
+            .get(&id)
+            .cloned()
+            .map(SyncedRecord::Opportunity),
+        SyncModel::Partner => model
+            .accounts()
+            .get(&id)
+            .cloned()
+            .map(SyncedRecord::Account),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn checksums_are_stable_and_sensitive() {
+        assert_eq!(checksum(b"{\"id\":1}"), checksum(b"{\"id\":1}"));
+        assert_ne!(checksum(b"{\"id\":1}"), checksum(b"{\"id\":2}"));
+        assert_eq!(checksum(b""), 0xcbf2_9ce4_8422_2325);
+    }
+
+    #[test]
+    fn a_record_twice_in_one_batch_is_taken_once_as_last_seen_and_stays_referenced() {
+        let pages = vec![
+            Page {
+                model: SyncModel::Partner,
+                records: vec![json!({"id": 7, "name": "Old"}), json!({"id": 8})],
+                referenced: true,
+            },
+            Page {
+                model: SyncModel::Partner,
+                records: vec![json!({"id": 7, "name": "New"})],
+                referenced: false,
+            },
+        ];
+        let mut applied = Applied::default();
+        let incoming = unpack(pages, &mut applied);
+        let taken: Vec<(Option<u64>, Value, bool)> = incoming
+            .iter()
+            .map(|i| (i.id, i.record["name"].clone(), i.referenced))
+            .collect();
+        assert_eq!(
+            taken,
+            vec![(Some(8), Value::Null, true), (Some(7), json!("New"), true)]
+        );
+        assert_eq!(applied.counts["res.partner"].fetched, 3);
+    }
+}

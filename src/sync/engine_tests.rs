@@ -1,0 +1,151 @@
+//! Runs of the sync engine against the simulated Odoo, in process.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{RunRequest, SyncError, SyncOptions, Syncer};
+use crate::demo::{CrmOptions, FakeOdoo, serve};
+use crate::domain::{Event, EventEnvelope, OdooId};
+use crate::store::Store;
+use crate::sync::odoo::OdooClient;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    syncer: Syncer,
+}
+
+async fn setup(crm: CrmOptions, page_size: usize) -> Setup {
+    let fake = FakeOdoo::new(crm);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(serve(listener, fake.clone(), std::future::pending()));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
+    let options = SyncOptions {
+        page_size,
+        ..SyncOptions::default()
+    };
+    let client = OdooClient::new(fake.admin_settings(&url)).expect("client");
+    Setup {
+        _dir: dir,
+        syncer: Syncer::new(store.clone(), client, options),
+        store,
+    }
+}
+
+fn whole_log(store: &Store) -> Vec<EventEnvelope> {
+    store
+        .read()
+        .expect("snapshot")
+        .events_after(0, usize::MAX)
+        .expect("events")
+}
+
+fn crm(opportunities: usize, partners: usize) -> CrmOptions {
+    CrmOptions {
+        users: 12,
+        opportunities,
+        partners,
+        seed: 5,
+        ..CrmOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opportunities_bring_the_partners_they_refer_to_and_no_others() {
+    let setup = setup(crm(300, 80), 7).await;
+    let report = setup
+        .syncer
+        .run(RunRequest {
+            full: true,
+            allow_mass_delete: false,
+        })
+        .await
+        .expect("sync");
+
+    let mut account_created_at: BTreeMap<OdooId, u64> = BTreeMap::new();
+    let mut referenced: BTreeSet<OdooId> = BTreeSet::new();
+    for envelope in whole_log(&setup.store) {
+        match &envelope.event {
+            Event::AccountCreated { id, .. } => {
+                assert!(
+                    account_created_at.insert(*id, envelope.position).is_none(),
+                    "account {id} created twice"
+                );
+            }
+            Event::OpportunityCreated { id, record } => {
+                if let Some(account) = record.account_id {
+                    referenced.insert(account);
+                    let created = account_created_at.get(&account);
+                    assert!(
+                        created.is_some_and(|at| *at < envelope.position),
+                        "opportunity {id} at {} came before its account {account} ({created:?})",
+                        envelope.position
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(!referenced.is_empty());
+    let held: BTreeSet<OdooId> = account_created_at.keys().copied().collect();
+    assert_eq!(held, referenced, "exactly the referenced partners are held");
+    assert_eq!(
+        report.counts["res.partner"].created,
+        referenced.len() as u64
+    );
+    assert!(setup.store.verify(&mut |_| {}).expect("verify").is_clean());
+
+    // Nothing changed: a second full run reads everything again and appends nothing.
+    let again = setup
+        .syncer
+        .run(RunRequest {
+            full: true,
+            allow_mass_delete: false,
+        })
+        .await
+        .expect("resync");
+    assert_eq!(again.events, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_run_ends_between_pages_with_whole_pages_committed() {
+    // Far more pages than the queues between the stages hold, so a stage that failed to stop
+    // the others would leave them blocked for ever.
+    let setup = setup(crm(400, 40), 3).await;
+    let stop = setup.syncer.stop_handle();
+    let run = setup.syncer.run(RunRequest {
+        full: true,
+        allow_mass_delete: false,
+    });
+    let stopper = async {
+        loop {
+            let opportunities = setup.store.with_model(|model| model.opportunities().len());
+            if opportunities.is_ok_and(|held| held > 0) {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let (outcome, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(run, stopper)
+    })
+    .await
+    .expect("the run ends once stopped");
+    assert!(
+        matches!(outcome, Err(SyncError::Stopped)),
+        "{:?}",
+        outcome.map(|report| report.events)
+    );
+    let held = setup
+        .store
+        .with_model(|model| model.opportunities().len())
+        .expect("model");
+    assert!(held > 0 && held < 400, "{held} opportunities held");
+    assert!(setup.store.verify(&mut |_| {}).expect("verify").is_clean());
+}
