@@ -2,7 +2,11 @@
 //! 20,000 partners), beside its physical limit: the same pages fetched from the same server by the
 //! same client, with nothing done to them. Prints `BENCH <name> <value> <unit>` lines.
 //!
-//! `cargo bench --bench sync`; `PIPELOG_BENCH_OPPORTUNITIES=N` shrinks the CRM for a quick run.
+//! The raw fetch and the initial full sync (each into a fresh data file) alternate for a few
+//! rounds, and the medians are reported: the machines are shared, so one pair can be far off.
+//!
+//! `cargo bench --bench sync`; `PIPELOG_BENCH_OPPORTUNITIES=N` shrinks the CRM for a quick run,
+//! `PIPELOG_BENCH_ROUNDS=N` sets the rounds (default 5).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +20,36 @@ use serde_json::{Value, json};
 
 fn bench(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.3} {unit}");
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// CPU seconds this process has used (user + system), from /proc; `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Wall-clock and CPU seconds of `work`.
+fn timed<T>(work: impl FnOnce() -> T) -> (T, f64, f64) {
+    let cpu = process_cpu_seconds().unwrap_or(0.0);
+    let started = Instant::now();
+    let out = work();
+    let wall = started.elapsed().as_secs_f64();
+    (out, wall, process_cpu_seconds().unwrap_or(0.0) - cpu)
 }
 
 /// The physical limit: every page a full sync reads, fetched and parsed, nothing else.
@@ -47,10 +81,8 @@ async fn raw_fetch(client: &OdooClient, page_size: usize) -> u64 {
 }
 
 fn main() {
-    let opportunities: usize = std::env::var("PIPELOG_BENCH_OPPORTUNITIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let opportunities = env_number("PIPELOG_BENCH_OPPORTUNITIES", 100_000);
+    let rounds = env_number("PIPELOG_BENCH_ROUNDS", 5).max(1);
     let options = CrmOptions {
         users: 2_000,
         opportunities,
@@ -75,36 +107,47 @@ fn main() {
     runtime.spawn(serve(listener, fake.clone(), std::future::pending()));
     let sync_options = SyncOptions::default();
 
-    let started = Instant::now();
-    let fetched = runtime.block_on(raw_fetch(
-        &OdooClient::new(fake.admin_settings(&url)).expect("client"),
-        sync_options.page_size,
-    ));
-    let raw = started.elapsed();
-    bench("raw_fetch_s", raw.as_secs_f64(), "s");
-    println!("# raw fetch read {fetched} records");
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
-    let syncer = Syncer::new(
-        store.clone(),
-        OdooClient::new(fake.admin_settings(&url)).expect("client"),
-        sync_options,
-    );
-    let full = runtime
-        .block_on(syncer.run(RunRequest {
+    let (mut raws, mut fulls, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut raw_cpus, mut full_cpus) = (Vec::new(), Vec::new());
+    let mut last = None;
+    for round in 1..=rounds {
+        let client = OdooClient::new(fake.admin_settings(&url)).expect("client");
+        let (fetched, raw, raw_cpu) =
+            timed(|| runtime.block_on(raw_fetch(&client, sync_options.page_size)));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
+        let syncer = Syncer::new(
+            store.clone(),
+            OdooClient::new(fake.admin_settings(&url)).expect("client"),
+            sync_options.clone(),
+        );
+        let full_request = RunRequest {
             full: true,
             allow_mass_delete: false,
-        }))
-        .expect("full sync");
-    let full_s = full.duration_ms as f64 / 1000.0;
-    bench("initial_full_sync_s", full_s, "s");
-    bench(
-        "initial_full_sync_vs_raw_fetch",
-        full_s / raw.as_secs_f64(),
-        "x",
-    );
-    bench("initial_full_sync_events", full.events as f64, "events");
+        };
+        let (full, full_s, full_cpu) = timed(|| runtime.block_on(syncer.run(full_request)));
+        let full = full.expect("full sync");
+        println!(
+            "# round {round}: raw fetch {raw:.3} s ({fetched} records, {raw_cpu:.2} CPU s), full sync {full_s:.3} s ({} events, {full_cpu:.2} CPU s), {:.2}x",
+            full.events,
+            full_s / raw
+        );
+        raws.push(raw);
+        fulls.push(full_s);
+        ratios.push(full_s / raw);
+        raw_cpus.push(raw_cpu);
+        full_cpus.push(full_cpu);
+        last = Some((dir, store, syncer, full.events));
+    }
+    let Some((_dir, store, syncer, full_events)) = last else {
+        return;
+    };
+    bench("raw_fetch_s", median(&raws), "s");
+    bench("raw_fetch_cpu_s", median(&raw_cpus), "s");
+    bench("initial_full_sync_s", median(&fulls), "s");
+    bench("initial_full_sync_cpu_s", median(&full_cpus), "s");
+    bench("initial_full_sync_vs_raw_fetch", median(&ratios), "x");
+    bench("initial_full_sync_events", full_events as f64, "events");
 
     let again = runtime
         .block_on(syncer.run(RunRequest::default()))
