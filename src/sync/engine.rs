@@ -537,18 +537,8 @@ impl Syncer {
         };
         let mut last_id = 0;
         let mut newest: Option<String> = None;
+        let mut page = self.fetch_page(model, &base, 0, fields).await?;
         loop {
-            self.check_stop()?;
-            let mut domain = base.clone();
-            domain.push(json!(["id", ">", last_id]));
-            let page = self
-                .client
-                .call(
-                    model.odoo_name(),
-                    "search_read",
-                    self.search_call(json!(domain), fields),
-                )
-                .await?;
             let records = into_records(page);
             if records.is_empty() {
                 break;
@@ -563,32 +553,69 @@ impl Syncer {
                         Some(newest.map_or(written.to_string(), |n| n.max(written.to_string())));
                 }
             }
-            let mut batch = Vec::new();
-            if let Some(partner_fields) = partner_fields {
-                let unseen: Vec<OdooId> = records
+            let unseen: Vec<OdooId> = match partner_fields {
+                Some(_) => records
                     .iter()
                     .filter_map(|record| wire::many2one(record, "partner_id").ok().flatten())
                     .filter(|id| known_partners.insert(*id))
-                    .collect();
-                batch.extend(self.fetch_partners(unseen, partner_fields).await?);
-            }
-            batch.push(Page {
+                    .collect(),
+                None => Vec::new(),
+            };
+            // The next page is asked for while this one's partners are: two requests in flight.
+            let (partners, next) = tokio::join!(
+                async {
+                    match partner_fields {
+                        Some(fields) => self.fetch_partners(unseen, fields).await,
+                        None => Ok(Vec::new()),
+                    }
+                },
+                async {
+                    if full_page {
+                        Some(self.fetch_page(model, &base, last_id, fields).await)
+                    } else {
+                        None
+                    }
+                }
+            );
+            let lead_page = Page {
                 model,
                 records,
                 referenced: false,
-            });
-            for page in batch {
+            };
+            for page in partners?.into_iter().chain([lead_page]) {
                 if pages.send(page).await.is_err() {
                     // The applying side stopped on an error of its own, which is reported.
                     return Ok(newest);
                 }
             }
-            if !full_page {
-                break;
+            match next {
+                Some(next) => page = next?,
+                None => break,
             }
         }
         self.check_nothing_left(model, base, last_id).await?;
         Ok(newest)
+    }
+
+    /// One page of `model`: records matching `base` with an id above `after`.
+    async fn fetch_page(
+        &self,
+        model: SyncModel,
+        base: &[Value],
+        after: OdooId,
+        fields: &[String],
+    ) -> Result<Value, SyncError> {
+        self.check_stop()?;
+        let mut domain = base.to_vec();
+        domain.push(json!(["id", ">", after]));
+        Ok(self
+            .client
+            .call(
+                model.odoo_name(),
+                "search_read",
+                self.search_call(json!(domain), fields),
+            )
+            .await?)
     }
 
     /// A short or empty page normally ends the read; make sure it was not a page lost on the way.
