@@ -130,6 +130,7 @@ pub fn commit(
     if changed.is_empty() {
         return Ok(applied);
     }
+    let changed = latest_per_record(changed);
     let (_, planned) = store.append_planned(|model| {
         let mut events = Vec::new();
         let mut updates = SourceUpdates::default();
@@ -172,8 +173,7 @@ impl Applied {
     }
 }
 
-/// Each page's records with their raw bytes and checksums. A record that arrives twice in one
-/// batch is taken once, as last seen, so it is never planned against a state it already changed.
+/// Each page's records with their raw bytes and checksums.
 fn unpack(pages: Vec<Page>, applied: &mut Applied) -> Vec<Incoming> {
     let mut incoming = Vec::new();
     for page in pages {
@@ -194,19 +194,25 @@ fn unpack(pages: Vec<Page>, applied: &mut Applied) -> Vec<Incoming> {
             });
         }
     }
-    let referenced: HashSet<String> = incoming
+    incoming
+}
+
+/// One change per record, as last seen: a record that arrived twice in what commits together is
+/// never planned twice against the same held state. A partner asked for by an opportunity stays so.
+fn latest_per_record(changed: Vec<Changed>) -> Vec<Changed> {
+    let referenced: HashSet<String> = changed
         .iter()
-        .filter(|i| i.referenced)
-        .map(|i| i.source.key.clone())
+        .filter(|c| c.referenced)
+        .map(|c| c.source.key.clone())
         .collect();
     let mut seen = HashSet::new();
-    let mut latest: Vec<Incoming> = incoming
+    let mut latest: Vec<Changed> = changed
         .into_iter()
         .rev()
-        .filter(|i| i.id.is_none() || seen.insert(i.source.key.clone()))
-        .map(|i| Incoming {
-            referenced: i.referenced || referenced.contains(&i.source.key),
-            ..i
+        .filter(|c| seen.insert(c.source.key.clone()))
+        .map(|c| Changed {
+            referenced: c.referenced || referenced.contains(&c.source.key),
+            ..c
         })
         .collect();
     latest.reverse();
@@ -248,30 +254,35 @@ mod tests {
         assert_eq!(checksum(b""), 0xcbf2_9ce4_8422_2325);
     }
 
+    fn partner(name: &str) -> Value {
+        json!({"id": 7, "name": name, "is_company": true, "active": true, "write_date": false})
+    }
+
     #[test]
-    fn a_record_twice_in_one_batch_is_taken_once_as_last_seen_and_stays_referenced() {
-        let pages = vec![
-            Page {
-                model: SyncModel::Partner,
-                records: vec![json!({"id": 7, "name": "Old"}), json!({"id": 8})],
-                referenced: true,
-            },
-            Page {
-                model: SyncModel::Partner,
-                records: vec![json!({"id": 7, "name": "New"})],
-                referenced: false,
-            },
-        ];
-        let mut applied = Applied::default();
-        let incoming = unpack(pages, &mut applied);
-        let taken: Vec<(Option<u64>, Value, bool)> = incoming
-            .iter()
-            .map(|i| (i.id, i.record["name"].clone(), i.referenced))
-            .collect();
-        assert_eq!(
-            taken,
-            vec![(Some(8), Value::Null, true), (Some(7), json!("New"), true)]
-        );
-        assert_eq!(applied.counts["res.partner"].fetched, 3);
+    fn a_record_twice_in_one_commit_is_planned_once_as_last_seen_and_stays_referenced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("apply.redb")).expect("store");
+        let lookups = Lookups::default();
+        let first = Page {
+            model: SyncModel::Partner,
+            records: vec![partner("Old name")],
+            referenced: true,
+        };
+        let again = Page {
+            model: SyncModel::Partner,
+            records: vec![partner("New name")],
+            referenced: false,
+        };
+        let mut batch = prepare(&store, vec![first], &lookups).expect("prepares");
+        batch.merge(prepare(&store, vec![again], &lookups).expect("prepares"));
+        let applied = commit(&store, batch, &Metadata::default()).expect("commits");
+
+        assert_eq!(applied.events, 1);
+        assert_eq!(applied.counts["res.partner"].fetched, 2);
+        assert_eq!(applied.counts["res.partner"].created, 1);
+        let name = store
+            .with_model(|model| model.accounts().get(&7).map(|a| a.name.clone()))
+            .expect("model");
+        assert_eq!(name.as_deref(), Some("New name"));
     }
 }
