@@ -27,7 +27,8 @@ const BATCHES_AHEAD: usize = 2;
 const RECORDS_PER_COMMIT: usize = 20_000;
 
 impl Syncer {
-    pub(super) fn search_call(&self, domain: Value, fields: &[String]) -> Call {
+    /// A `search_read` of one page, in id order, with every record Odoo has (archived too).
+    fn search_call(&self, domain: Value, fields: &[String]) -> Call {
         Call::new()
             .param("domain", domain)
             .param("fields", json!(fields))
