@@ -284,7 +284,7 @@ impl Store {
         &self,
         batches: Vec<CommandBatch>,
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-        Ok(self.write(|_| (batches, SourceUpdates::default(), ()))?.0)
+        self.write(|_| (batches, SourceUpdates::default()))
     }
 
     /// Appends a sync page's events together with its source records and cursors, atomically.
@@ -293,33 +293,32 @@ impl Store {
         batch: CommandBatch,
         sources: SourceUpdates,
     ) -> Result<Appended, StoreError> {
-        only_result(self.write(|_| (vec![batch], sources, ()))?.0)
+        only_result(self.write(|_| (vec![batch], sources))?)
     }
 
     /// Appends events planned against the read model as it stands, with their source records, in
     /// one transaction: no other write comes between what `plan` saw and what it appends.
-    pub fn append_planned<T>(
+    pub fn append_planned(
         &self,
-        plan: impl FnOnce(&ReadModel) -> (CommandBatch, SourceUpdates, T),
-    ) -> Result<(Appended, T), StoreError> {
-        let (results, planned) = self.write(|model| {
-            let (batch, sources, planned) = plan(model);
-            (vec![batch], sources, planned)
-        })?;
-        Ok((only_result(results)?, planned))
+        plan: impl FnOnce(&ReadModel) -> (CommandBatch, SourceUpdates),
+    ) -> Result<Appended, StoreError> {
+        only_result(self.write(|model| {
+            let (batch, sources) = plan(model);
+            (vec![batch], sources)
+        })?)
     }
 
     /// Plans batches against the loaded model (under the writer's lock), then appends them with
     /// their source records and updates the views, in one transaction.
-    fn write<T>(
+    fn write(
         &self,
-        plan: impl FnOnce(&ReadModel) -> (Vec<CommandBatch>, SourceUpdates, T),
-    ) -> Result<(Vec<Result<Appended, StoreError>>, T), StoreError> {
+        plan: impl FnOnce(&ReadModel) -> (Vec<CommandBatch>, SourceUpdates),
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
         let mut writer = self.lock_writer()?;
         self.guarded(&mut writer, |writer| {
             self.loaded_model(writer, &mut |_| {}).map(|_| ())
         })?;
-        let (batches, sources, planned) = plan(writer.model.get_or_insert_default());
+        let (batches, sources) = plan(writer.model.get_or_insert_default());
         let (txn, written) = self.guarded(&mut writer, |_| {
             let txn = self.begin_write()?;
             let written = plan_events(&txn, batches)?;
@@ -336,7 +335,7 @@ impl Store {
                 }
                 Ok(())
             })?;
-            return Ok((written.results, planned));
+            return Ok(written.results);
         }
         // From here the model moves ahead of the file until commit: any failure discards it (the
         // file is reopened and the model reloaded from the log).
@@ -346,7 +345,7 @@ impl Store {
             finish(txn, &rows, position)
         });
         match outcome {
-            Ok(()) => Ok((written.results, planned)),
+            Ok(()) => Ok(written.results),
             Err(error) => {
                 self.mark_failed(&mut writer, &error);
                 Err(error)

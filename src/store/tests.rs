@@ -190,9 +190,10 @@ fn a_planned_append_sees_the_model_it_appends_to_and_writes_the_sources() {
     let (_dir, _path, store) = temp_store();
     seed(&store);
     let key = "crm.lead/101".to_string();
-    let (appended, seen) = store
+    let mut seen = None;
+    let appended = store
         .append_planned(|model| {
-            let seen = model.opportunities().get(&100).map(|o| o.expected_revenue);
+            seen = model.opportunities().get(&100).map(|o| o.expected_revenue);
             let batch = events(vec![Event::OpportunityCreated {
                 id: 101,
                 record: opportunity(Some(7), 1, 2_500),
@@ -205,7 +206,7 @@ fn a_planned_append_sees_the_model_it_appends_to_and_writes_the_sources() {
                 }],
                 ..SourceUpdates::default()
             };
-            (batch, sources, seen)
+            (batch, sources)
         })
         .expect("appends");
     assert_eq!(seen, Some(5_000), "the plan saw the seeded opportunity");

@@ -131,10 +131,9 @@ pub fn commit(
         return Ok(applied);
     }
     let changed = latest_per_record(changed);
-    let (_, planned) = store.append_planned(|model| {
+    store.append_planned(|model| {
         let mut events = Vec::new();
         let mut updates = SourceUpdates::default();
-        let mut counts = Applied::default();
         for Changed {
             model: kind,
             referenced,
@@ -149,7 +148,7 @@ pub fn commit(
             updates.upserts.push(source);
             let planned = plan_change(id, current.as_ref(), record, written, metadata);
             if !planned.is_empty() {
-                let counts = counts.count(kind);
+                let counts = applied.count(kind);
                 match current {
                     None => counts.created += 1,
                     Some(_) => counts.updated += 1,
@@ -157,13 +156,9 @@ pub fn commit(
             }
             events.extend(planned);
         }
-        counts.events = events.len() as u64;
-        (CommandBatch::new(events), updates, counts)
+        applied.events = events.len() as u64;
+        (CommandBatch::new(events), updates)
     })?;
-    for (model, counts) in planned.counts {
-        applied.counts.entry(model).or_default().add(&counts);
-    }
-    applied.events = planned.events;
     Ok(applied)
 }
 
