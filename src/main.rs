@@ -593,9 +593,9 @@ fn user_add(
     name: Option<String>,
     admin: bool,
 ) -> anyhow::Result<ExitCode> {
-    use pipelog::domain::{Role, normalize_email};
+    use pipelog::domain::{Role, is_email_address, normalize_email};
     let email = normalize_email(email);
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+    if !is_email_address(&email) {
         anyhow::bail!("{email:?} is not an email address");
     }
     let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -608,12 +608,7 @@ fn user_add(
         std::io::stdin().read_line(&mut line)?;
         line.trim_end_matches(['\n', '\r']).to_string()
     };
-    if password.chars().count() < pipelog::auth::MIN_PASSWORD_LENGTH {
-        anyhow::bail!(
-            "the password must be at least {} characters long",
-            pipelog::auth::MIN_PASSWORD_LENGTH
-        );
-    }
+    pipelog::auth::check_new_password(&password)?;
     let store = Store::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     if store.read()?.login(&email)?.is_some() {
         anyhow::bail!("an account {email} exists already");

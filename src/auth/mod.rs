@@ -7,7 +7,7 @@ mod session;
 mod throttle;
 
 pub use access::{Reach, Viewer, resolve_viewer};
-pub use password::{hash_password, verify_password};
+pub use password::{check_new_password, hash_password, verify_password};
 pub use session::{SESSION_ABSOLUTE, SESSION_IDLE, SessionRecord, new_session_token, token_hash};
 pub use throttle::Throttle;
 

@@ -4,7 +4,17 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand_core::OsRng;
 
-use super::AuthError;
+use super::{AuthError, MIN_PASSWORD_LENGTH};
+
+/// A new account's password must be long enough (counted in characters, not bytes).
+pub fn check_new_password(password: &str) -> Result<(), AuthError> {
+    if password.chars().count() < MIN_PASSWORD_LENGTH {
+        return Err(AuthError::TooShort {
+            min: MIN_PASSWORD_LENGTH,
+        });
+    }
+    Ok(())
+}
 
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
     let salt = SaltString::generate(&mut OsRng);
@@ -26,6 +36,20 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_passwords_need_eight_characters_not_bytes() {
+        assert!(check_new_password("sieben!").is_err());
+        assert!(
+            check_new_password("ééééééé").is_err(),
+            "7 characters, 14 bytes"
+        );
+        assert!(check_new_password("acht ok!").is_ok());
+        assert_eq!(
+            check_new_password("short").map_err(|e| e.to_string()),
+            Err("the password must be at least 8 characters long".to_string())
+        );
+    }
 
     #[test]
     fn hashes_are_argon2id_salted_and_verify() {

@@ -14,5 +14,5 @@ pub use events::{
 };
 pub use records::{
     AccountRecord, Cents, EmployeeRecord, LeadKind, OdooId, OpportunityRecord, StageRecord,
-    TeamRecord, UserRecord, normalize_email,
+    TeamRecord, UserRecord, is_email_address, normalize_email,
 };

@@ -155,6 +155,11 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Whether a (normalized) email has someone before the `@` and somewhere after it.
+pub fn is_email_address(email: &str) -> bool {
+    email.contains('@') && !email.starts_with('@') && !email.ends_with('@')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

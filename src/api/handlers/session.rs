@@ -177,18 +177,14 @@ pub async fn signup(
 ) -> Result<Response, ApiError> {
     let request = json_body(body)?;
     let email = normalize_email(&request.email);
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+    if !crate::domain::is_email_address(&email) {
         return Err(ApiError::BadRequest(format!(
             "{:?} is not an email address",
             request.email
         )));
     }
-    if request.password.chars().count() < crate::auth::MIN_PASSWORD_LENGTH {
-        return Err(ApiError::BadRequest(format!(
-            "the password must be at least {} characters long",
-            crate::auth::MIN_PASSWORD_LENGTH
-        )));
-    }
+    crate::auth::check_new_password(&request.password)
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     if request.name.trim().is_empty() {
         return Err(ApiError::BadRequest("name is required".into()));
     }
@@ -250,7 +246,7 @@ pub async fn setup(
     }
     let email = normalize_email(&request.email);
     if !email.contains('@')
-        || request.password.chars().count() < crate::auth::MIN_PASSWORD_LENGTH
+        || crate::auth::check_new_password(&request.password).is_err()
         || request.name.trim().is_empty()
     {
         // Put nothing back: a new token needs a restart, so a mistake costs one restart, not a leak.
