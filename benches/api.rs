@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pipelog::api::{self, RequestMetrics, ServerOptions, Shared};
-use pipelog::auth::{Throttle, hash_password};
+use pipelog::api::{self, Guards, RequestMetrics, ServerOptions, Shared};
+use pipelog::auth::hash_password;
 use pipelog::demo::{CrmOptions, FakeOdoo, serve};
 use pipelog::domain::{Event, NewEvent, Role};
 use pipelog::store::{CommandBatch, Store};
@@ -107,16 +107,10 @@ fn main() {
         schedule: Arc::new(Mutex::new(ScheduleState::default())),
         sync_configured: true,
         odoo: None,
-        options: ServerOptions {
-            secure_cookies: false,
-            base_url: None,
-            demo: false,
-            stale_after: Duration::from_secs(3_600),
-        },
+        options: ServerOptions::for_tests(),
         metrics: RequestMetrics::default(),
         setup: StdMutex::new(None),
-        account_throttle: Throttle::new(5, Duration::from_secs(60)),
-        address_throttle: Throttle::new(1_000, Duration::from_secs(60)),
+        guards: Guards::default(),
     });
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

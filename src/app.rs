@@ -1,15 +1,14 @@
 //! Wiring for `pipelog serve`: the store, the sync schedule, the HTTP server, and an ordered
 //! shutdown (the server drains, the sync stops between pages, the store closes last).
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, ServerOptions, Shared};
-use crate::auth::{Throttle, hash_password};
+use crate::api::{self, Guards, ServerOptions, Shared};
+use crate::auth::hash_password;
 use crate::config::Settings;
 use crate::demo::{CrmOptions, FakeOdoo};
 use crate::domain::{Role, normalize_email};
@@ -222,15 +221,15 @@ pub async fn serve(
                 .setup_token
                 .map(|token| (token, std::time::Instant::now() + SETUP_VALID_FOR)),
         ),
-        account_throttle: Throttle::new(5, Duration::from_secs(15 * 60)),
-        address_throttle: Throttle::new(20, Duration::from_secs(15 * 60)),
+        guards: Guards::default(),
     });
     let router = api::router(state);
-    axum::serve(
+    api::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        config.settings.server.limits.clone(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await
     .map_err(AppError::Listen)?;
     tracing::info!("HTTP server drained; stopping the sync");

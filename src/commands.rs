@@ -21,6 +21,8 @@ pub enum CommandError {
         "the record changed meanwhile: expected version {expected}, current version is {current}"
     )]
     Conflict { expected: u64, current: u64 },
+    #[error("this idempotency key was used for a different request")]
+    KeyReused,
     #[error("Odoo refused the change: {0}")]
     Odoo(#[from] OdooError),
     #[error(transparent)]
@@ -42,6 +44,7 @@ impl From<StoreError> for CommandError {
                     current: actual,
                 },
             },
+            StoreError::CommandReused { .. } => CommandError::KeyReused,
             other => CommandError::Store(other),
         }
     }
@@ -52,6 +55,8 @@ impl From<StoreError> for CommandError {
 pub struct Request {
     pub expected_version: Option<u64>,
     pub command_id: Option<String>,
+    /// What the command id is bound to: a retry must be the same request.
+    pub fingerprint: Option<String>,
 }
 
 fn metadata(actor: &Viewer) -> Metadata {
@@ -77,6 +82,7 @@ fn append(
         .with_metadata(metadata(actor));
     let mut batch = CommandBatch::new(vec![new]);
     batch.command_id = request.command_id.clone();
+    batch.fingerprint = request.fingerprint.clone();
     Ok(store.append(batch)?)
 }
 
@@ -119,6 +125,48 @@ pub fn register_account(store: &Store, account: NewAccount<'_>) -> Result<Append
     store.append(CommandBatch::new(vec![
         NewEvent::new(event).with_metadata(metadata),
     ]))
+}
+
+/// Sign-ups waiting for approval at most; past it, sign-up answers "try later".
+pub const MAX_PENDING_SIGNUPS: usize = 200;
+
+/// How long a sign-up waits for approval before it expires.
+pub const SIGNUP_EXPIRES_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_hours(14 * 24);
+
+/// Expires the sign-ups that waited longer than [`SIGNUP_EXPIRES_AFTER`] (their password hashes go
+/// too) and returns how many are still waiting.
+pub fn expire_old_signups(store: &Store, now: jiff::Timestamp) -> Result<usize, StoreError> {
+    let logins = store
+        .read()?
+        .views::<crate::projections::LoginView>(crate::projections::ViewTable::Logins)?;
+    let pending: Vec<_> = logins
+        .into_iter()
+        .filter(|login| login.status == crate::projections::LoginStatus::Pending)
+        .collect();
+    let (expired, waiting): (Vec<_>, Vec<_>) = pending
+        .into_iter()
+        .partition(|login| now.duration_since(login.registered_at) > SIGNUP_EXPIRES_AFTER);
+    if !expired.is_empty() {
+        let metadata = Metadata {
+            actor: Some("pipelog".into()),
+            source: Some("signup-expiry".into()),
+            ..Metadata::default()
+        };
+        let events = expired
+            .iter()
+            .map(|login| {
+                NewEvent::new(Event::SignupExpired {
+                    email: login.email.clone(),
+                })
+                .with_metadata(metadata.clone())
+            })
+            .collect();
+        store.append(CommandBatch::new(events))?;
+        for login in &expired {
+            store.delete_credential(&login.email)?;
+        }
+    }
+    Ok(waiting.len())
 }
 
 pub enum AccountChange {
@@ -202,11 +250,6 @@ pub async fn assign_opportunity(
     request: &Request,
 ) -> Result<Appended, CommandError> {
     let snapshot = store.read()?;
-    if let Some(key) = &request.command_id
-        && let Some(first) = snapshot.command(key)?
-    {
-        return Ok(first);
-    }
     let view = snapshot
         .opportunity(opportunity)?
         .filter(|o| actor.sees(o))
@@ -227,6 +270,16 @@ pub async fn assign_opportunity(
         return Err(CommandError::Invalid(format!(
             "user {salesperson} is not a salesperson you can assign to"
         )));
+    }
+    // Permissions and reach first: a key proves nothing about who may do what. A retry of a
+    // request that was done answers as it did, before the version it saw is compared.
+    if let Some(key) = &request.command_id
+        && let Some(first) = snapshot.command(key)?
+    {
+        if first.fingerprint.is_some() && first.fingerprint != request.fingerprint {
+            return Err(CommandError::KeyReused);
+        }
+        return Ok(first.appended);
     }
     let current = snapshot.aggregate_version(&format!("opportunity/{opportunity}"))?;
     if let Some(expected) = request.expected_version

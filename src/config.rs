@@ -20,6 +20,22 @@ pub struct ConfigFile {
     pub odoo: OdooSection,
     #[serde(default)]
     pub sync: SyncSection,
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Reverse proxies (addresses or CIDR ranges) whose `Forwarded`/`X-Forwarded-For` are believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Open connections at most (default: what the open-file limit leaves room for).
+    pub max_connections: Option<usize>,
+    pub max_connections_per_address: Option<usize>,
+    /// How long a client may take to send a request's headers, and to keep an idle connection.
+    pub header_timeout_seconds: Option<u64>,
+    /// How long a client may take to send a request's body.
+    pub body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,13 +76,86 @@ pub struct Overrides {
     pub schedule: Option<String>,
 }
 
-/// Everything a sync needs, validated.
+/// Everything a sync and the server need, validated.
 #[derive(Debug)]
 pub struct Settings {
     /// `None` when no Odoo URL is configured.
     pub odoo: Option<OdooSettings>,
     pub sync: SyncOptions,
     pub schedule: Schedule,
+    pub server: ServerSettings,
+}
+
+/// How the server protects itself from slow or greedy clients, and whom it believes about addresses.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub limits: crate::api::ConnectionLimits,
+}
+
+fn server_settings(
+    server: ServerSection,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> ServerSettings {
+    let proxies = match env("PIPELOG_TRUSTED_PROXIES") {
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => server.trusted_proxies.unwrap_or_default(),
+    };
+    let mut trusted_proxies = Vec::new();
+    for proxy in proxies {
+        let parsed = proxy
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| proxy.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => trusted_proxies.push(net),
+            Err(_) => problems.push(format!(
+                "server.trusted_proxies: {proxy:?} is not an address or a CIDR range (e.g. 10.0.0.1 or 10.0.0.0/8)"
+            )),
+        }
+    }
+    let defaults = crate::api::ConnectionLimits::default();
+    let seconds =
+        |value: Option<u64>, default: Duration, name: &str, problems: &mut Vec<String>| match value
+        {
+            Some(0) => {
+                problems.push(format!("server.{name} must be at least 1"));
+                default
+            }
+            Some(n) => Duration::from_secs(n),
+            None => default,
+        };
+    let limits = crate::api::ConnectionLimits {
+        max_connections: server.max_connections.or(defaults.max_connections),
+        per_address: server
+            .max_connections_per_address
+            .unwrap_or(defaults.per_address),
+        header_timeout: seconds(
+            server.header_timeout_seconds,
+            defaults.header_timeout,
+            "header_timeout_seconds",
+            problems,
+        ),
+        body_timeout: seconds(
+            server.body_timeout_seconds,
+            defaults.body_timeout,
+            "body_timeout_seconds",
+            problems,
+        ),
+    };
+    if limits.max_connections == Some(0) || limits.per_address == 0 {
+        problems.push(
+            "server.max_connections and max_connections_per_address must be at least 1".into(),
+        );
+    }
+    ServerSettings {
+        trusted_proxies,
+        limits,
+    }
 }
 
 impl ConfigFile {
@@ -146,6 +235,7 @@ pub fn resolve(
         }
     });
 
+    let server = server_settings(file.server, env, &mut problems);
     let sync = file.sync;
     let defaults = SyncOptions::default();
     let page_size = sync.page_size.unwrap_or(defaults.page_size);
@@ -188,6 +278,7 @@ pub fn resolve(
             odoo: odoo_settings,
             sync: options,
             schedule,
+            server,
         }),
         _ => Err(problems),
     }
@@ -294,6 +385,15 @@ pub const EXAMPLE: &str = r#"# pipelog configuration. Precedence: these values <
 # mass_delete_percent = 10             # refuse a reconcile that would delete more of a model
 # reconcile_every_minutes = 60         # how often ids are compared to find hard deletes
 # default_currency = "USD"             # for opportunities whose currency Odoo does not say
+
+[server]
+# Reverse proxies whose Forwarded / X-Forwarded-For headers name the client (env
+# PIPELOG_TRUSTED_PROXIES, comma-separated); from anyone else those headers are ignored.
+# trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
+# max_connections = 4000               # default: the open-file limit less room for the data file
+# max_connections_per_address = 256
+# header_timeout_seconds = 10          # to send a request's headers; also how long an idle connection stays
+# body_timeout_seconds = 30            # to send a request's body
 "#;
 
 #[cfg(test)]
@@ -316,5 +416,22 @@ mod example_tests {
         let file: ConfigFile = toml::from_str(&uncommented).expect("every documented key exists");
         assert_eq!(file.sync.page_size, Some(2000));
         assert_eq!(file.odoo.login.as_deref(), Some("pipelog-sync@example.com"));
+        assert_eq!(file.server.max_connections_per_address, Some(256));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let file: ConfigFile = toml::from_str(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"proxy\"]",
+        )
+        .expect("parses");
+        let problems = resolve(file, &Overrides::default(), &|_| None).expect_err("invalid");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("\"proxy\""));
+        let env = |name: &str| {
+            (name == "PIPELOG_TRUSTED_PROXIES").then(|| "::1, 192.168.0.0/16".to_string())
+        };
+        let settings = resolve(ConfigFile::default(), &Overrides::default(), &env).expect("valid");
+        assert_eq!(settings.server.trusted_proxies.len(), 2);
     }
 }

@@ -462,9 +462,11 @@ fn init_logging(default_level: &str) {
             .init();
         return;
     }
+    // Colour codes only for a person at a terminal, never into a file or a pipe.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
@@ -536,9 +538,26 @@ fn serve(
 ) -> anyhow::Result<ExitCode> {
     use pipelog::app::{self, Demo, ServeConfig};
     let mut settings = odoo.settings()?;
+    if let Some(base) = &base_url {
+        let parsed = reqwest::Url::parse(base)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
+        anyhow::ensure!(
+            parsed.is_some(),
+            "--base-url {base:?} must be an http:// or https:// address, e.g. https://pipeline.example.com"
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Listening comes first: a mistyped address or a port in use leaves no data file behind.
+    let listener = runtime.block_on(async {
+        tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {listen:?} (expected HOST:PORT, e.g. 127.0.0.1:8080)")
+            })
+    })?;
     let store =
         Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let odoo_settings = if demo {
             let running = Demo::start().await?;
@@ -563,12 +582,13 @@ fn serve(
             }
             settings.odoo.clone()
         };
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let options = pipelog::api::ServerOptions {
             secure_cookies,
             base_url,
             demo,
             stale_after: std::time::Duration::from_secs(30 * 60),
+            listen: Some(listener.local_addr()?),
+            trusted_proxies: settings.server.trusted_proxies.clone(),
         };
         let setup_token = if demo { None } else { app::setup_token_if_needed(&store)? };
         if let Some(token) = &setup_token {

@@ -247,6 +247,7 @@ pub fn arb_event() -> impl Strategy<Value = Event> {
         1 => email().prop_map(|email| Event::UserApproved { email }),
         1 => email().prop_map(|email| Event::UserDisabled { email }),
         1 => email().prop_map(|email| Event::UserLoggedIn { email }),
+        1 => email().prop_map(|email| Event::SignupExpired { email }),
     ]
 }
 

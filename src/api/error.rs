@@ -16,9 +16,22 @@ pub enum ApiError {
     Forbidden(String),
     /// Missing, or outside the caller's reach (never told apart).
     NotFound,
+    /// The body is larger than the route accepts.
+    PayloadTooLarge(String),
+    /// A body that is not JSON (`Content-Type`).
+    UnsupportedMediaType(String),
+    /// The client took too long to send the body.
+    RequestTimeout(String),
+    /// An `Idempotency-Key` reused with a different request.
+    KeyReused(String),
+    /// A request with the same `Idempotency-Key` is still being processed.
+    InProgress(String),
     TooManyRequests {
+        message: String,
         retry_after_seconds: u64,
     },
+    /// The server is at a limit it keeps on purpose (concurrent downloads, say); try again later.
+    Unavailable(String),
     /// A stale `If-Match`: the record moved on.
     Conflict {
         message: String,
@@ -32,6 +45,45 @@ pub enum ApiError {
 impl ApiError {
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         ApiError::Internal(error.to_string())
+    }
+
+    /// A refused sign-in, with how long to wait.
+    pub fn throttled(wait: std::time::Duration) -> ApiError {
+        let seconds = wait.as_secs().max(1);
+        ApiError::TooManyRequests {
+            message: format!("too many failed sign-ins; try again in {seconds} s"),
+            retry_after_seconds: seconds,
+        }
+    }
+
+    /// An extractor's rejection, keeping its status where it says what is wrong with the request
+    /// (too large, not JSON) and answering 400 for the rest.
+    pub fn rejected(status: StatusCode, message: String) -> ApiError {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(message),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(message),
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout(message),
+            _ => ApiError::BadRequest(message),
+        }
+    }
+
+    /// Builds the one error shape for any status (used for answers that did not come from a
+    /// handler: unknown routes, wrong methods, rejections).
+    pub fn body(status: StatusCode, message: &str) -> Response {
+        let code = match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::REQUEST_TIMEOUT => "timeout",
+            status if status.is_server_error() => "internal",
+            _ => "bad_request",
+        };
+        (
+            status,
+            axum::Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
     }
 }
 
@@ -64,6 +116,10 @@ impl From<crate::commands::CommandError> for ApiError {
                 ),
                 current_version: current,
             },
+            E::KeyReused => ApiError::KeyReused(
+                "this Idempotency-Key was used for a different request; use a new key for a new request"
+                    .into(),
+            ),
             E::Odoo(error) => ApiError::Upstream(error.to_string()),
             E::Store(error) => ApiError::internal(error),
         }
@@ -77,11 +133,28 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(message) => (StatusCode::UNAUTHORIZED, "unauthorized", message),
             ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, "forbidden", message),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".to_string()),
+            ApiError::PayloadTooLarge(message) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            ApiError::UnsupportedMediaType(message) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                message,
+            ),
+            ApiError::RequestTimeout(message) => (StatusCode::REQUEST_TIMEOUT, "timeout", message),
+            ApiError::KeyReused(message) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                message,
+            ),
+            ApiError::InProgress(message) => (StatusCode::CONFLICT, "in_progress", message),
+            ApiError::Unavailable(message) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
             ApiError::TooManyRequests {
+                message,
                 retry_after_seconds,
             } => {
-                let message =
-                    format!("too many failed sign-ins; try again in {retry_after_seconds} s");
                 let mut response = (
                     StatusCode::TOO_MANY_REQUESTS,
                     axum::Json(json!({"error": {"code": "throttled", "message": message}})),

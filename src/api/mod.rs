@@ -1,27 +1,33 @@
 //! The HTTP API: routes, the session extractor, CSRF and security headers. Handlers are thin: they
 //! parse, call `queries`, `auth` or the store, and map errors in one place (`error`).
 
+mod client;
 mod error;
 mod handlers;
+mod idempotency;
+mod layers;
 mod metrics;
 pub mod openapi;
+mod server;
 
 pub use metrics::RequestMetrics;
+pub use server::{ConnectionLimits, serve};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
 
-use crate::auth::{SessionRecord, Throttle, Viewer, resolve_viewer, token_hash};
+use crate::auth::{
+    SessionRecord, SignInThrottle, SignUpLimits, Viewer, resolve_viewer, token_hash,
+};
 use crate::store::Store;
 use crate::sync::schedule::{ScheduleState, SyncTrigger};
 
@@ -37,6 +43,50 @@ pub struct ServerOptions {
     pub demo: bool,
     /// Dashboards flag data older than this as stale.
     pub stale_after: Duration,
+    /// The address the server listens on (`None` in process, with no socket): without a base URL,
+    /// Origin checks accept it and loopback.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client; from anyone else
+    /// those headers are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl ServerOptions {
+    /// Options for a server with no socket and no proxies (tests, benches).
+    pub fn for_tests() -> ServerOptions {
+        ServerOptions {
+            secure_cookies: false,
+            base_url: None,
+            demo: false,
+            stale_after: Duration::from_secs(3_600),
+            listen: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// What keeps one client from starving the others: sign-in and sign-up throttles, the idempotency
+/// keys being processed, and the slots for backup downloads.
+pub struct Guards {
+    pub sign_in: SignInThrottle,
+    pub sign_up: SignUpLimits,
+    pub(crate) in_flight: idempotency::InFlight,
+    /// A backup download copies the file to disk and streams it: at most this many at once.
+    pub downloads: Arc<tokio::sync::Semaphore>,
+}
+
+/// Concurrent backup downloads allowed.
+pub const BACKUP_DOWNLOADS: usize = 2;
+
+impl Default for Guards {
+    fn default() -> Self {
+        Guards {
+            sign_in: SignInThrottle::default(),
+            sign_up: SignUpLimits::default(),
+            in_flight: idempotency::InFlight::default(),
+            downloads: Arc::new(tokio::sync::Semaphore::new(BACKUP_DOWNLOADS)),
+        }
+    }
 }
 
 /// Everything a request may need.
@@ -51,20 +101,26 @@ pub struct Shared {
     pub metrics: RequestMetrics,
     /// A one-time token for creating the first admin, and when it stops working.
     pub setup: Mutex<Option<(String, std::time::Instant)>>,
-    pub account_throttle: Throttle,
-    pub address_throttle: Throttle,
+    pub guards: Guards,
 }
 
 pub type AppState = Arc<Shared>;
 
+/// The largest body of a sign-in, sign-up or setup request (an email, a name and a password fit
+/// in a few hundred bytes).
+pub const SIGN_IN_BODY_LIMIT: usize = 4 * 1024;
+/// The largest body of any other request (commands carry a few ids).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
 pub fn router(state: AppState) -> Router {
+    let small = || DefaultBodyLimit::max(SIGN_IN_BODY_LIMIT);
     Router::new()
         .route("/", get(crate::web::index))
         .route("/assets/{*path}", get(crate::web::asset))
         .route("/healthz", get(handlers::health))
         .route("/metrics", get(metrics::render))
         .route("/api/openapi.json", get(openapi::document))
-        .route("/api/auth/login", post(handlers::login))
+        .route("/api/auth/login", post(handlers::login).layer(small()))
         .route("/api/auth/logout", post(handlers::logout))
         .route("/api/me", get(handlers::me))
         .route("/api/dashboard", get(handlers::dashboard))
@@ -75,8 +131,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/team", get(handlers::team))
         .route("/api/sync/status", get(handlers::sync_status))
         .route("/api/sync", post(handlers::sync_now))
-        .route("/api/auth/signup", post(handlers::signup))
-        .route("/api/setup", post(handlers::setup))
+        .route("/api/auth/signup", post(handlers::signup).layer(small()))
+        .route("/api/setup", post(handlers::setup).layer(small()))
         .route("/api/admin/accounts", get(handlers::accounts))
         .route(
             "/api/admin/accounts/{email}/{action}",
@@ -92,76 +148,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/backup", get(handlers::backup))
         .route("/api/admin/verify", post(handlers::verify))
         .route("/api/admin/rebuild", post(handlers::rebuild))
-        .layer(middleware::from_fn_with_state(state.clone(), csrf))
-        .layer(middleware::from_fn(security_headers))
+        .fallback(layers::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::csrf))
+        .layer(middleware::from_fn(layers::errors_as_json))
+        .layer(middleware::from_fn(layers::security_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::record,
         ))
         .with_state(state)
-}
-
-/// Refuses state-changing requests a browser sent from another site: `Sec-Fetch-Site` must be
-/// same-origin (or absent, as from non-browser clients), and an `Origin`, if present, must match.
-async fn csrf(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        return Ok(next.run(request).await);
-    }
-    let headers = request.headers();
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return Err(ApiError::Forbidden(format!(
-            "cross-site request refused (Sec-Fetch-Site: {site})"
-        )));
-    }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
-        && !origin_allowed(origin, headers, state.options.base_url.as_deref())
-    {
-        return Err(ApiError::Forbidden(format!(
-            "cross-site request refused (Origin: {origin})"
-        )));
-    }
-    Ok(next.run(request).await)
-}
-
-fn origin_allowed(origin: &str, headers: &HeaderMap, base_url: Option<&str>) -> bool {
-    let origin = origin.trim_end_matches('/');
-    if let Some(base) = base_url {
-        return origin.eq_ignore_ascii_case(base.trim_end_matches('/'));
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
-}
-
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    set(
-        headers,
-        "content-security-policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    );
-    set(headers, "x-content-type-options", "nosniff");
-    set(headers, "referrer-policy", "no-referrer");
-    set(headers, "x-frame-options", "DENY");
-    response
 }
 
 /// The signed-in viewer: a live session of an approved account.

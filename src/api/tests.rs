@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
-use crate::auth::{Throttle, hash_password};
+use crate::auth::hash_password;
 use crate::domain::samples::{employee, opportunity, stage, user};
 use crate::domain::{Event, NewEvent, OdooId, Role};
 use crate::store::{CommandBatch, Store};
@@ -36,18 +36,15 @@ pub(super) fn app_with(odoo: Option<Arc<crate::sync::odoo::OdooClient>>) -> App 
         sync_configured: true,
         odoo,
         options: ServerOptions {
-            secure_cookies: false,
-            base_url: None,
-            demo: false,
             stale_after: Duration::from_secs(60),
+            ..ServerOptions::for_tests()
         },
         metrics: RequestMetrics::default(),
         setup: Mutex::new(Some((
             "setup-token".into(),
             std::time::Instant::now() + Duration::from_secs(60),
         ))),
-        account_throttle: Throttle::new(3, Duration::from_secs(60)),
-        address_throttle: Throttle::new(100, Duration::from_secs(60)),
+        guards: Guards::default(),
     });
     App {
         _dir: dir,
@@ -273,7 +270,7 @@ async fn sessions_end_at_logout_and_reads_need_one() {
 #[tokio::test]
 async fn repeated_failures_are_throttled() {
     let app = seeded();
-    for _ in 0..3 {
+    for _ in 0..5 {
         assert_eq!(
             login(&app, "cat@example.com", "wrong-wrong").await.status,
             StatusCode::UNAUTHORIZED
@@ -312,11 +309,22 @@ async fn cross_site_writes_are_refused() {
     )
     .await;
     assert_eq!(origin.status, StatusCode::FORBIDDEN);
+    // DNS rebinding: the attacker's name in both Host and Origin proves nothing.
+    let rebound = send(
+        &app,
+        post("/api/auth/login", &body)
+            .header(header::HOST, "evil.example")
+            .header(header::ORIGIN, "http://evil.example")
+            .body(Body::from(body.clone()))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(rebound.status, StatusCode::FORBIDDEN);
     let same = send(
         &app,
         post("/api/auth/login", &body)
-            .header(header::HOST, "pipeline.example.com")
-            .header(header::ORIGIN, "https://pipeline.example.com")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::ORIGIN, "http://127.0.0.1:8080")
             .header("sec-fetch-site", "same-origin")
             .body(Body::from(body))
             .expect("request"),

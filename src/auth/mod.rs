@@ -7,16 +7,27 @@ mod session;
 mod throttle;
 
 pub use access::{Reach, Viewer, resolve_viewer};
-pub use password::{check_new_password, hash_password, verify_password};
+pub use password::{
+    MAX_NAME_CHARS, MAX_PASSWORD_BYTES, check_new_account, check_new_password, hash_password,
+    verify_password,
+};
 pub use session::{SESSION_ABSOLUTE, SESSION_IDLE, SessionRecord, new_session_token, token_hash};
-pub use throttle::Throttle;
+pub use throttle::{Backoff, RateLimit, SignInThrottle, SignUpLimits};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("the password cannot be hashed: {0}")]
     Hash(String),
     #[error("the password must be at least {min} characters long")]
     TooShort { min: usize },
+    #[error("the {what} is too long ({max} at most)")]
+    TooLong { what: &'static str, max: usize },
+    #[error("that is not an email address (name@example.com, at most 254 characters)")]
+    NotAnEmail,
+    #[error("a name is needed")]
+    NameMissing,
+    #[error("the name cannot contain control characters")]
+    NameInvalid,
 }
 
 /// Shortest password accepted for new accounts.

@@ -111,6 +111,11 @@ impl FakeOdoo {
             .clear();
     }
 
+    /// Object calls answered so far (searches, reads, writes: each `execute_kw` or JSON-2 call).
+    pub fn object_calls(&self) -> u64 {
+        *self.calls()
+    }
+
     fn calls(&self) -> MutexGuard<'_, u64> {
         self.object_calls.lock().unwrap_or_else(|p| p.into_inner())
     }

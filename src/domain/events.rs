@@ -197,6 +197,10 @@ pub enum Event {
     UserLoggedIn {
         email: String,
     },
+    /// A sign-up that waited too long for approval was dropped: the email may sign up again.
+    SignupExpired {
+        email: String,
+    },
     /// An admin's override of the Odoo manager of `user_id`; `manager_id: None` removes the override.
     ManagerAssigned {
         user_id: OdooId,
@@ -298,6 +302,7 @@ impl Event {
             Event::UserDisabled { .. } => "UserDisabled",
             Event::UserRoleChanged { .. } => "UserRoleChanged",
             Event::UserLoggedIn { .. } => "UserLoggedIn",
+            Event::SignupExpired { .. } => "SignupExpired",
             Event::ManagerAssigned { .. } => "ManagerAssigned",
             Event::SyncStarted { .. } => "SyncStarted",
             Event::SyncCompleted { .. } => "SyncCompleted",
@@ -336,7 +341,8 @@ impl Event {
             | Event::UserApproved { email }
             | Event::UserDisabled { email }
             | Event::UserRoleChanged { email, .. }
-            | Event::UserLoggedIn { email } => (K::Login, super::records::normalize_email(email)),
+            | Event::UserLoggedIn { email }
+            | Event::SignupExpired { email } => (K::Login, super::records::normalize_email(email)),
             Event::SyncStarted { run_id, .. }
             | Event::SyncCompleted { run_id, .. }
             | Event::SyncFailed { run_id, .. } => (K::SyncRun, run_id.to_string()),

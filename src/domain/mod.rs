@@ -13,6 +13,6 @@ pub use events::{
     FieldChange, Metadata, ModelSyncCounts, NewEvent, QuarantinedRecord, Role,
 };
 pub use records::{
-    AccountRecord, Cents, EmployeeRecord, LeadKind, OdooId, OpportunityRecord, StageRecord,
-    TeamRecord, UserRecord, is_email_address, normalize_email,
+    AccountRecord, Cents, EmployeeRecord, LeadKind, MAX_EMAIL_LENGTH, OdooId, OpportunityRecord,
+    StageRecord, TeamRecord, UserRecord, is_email_address, normalize_email,
 };

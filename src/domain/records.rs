@@ -155,14 +155,73 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Whether a (normalized) email has someone before the `@` and somewhere after it.
+/// The longest email address (RFC 5321: a path of 256 octets less the angle brackets).
+pub const MAX_EMAIL_LENGTH: usize = 254;
+
+/// Whether a (normalized) email is an address in the shape mail systems accept: a dot-atom local
+/// part of at most 64 octets (RFC 5322 `atext`, letters beyond ASCII allowed as RFC 6531 does),
+/// `@`, and a domain of letter-digit-hyphen labels of at most 63 octets each, 254 octets in all.
+/// Quoted local parts and address literals are refused: nobody signs up with them, and they are
+/// where markup hides.
 pub fn is_email_address(email: &str) -> bool {
-    email.contains('@') && !email.starts_with('@') && !email.ends_with('@')
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let atext = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    email.len() <= MAX_EMAIL_LENGTH
+        && !local.is_empty()
+        && local.len() <= 64
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(atext))
+        && domain.split('.').all(label_ok)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn email_addresses_are_checked_for_shape_and_length() {
+        for good in [
+            "ann@example.com",
+            "ann.lee+crm@sales.example.co.uk",
+            "o'neil@example.ie",
+            "admin@localhost",
+            "jos\u{e9}@exempl\u{e9}.fr",
+        ] {
+            assert!(is_email_address(good), "{good}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        let long_label = format!("ann@{}.com", "a".repeat(64));
+        let long_total = format!("ann@{}.com", vec!["a".repeat(60); 5].join("."));
+        for bad in [
+            "<script>alert(1)</script>@x.y",
+            "ann@ex ample.com",
+            "\"ann\"@example.com",
+            "ann@[127.0.0.1]",
+            "@example.com",
+            "ann@",
+            "ann",
+            ".ann@example.com",
+            "ann..lee@example.com",
+            "ann@-example.com",
+            "ann@example..com",
+            "ann@exa_mple.com",
+            long_local.as_str(),
+            long_label.as_str(),
+            long_total.as_str(),
+        ] {
+            assert!(!is_email_address(bad), "{bad}");
+        }
+    }
 
     fn opportunity() -> OpportunityRecord {
         OpportunityRecord {

@@ -159,6 +159,9 @@ pub fn one_of_each_event() -> Vec<Event> {
         Event::UserLoggedIn {
             email: "ann@example.com".into(),
         },
+        Event::SignupExpired {
+            email: "ann@example.com".into(),
+        },
         Event::ManagerAssigned {
             user_id: 1,
             manager_id: Some(2),

@@ -279,13 +279,24 @@ pub fn all_opportunities(
     find(snapshot, viewer, filter)?.page(snapshot, 0, usize::MAX)
 }
 
+/// A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(...)` in a
+/// lead's name would), so such text gets a leading apostrophe, as OWASP recommends for CSV.
+fn neutralise_formula(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
 /// The rows as CSV: the same query, every page.
 pub fn to_csv(items: &[OpportunityView]) -> String {
     fn field(text: &str) -> String {
+        let text = neutralise_formula(text);
         if text.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", text.replace('"', "\"\""))
         } else {
-            text.to_string()
+            text.into_owned()
         }
     }
     let mut out = String::from(
@@ -470,4 +481,19 @@ pub fn opportunity_detail(
         managers,
         history,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralise_formula;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_get_an_apostrophe() {
+        for risky in ["=HYPERLINK(\"x\")", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise_formula(risky), format!("'{risky}"));
+        }
+        for plain in ["Office chairs", "a=b", "", "100 - 20"] {
+            assert_eq!(neutralise_formula(plain), plain);
+        }
+    }
 }

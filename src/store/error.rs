@@ -44,6 +44,9 @@ pub enum StoreError {
         actual: u64,
     },
 
+    #[error("the command id {command_id} was used before for a different request")]
+    CommandReused { command_id: String },
+
     #[error("the event at position {position} cannot be read: {reason}")]
     CorruptEvent { position: u64, reason: String },
 

@@ -48,6 +48,9 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub struct CommandBatch {
     /// A retry with the same id returns the first outcome and appends nothing.
     pub command_id: Option<String>,
+    /// What the command id is bound to (a hash of the request): a retry with another fingerprint
+    /// is refused with [`StoreError::CommandReused`] instead of replayed.
+    pub fingerprint: Option<String>,
     pub events: Vec<NewEvent>,
 }
 
@@ -55,6 +58,7 @@ impl CommandBatch {
     pub fn new(events: Vec<NewEvent>) -> Self {
         CommandBatch {
             command_id: None,
+            fingerprint: None,
             events,
         }
     }
@@ -99,6 +103,41 @@ pub struct Appended {
     /// True when the command id had been seen: this is the first outcome, and nothing was appended.
     #[serde(skip)]
     pub replayed: bool,
+}
+
+/// A command's first outcome as kept in the commands table, with the fingerprint of the request
+/// it answered (absent in files written before fingerprints were kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCommand {
+    #[serde(flatten)]
+    pub appended: Appended,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+impl StoredCommand {
+    fn decode(command_id: &str, bytes: &[u8]) -> Result<StoredCommand, StoreError> {
+        serde_json::from_slice(bytes).map_err(|error| {
+            StoreError::Encode(format!("stored outcome of command {command_id}: {error}"))
+        })
+    }
+
+    /// The answer to the same command id sent again with `fingerprint`.
+    fn replay(
+        self,
+        command_id: &str,
+        fingerprint: &Option<String>,
+    ) -> Result<Appended, StoreError> {
+        if self.fingerprint.is_some() && self.fingerprint != *fingerprint {
+            return Err(StoreError::CommandReused {
+                command_id: command_id.to_string(),
+            });
+        }
+        Ok(Appended {
+            replayed: true,
+            ..self.appended
+        })
+    }
 }
 
 pub struct Store {
@@ -369,6 +408,13 @@ impl Store {
         })
     }
 
+    pub fn delete_credential(&self, email: &str) -> Result<(), StoreError> {
+        self.write_side(|txn| {
+            txn.open_table(CREDENTIALS)?.remove(email)?;
+            Ok(())
+        })
+    }
+
     pub fn put_session(&self, token_hash: &str, session: &[u8]) -> Result<(), StoreError> {
         self.write_side(|txn| {
             txn.open_table(SESSIONS)?.insert(token_hash, session)?;
@@ -495,7 +541,7 @@ struct Planned {
     /// Aggregate → its version after this transaction.
     versions: BTreeMap<String, u64>,
     /// Command id → the outcome to answer when the command is sent again.
-    commands: Vec<(String, Appended)>,
+    commands: Vec<(String, StoredCommand)>,
 }
 
 /// Checks command ids and expected versions and assigns positions. Only reads the file and touches
@@ -506,7 +552,7 @@ fn plan_events(txn: &WriteTransaction, batches: Vec<CommandBatch>) -> Result<Pla
     let commands = txn.open_table(COMMANDS)?;
     let mut next_position = events.last()?.map(|(key, _)| key.value() + 1).unwrap_or(1);
     let recorded_at = Timestamp::now();
-    let mut seen_commands: BTreeMap<String, Appended> = BTreeMap::new();
+    let mut seen_commands: BTreeMap<String, StoredCommand> = BTreeMap::new();
     let mut planned = Planned {
         results: Vec::with_capacity(batches.len()),
         envelopes: Vec::new(),
@@ -515,21 +561,17 @@ fn plan_events(txn: &WriteTransaction, batches: Vec<CommandBatch>) -> Result<Pla
     };
     for batch in batches {
         if let Some(command_id) = &batch.command_id {
-            if let Some(first) = seen_commands.get(command_id) {
-                planned.results.push(Ok(Appended {
-                    replayed: true,
-                    ..first.clone()
-                }));
-                continue;
-            }
-            if let Some(stored) = commands.get(command_id.as_str())? {
-                let first: Appended = serde_json::from_slice(stored.value()).map_err(|error| {
-                    StoreError::Encode(format!("stored outcome of command {command_id}: {error}"))
-                })?;
-                planned.results.push(Ok(Appended {
-                    replayed: true,
-                    ..first
-                }));
+            let first = match seen_commands.get(command_id) {
+                Some(first) => Some(first.clone()),
+                None => commands
+                    .get(command_id.as_str())?
+                    .map(|stored| StoredCommand::decode(command_id, stored.value()))
+                    .transpose()?,
+            };
+            if let Some(first) = first {
+                planned
+                    .results
+                    .push(first.replay(command_id, &batch.fingerprint));
                 continue;
             }
         }
@@ -574,8 +616,12 @@ fn plan_events(txn: &WriteTransaction, batches: Vec<CommandBatch>) -> Result<Pla
         }
         planned.versions.extend(batch_versions);
         if let Some(command_id) = batch.command_id {
-            seen_commands.insert(command_id.clone(), appended.clone());
-            planned.commands.push((command_id, appended.clone()));
+            let stored = StoredCommand {
+                appended: appended.clone(),
+                fingerprint: batch.fingerprint,
+            };
+            seen_commands.insert(command_id.clone(), stored.clone());
+            planned.commands.push((command_id, stored));
         }
         planned.results.push(Ok(appended));
     }
@@ -606,9 +652,9 @@ fn write_events(txn: &WriteTransaction, planned: &Planned) -> Result<(), StoreEr
         versions.insert(key.as_str(), *version)?;
     }
     let mut commands = txn.open_table(COMMANDS)?;
-    for (command_id, appended) in &planned.commands {
+    for (command_id, stored) in &planned.commands {
         let json =
-            serde_json::to_vec(appended).map_err(|error| StoreError::Encode(error.to_string()))?;
+            serde_json::to_vec(stored).map_err(|error| StoreError::Encode(error.to_string()))?;
         commands.insert(command_id.as_str(), json.as_slice())?;
     }
     let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;

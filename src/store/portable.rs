@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Builder, Database, ReadTransaction, ReadableTable, TableDefinition};
 
 use super::read::decode_event;
 use super::tables::{
@@ -24,9 +24,15 @@ pub struct BackupReport {
     pub bytes: u64,
 }
 
+const BACKUP_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Rows copied per transaction: a copy in one transaction would hold the whole file's pages in
+/// memory until its commit.
+const COPY_CHUNK_ROWS: usize = 10_000;
+
 fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     from: &ReadTransaction,
-    to: &WriteTransaction,
+    to: &Database,
     table: TableDefinition<K, V>,
 ) -> Result<u64, StoreError> {
     let source = match from.open_table(table) {
@@ -34,14 +40,31 @@ fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
         Err(other) => return Err(other.into()),
     };
-    let mut target = to.open_table(table)?;
+    let mut entries = source.iter()?;
     let mut copied = 0;
-    for entry in source.iter()? {
-        let (key, value) = entry?;
-        target.insert(key.value(), value.value())?;
-        copied += 1;
+    loop {
+        let mut txn = to.begin_write()?;
+        // The copy is made durable once, at the end (see `backup`).
+        txn.set_durability(redb::Durability::None)
+            .map_err(|error| StoreError::Encode(format!("backup: {error}")))?;
+        let mut in_chunk = 0;
+        {
+            let mut target = txn.open_table(table)?;
+            for entry in entries.by_ref() {
+                let (key, value) = entry?;
+                target.insert(key.value(), value.value())?;
+                in_chunk += 1;
+                if in_chunk == COPY_CHUNK_ROWS {
+                    break;
+                }
+            }
+        }
+        txn.commit()?;
+        copied += in_chunk as u64;
+        if in_chunk < COPY_CHUNK_ROWS {
+            return Ok(copied);
+        }
     }
-    Ok(copied)
 }
 
 /// Copies every table of `from` into a new file at `out` (mode 0600). Sessions are left out: a
@@ -56,25 +79,30 @@ pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport,
             path: out.to_path_buf(),
             source,
         })?;
-    let target = Database::create(out)?;
-    let txn = target.begin_write()?;
-    copy(from, &txn, META)?;
-    let events = copy(from, &txn, EVENTS)?;
-    copy(from, &txn, AGGREGATE_VERSIONS)?;
-    copy(from, &txn, AGGREGATE_EVENTS)?;
-    copy(from, &txn, COMMANDS)?;
-    copy(from, &txn, EVENT_TYPE_COUNTS)?;
-    copy(from, &txn, CHECKPOINTS)?;
-    copy(from, &txn, SOURCE_RECORDS)?;
-    copy(from, &txn, SYNC_CURSORS)?;
-    copy(from, &txn, CREDENTIALS)?;
+    // A small page cache: the copy is written once and never read back here.
+    let target = Builder::new()
+        .set_cache_size(BACKUP_CACHE_BYTES)
+        .create(out)?;
+    // The format marker (META) goes last: a copy cut short by a crash has none, so it never opens
+    // as a pipelog file that lacks part of its data.
+    let events = copy(from, &target, EVENTS)?;
+    copy(from, &target, AGGREGATE_VERSIONS)?;
+    copy(from, &target, AGGREGATE_EVENTS)?;
+    copy(from, &target, COMMANDS)?;
+    copy(from, &target, EVENT_TYPE_COUNTS)?;
+    copy(from, &target, CHECKPOINTS)?;
+    copy(from, &target, SOURCE_RECORDS)?;
+    copy(from, &target, SYNC_CURSORS)?;
+    copy(from, &target, CREDENTIALS)?;
     for table in ViewTable::ALL {
         match view_definition(table, Generation::Live) {
-            ViewDefinition::ById(definition) => copy(from, &txn, definition)?,
-            ViewDefinition::ByName(definition) => copy(from, &txn, definition)?,
+            ViewDefinition::ById(definition) => copy(from, &target, definition)?,
+            ViewDefinition::ByName(definition) => copy(from, &target, definition)?,
         };
     }
-    txn.commit()?;
+    copy(from, &target, META)?;
+    // One durable commit makes every chunk above durable with it.
+    target.begin_write()?.commit()?;
     drop(target);
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     Ok(BackupReport { events, bytes })

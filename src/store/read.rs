@@ -122,24 +122,18 @@ impl Snapshot {
         Ok(found)
     }
 
-    /// The outcome first returned for a command id, if that command was seen.
-    pub fn command(&self, command_id: &str) -> Result<Option<super::Appended>, StoreError> {
+    /// The outcome first returned for a command id, if that command was seen, and the fingerprint
+    /// of the request it answered.
+    pub fn command(&self, command_id: &str) -> Result<Option<super::StoredCommand>, StoreError> {
         let Some(table) = missing_is_empty(self.txn.open_table(super::tables::COMMANDS))? else {
             return Ok(None);
         };
         let Some(stored) = table.get(command_id)? else {
             return Ok(None);
         };
-        serde_json::from_slice(stored.value())
-            .map(|appended: super::Appended| {
-                Some(super::Appended {
-                    replayed: true,
-                    ..appended
-                })
-            })
-            .map_err(|error| {
-                StoreError::Encode(format!("stored outcome of command {command_id}: {error}"))
-            })
+        let mut stored = super::StoredCommand::decode(command_id, stored.value())?;
+        stored.appended.replayed = true;
+        Ok(Some(stored))
     }
 
     /// An aggregate's current version (`kind/id`), 0 when it has no events.

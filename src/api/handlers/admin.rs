@@ -36,18 +36,63 @@ pub async fn sync_now(
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response())
 }
 
+/// Accounts per page at most.
+const MAX_ACCOUNTS_PER_PAGE: usize = 200;
+
+/// Sign-in accounts, those waiting for approval first, then by email; paged, and narrowed by
+/// `status` (pending, approved, disabled) and `q` (part of the email or name).
 pub async fn accounts(
     State(state): State<AppState>,
     current: CurrentViewer,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_admin(&current)?;
-    let rows = blocking(&state, |store| {
+    only(&params, &["page", "per_page", "status", "q"])?;
+    let page: usize = parse(&params, "page")?.unwrap_or(1);
+    let per_page: usize = parse(&params, "per_page")?.unwrap_or(50);
+    if page == 0 || per_page == 0 || per_page > MAX_ACCOUNTS_PER_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "page starts at 1; per_page must be between 1 and {MAX_ACCOUNTS_PER_PAGE}"
+        )));
+    }
+    let status = match params.get("status").map(String::as_str) {
+        None | Some("") => None,
+        Some("pending") => Some(LoginStatus::Pending),
+        Some("approved") => Some(LoginStatus::Approved),
+        Some("disabled") => Some(LoginStatus::Disabled),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "status {other:?}: pending, approved or disabled"
+            )));
+        }
+    };
+    let needle = params.get("q").map(|q| q.trim().to_lowercase());
+    let mut rows = blocking(&state, |store| {
         let snapshot = store.read()?;
         Ok(snapshot
             .views::<crate::projections::LoginView>(crate::projections::ViewTable::Logins)?)
     })
     .await?;
-    Ok(Json(json!({"accounts": rows})).into_response())
+    rows.retain(|login| {
+        status.is_none_or(|status| login.status == status)
+            && needle.as_deref().is_none_or(|needle| {
+                login.email.contains(needle) || login.name.to_lowercase().contains(needle)
+            })
+    });
+    rows.sort_by(|a, b| {
+        (a.status != LoginStatus::Pending, &a.email)
+            .cmp(&(b.status != LoginStatus::Pending, &b.email))
+    });
+    let total = rows.len();
+    let shown: Vec<_> = rows
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    Ok(
+        Json(json!({"accounts": shown, "total": total, "page": page, "per_page": per_page}))
+            .into_response(),
+    )
 }
 
 pub async fn overrides(
@@ -76,17 +121,26 @@ pub async fn change_account(
     body: Result<Json<RoleRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     use crate::commands::AccountChange;
-    let change = match action.as_str() {
-        "approve" => AccountChange::Approve,
-        "disable" => AccountChange::Disable,
-        "role" => AccountChange::Role(json_body(body)?.role),
+    let (change, role) = match action.as_str() {
+        "approve" => (AccountChange::Approve, None),
+        "disable" => (AccountChange::Disable, None),
+        "role" => {
+            let role = json_body(body)?.role;
+            (AccountChange::Role(role), Some(role))
+        }
         other => {
             return Err(ApiError::BadRequest(format!(
                 "unknown action {other:?}: approve, disable or role"
             )));
         }
     };
-    let request = command_request(&headers)?;
+    let (request, _claim) = command_request(
+        &state,
+        &headers,
+        &current,
+        "POST /api/admin/accounts/{email}/{action}",
+        &(&email, &action, role),
+    )?;
     let viewer = current.viewer;
     let result = blocking(&state, move |store| {
         Ok(crate::commands::change_account(
@@ -119,39 +173,71 @@ pub async fn events(
     Ok(Json(json!({"events": events, "next_after": next})).into_response())
 }
 
-/// Streams a consistent copy of the data file.
+/// Streams a consistent copy of the data file. The copy is taken into a private scratch file that
+/// is unlinked as soon as it is open, so it never outlives the download; at most
+/// [`BACKUP_DOWNLOADS`](crate::api::BACKUP_DOWNLOADS) run at once.
 pub async fn backup(
     State(state): State<AppState>,
     current: CurrentViewer,
 ) -> Result<Response, ApiError> {
     require_admin(&current)?;
-    let bytes = blocking(&state, |store| {
+    let permit = state
+        .guards
+        .downloads
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::Unavailable(
+                "other backup downloads are running; try again when one has finished".into(),
+            )
+        })?;
+    let file = blocking(&state, |store| {
         let dir = tempfile_dir()?;
         let path = dir.join("backup.redb");
-        let taken = store.backup(&path).map_err(ApiError::internal);
-        let bytes = taken.and_then(|_| std::fs::read(&path).map_err(ApiError::internal));
+        let opened = store
+            .backup(&path)
+            .map_err(ApiError::internal)
+            .and_then(|_| std::fs::File::open(&path).map_err(ApiError::internal));
         let _ = std::fs::remove_dir_all(&dir);
-        bytes
+        opened
     })
     .await?;
+    let length = file.metadata().map_err(ApiError::internal)?.len();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(PermitHolding {
+        file: tokio::fs::File::from_std(file),
+        _permit: permit,
+    }));
     let name = format!(
         "attachment; filename=\"pipelog-{}.redb\"",
         jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
     );
     let disposition =
         HeaderValue::from_str(&name).unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        )],
-        bytes,
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_DISPOSITION, disposition);
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CONTENT_DISPOSITION, disposition);
     Ok(response)
+}
+
+/// The backup file being streamed, holding its download slot until the stream is dropped.
+struct PermitHolding {
+    file: tokio::fs::File,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for PermitHolding {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.file).poll_read(cx, buf)
+    }
 }
 
 /// A private scratch directory for one backup.

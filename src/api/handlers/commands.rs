@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManagerRequest {
     /// The new manager's user id, or null to follow Odoo again.
@@ -20,7 +20,13 @@ pub async fn assign_manager(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a user id")))?;
     let manager = json_body(body)?.manager;
-    let request = command_request(&headers)?;
+    let (request, _claim) = command_request(
+        &state,
+        &headers,
+        &current,
+        "POST /api/users/{id}/manager",
+        &(user, manager),
+    )?;
     let viewer = current.viewer;
     let result = blocking(&state, move |store| {
         Ok(crate::commands::assign_manager(
@@ -31,7 +37,7 @@ pub async fn assign_manager(
     Ok(appended(result))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     salesperson: u64,
@@ -48,7 +54,13 @@ pub async fn assign_opportunity(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("{id:?} is not an opportunity id")))?;
     let salesperson = json_body(body)?.salesperson;
-    let request = command_request(&headers)?;
+    let (request, _claim) = command_request(
+        &state,
+        &headers,
+        &current,
+        "POST /api/opportunities/{id}/assign",
+        &(opportunity, salesperson),
+    )?;
     let result = crate::commands::assign_opportunity(
         &state.store,
         state.odoo.as_deref(),

@@ -12,18 +12,17 @@ pub use reads::*;
 pub use session::*;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::client::ClientAddress;
 use super::{ApiError, AppState, CurrentViewer, SESSION_COOKIE};
 use crate::auth::{
     SESSION_ABSOLUTE, SessionRecord, new_session_token, token_hash, verify_password,
@@ -33,21 +32,6 @@ use crate::projections::LoginStatus;
 use crate::queries::{self, DashboardQuery, OpportunityFilter, SortKey, StatusFilter};
 use crate::store::{CommandBatch, Store};
 use crate::sync::RunRequest;
-
-/// The client's address, when the server knows it (not in in-process tests).
-pub struct ClientAddress(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        Ok(ClientAddress(address.unwrap_or_else(|| "unknown".into())))
-    }
-}
 
 /// Runs store work off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -61,8 +45,17 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(value)| value)
-        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    body.map(|Json(value)| value).map_err(|rejection| {
+        // A body the client sent too slowly surfaces as a failure to read it.
+        let mut source: Option<&dyn std::error::Error> = Some(&rejection);
+        while let Some(error) = source {
+            if error.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::RequestTimeout("the request body took too long to arrive".into());
+            }
+            source = error.source();
+        }
+        ApiError::rejected(rejection.status(), rejection.body_text())
+    })
 }
 
 pub async fn health(State(state): State<AppState>) -> Response {
@@ -127,19 +120,22 @@ fn require_admin(current: &CurrentViewer) -> Result<(), ApiError> {
     }
 }
 
-/// `Idempotency-Key` and `If-Match` of a command.
-fn command_request(headers: &HeaderMap) -> Result<crate::commands::Request, ApiError> {
-    let command_id = headers.get("idempotency-key").map(|v| {
-        v.to_str()
-            .map(|s| s.trim().to_string())
-            .map_err(|_| ApiError::BadRequest("Idempotency-Key must be text".into()))
-    });
-    let command_id = command_id.transpose()?.filter(|k| !k.is_empty());
-    if command_id.as_ref().is_some_and(|k| k.len() > 200) {
-        return Err(ApiError::BadRequest(
-            "Idempotency-Key is too long (200 characters at most)".into(),
-        ));
-    }
+/// A command's `If-Match`, and its `Idempotency-Key` scoped to the caller and `route` and bound
+/// to `request` (the path's ids and the body). The key is claimed while the command runs: keep the
+/// returned claim until the answer is ready.
+fn command_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    current: &CurrentViewer,
+    route: &str,
+    request: &impl serde::Serialize,
+) -> Result<(crate::commands::Request, Option<super::idempotency::Claim>), ApiError> {
+    let scoped =
+        super::idempotency::scoped_key(headers, &current.viewer.login.email, route, request)?;
+    let claim = scoped
+        .as_ref()
+        .map(|scoped| super::idempotency::claim(state, &scoped.key))
+        .transpose()?;
     let expected_version = headers
         .get(header::IF_MATCH)
         .map(|v| {
@@ -152,10 +148,18 @@ fn command_request(headers: &HeaderMap) -> Result<crate::commands::Request, ApiE
                 })
         })
         .transpose()?;
-    Ok(crate::commands::Request {
-        expected_version,
-        command_id,
-    })
+    let (command_id, fingerprint) = match scoped {
+        Some(scoped) => (Some(scoped.key), Some(scoped.fingerprint)),
+        None => (None, None),
+    };
+    Ok((
+        crate::commands::Request {
+            expected_version,
+            command_id,
+            fingerprint,
+        },
+        claim,
+    ))
 }
 
 fn appended(result: crate::store::Appended) -> Response {

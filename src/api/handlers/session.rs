@@ -33,16 +33,11 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let request = json_body(body)?;
     let email = normalize_email(&request.email);
-    for (throttle, key) in [
-        (&state.account_throttle, &email),
-        (&state.address_throttle, &address),
-    ] {
-        throttle
-            .check(key)
-            .map_err(|wait| ApiError::TooManyRequests {
-                retry_after_seconds: wait.as_secs().max(1),
-            })?;
-    }
+    state
+        .guards
+        .sign_in
+        .check(&email, &address, std::time::Instant::now())
+        .map_err(ApiError::throttled)?;
     let previous = headers
         .get_all(header::COOKIE)
         .iter()
@@ -61,9 +56,9 @@ pub async fn login(
         let stored = snapshot.credential(&email)?;
         let valid = verify_password(stored.as_deref().unwrap_or(DUMMY_HASH), &request.password)
             && stored.is_some();
+        let throttle = &task_state.guards.sign_in;
         let Some(login) = login.filter(|_| valid) else {
-            task_state.account_throttle.failed(&email);
-            task_state.address_throttle.failed(&address);
+            throttle.failed(&email, &address, std::time::Instant::now());
             return Err(ApiError::Unauthorized("wrong email or password".into()));
         };
         match login.status {
@@ -79,8 +74,7 @@ pub async fn login(
             }
             LoginStatus::Approved => {}
         }
-        task_state.account_throttle.succeeded(&email);
-        task_state.address_throttle.succeeded(&address);
+        throttle.succeeded(&email, &address);
         // A new session id at every sign-in: a session planted before sign-in is worthless.
         if let Some(old) = previous {
             store.delete_session(&token_hash(&old))?;
@@ -171,33 +165,45 @@ pub struct SignupRequest {
 }
 
 /// A new account waits for an admin. The answer is the same whether or not the email was known.
+/// Sign-ups are limited per client address and in total, and so is the number waiting; those that
+/// waited too long expire.
 pub async fn signup(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     body: Result<Json<SignupRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let request = json_body(body)?;
-    let email = normalize_email(&request.email);
-    if !crate::domain::is_email_address(&email) {
-        return Err(ApiError::BadRequest(format!(
-            "{:?} is not an email address",
-            request.email
-        )));
-    }
+    let (email, name) = crate::auth::check_new_account(&request.email, &request.name)
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     crate::auth::check_new_password(&request.password)
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
-    if request.name.trim().is_empty() {
-        return Err(ApiError::BadRequest("name is required".into()));
-    }
+    state
+        .guards
+        .sign_up
+        .take(&address, std::time::Instant::now())
+        .map_err(|wait| {
+            let seconds = wait.as_secs().max(1);
+            ApiError::TooManyRequests {
+                message: format!("too many sign-ups; try again in {seconds} s"),
+                retry_after_seconds: seconds,
+            }
+        })?;
     blocking(&state, move |store| {
         if store.read()?.login(&email)?.is_some() {
             return Ok(());
+        }
+        let waiting = crate::commands::expire_old_signups(store, jiff::Timestamp::now())?;
+        if waiting >= crate::commands::MAX_PENDING_SIGNUPS {
+            return Err(ApiError::Unavailable(
+                "too many sign-ups are waiting for an admin's approval; try again later".into(),
+            ));
         }
         let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
         crate::commands::register_account(
             store,
             crate::commands::NewAccount {
                 email: &email,
-                name: request.name.trim(),
+                name: &name,
                 role: crate::domain::Role::Member,
                 approved: false,
                 password_hash: &hash,
@@ -244,24 +250,19 @@ pub async fn setup(
         }
         *setup = None;
     }
-    let email = normalize_email(&request.email);
-    if !email.contains('@')
-        || crate::auth::check_new_password(&request.password).is_err()
-        || request.name.trim().is_empty()
-    {
+    let checked = crate::auth::check_new_account(&request.email, &request.name)
+        .and_then(|account| crate::auth::check_new_password(&request.password).map(|()| account));
+    let (email, name) = checked.map_err(|error| {
         // Put nothing back: a new token needs a restart, so a mistake costs one restart, not a leak.
-        return Err(ApiError::BadRequest(format!(
-            "an email, a name and a password of at least {} characters are needed; restart pipelog for a new link",
-            crate::auth::MIN_PASSWORD_LENGTH
-        )));
-    }
+        ApiError::BadRequest(format!("{error}; restart pipelog for a new link"))
+    })?;
     blocking(&state, move |store| {
         let hash = crate::auth::hash_password(&request.password).map_err(ApiError::internal)?;
         crate::commands::register_account(
             store,
             crate::commands::NewAccount {
                 email: &email,
-                name: request.name.trim(),
+                name: &name,
                 role: crate::domain::Role::Admin,
                 approved: true,
                 password_hash: &hash,

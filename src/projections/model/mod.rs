@@ -299,6 +299,20 @@ impl ReadModel {
                 let at = envelope.recorded_at;
                 self.edit_login(position, email, |login| login.last_login_at = Some(at))
             }
+            Event::SignupExpired { email } => {
+                let key = normalize_email(email);
+                match self.logins.get(&key).map(|login| login.status) {
+                    Some(LoginStatus::Pending) => {
+                        self.logins.remove(&key);
+                        self.pending.logins.insert(key);
+                    }
+                    Some(_) => self.anomaly(
+                        position,
+                        format!("login {key} expired as a sign-up, but it is not pending; kept"),
+                    ),
+                    None => self.anomaly(position, format!("login {key} is not registered")),
+                }
+            }
             Event::ManagerAssigned {
                 user_id,
                 manager_id,
@@ -624,12 +638,13 @@ impl ReadModel {
         for id in opportunities {
             rows.extend(self.opportunity_rows(id));
         }
-        let login_keys: Vec<String> = if all_users {
-            self.logins.keys().cloned().collect()
-        } else {
-            pending.logins.into_iter().collect()
-        };
-        rows.extend(login_keys.iter().filter_map(|email| self.login_row(email)));
+        // Every login when all users were re-derived, and always the pending ones: an expired
+        // sign-up is no longer in `logins`, but its row must go.
+        let mut login_keys = pending.logins;
+        if all_users {
+            login_keys.extend(self.logins.keys().cloned());
+        }
+        rows.extend(login_keys.iter().map(|email| self.login_row(email)));
         if pending.sync {
             rows.push(self.sync_row());
         }

@@ -109,13 +109,12 @@ impl ReadModel {
     }
 
     /// The login row of `email`; `None` when there is no such account.
-    pub(super) fn login_row(&self, email: &str) -> Option<ViewRow> {
-        let login = self.login_view(email)?;
-        Some(ViewRow::encode(
-            ViewTable::Logins,
-            RowKey::Name(email.to_string()),
-            &login,
-        ))
+    pub(super) fn login_row(&self, email: &str) -> ViewRow {
+        let key = RowKey::Name(email.to_string());
+        match self.login_view(email) {
+            Some(login) => ViewRow::encode(ViewTable::Logins, key, &login),
+            None => ViewRow::delete(ViewTable::Logins, key),
+        }
     }
 
     pub(super) fn everything_row(&self) -> ViewRow {
@@ -316,7 +315,7 @@ impl ReadModel {
         for id in opportunities {
             rows.extend(self.opportunity_rows(id));
         }
-        rows.extend(self.logins.keys().filter_map(|email| self.login_row(email)));
+        rows.extend(self.logins.keys().map(|email| self.login_row(email)));
         for &id in self.stages.keys() {
             rows.push(self.stage_row(id));
         }
