@@ -450,7 +450,7 @@ async function teamPage() {
 }
 
 async function adminPage() {
-  const [accounts, sync, overrides, choices] = await Promise.all([api("/api/admin/accounts"), api("/api/sync/status"),
+  const [accounts, sync, overrides, choices] = await Promise.all([api("/api/admin/accounts?per_page=200"), api("/api/sync/status"),
     api("/api/admin/overrides"), filterOptions()]);
   const act = (email, action, body) => async () => {
     try { await api(`/api/admin/accounts/${encodeURIComponent(email)}/${action}`, { method: "POST", body: JSON.stringify(body || {}) }); await adminPage(); }
@@ -513,7 +513,10 @@ async function adminPage() {
   const rebuild = el("button", { type: "button", onclick: viewAction("/api/admin/rebuild", (r) => `Rebuilt ${r.rows} rows from ${r.events} events in ${r.seconds.toFixed(1)} s.`) }, "Rebuild views");
 
   show(el("h1", {}, "Admin"),
-    el("section", {}, el("h2", {}, "Accounts"), el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Role"), el("th", {}, "Status"), el("th", {}, ""))), el("tbody", {}, rows))),
+    el("section", {}, el("h2", {}, "Accounts"),
+      accounts.total > accounts.accounts.length
+        ? el("p", { class: "muted" }, `Showing ${accounts.accounts.length} of ${accounts.total}, those waiting for approval first.`) : null,
+      el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Role"), el("th", {}, "Status"), el("th", {}, ""))), el("tbody", {}, rows))),
     el("section", {}, el("h2", {}, "Sync"), ...syncSection,
       el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Started"), el("th", {}, "Outcome"), el("th", {}, "Errors and warnings"), el("th", { class: "num" }, "Took"))), el("tbody", {}, runs)),
       quarantined.length ? [el("h2", {}, "Quarantined records"), el("ul", {}, quarantined)] : null),

@@ -233,12 +233,20 @@ pub const OPERATIONS: &[Operation] = &[
             Access::Admin,
         )
     },
-    op(
-        "get",
-        "/api/admin/accounts",
-        "Every sign-in account",
-        Access::Admin,
-    ),
+    Operation {
+        query: &[
+            ("status", "pending, approved or disabled"),
+            ("q", "part of the email or name"),
+            ("page", "from 1"),
+            ("per_page", "1 to 200 (default 50)"),
+        ],
+        ..op(
+            "get",
+            "/api/admin/accounts",
+            "Sign-in accounts, those waiting for approval first, paged (`total` counts them all)",
+            Access::Admin,
+        )
+    },
     Operation {
         body: Some(r#"{"role": "admin"}"#),
         command: true,
