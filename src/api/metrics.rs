@@ -64,6 +64,10 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     response
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     let _ = writeln!(

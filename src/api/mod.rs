@@ -1,6 +1,7 @@
 //! The HTTP API: routes, the session extractor, CSRF and security headers. Handlers are thin: they
 //! parse, call `queries`, `auth` or the store, and map errors in one place (`error`).
 
+pub mod answers;
 mod client;
 mod error;
 mod handlers;

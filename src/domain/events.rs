@@ -39,7 +39,9 @@ impl FieldChange {
 }
 
 /// Role of a pipelog account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sees everything and manages accounts.
@@ -49,7 +51,7 @@ pub enum Role {
 }
 
 /// Counts for one Odoo model in one sync run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelSyncCounts {
     pub fetched: u64,
     pub created: u64,
@@ -70,7 +72,7 @@ impl ModelSyncCounts {
 }
 
 /// A source record a sync could not read, left out of the views until it is fixed at the source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuarantinedRecord {
     pub model: String,
     pub id: Option<u64>,
@@ -229,7 +231,19 @@ pub enum Event {
 }
 
 /// What an event is about: the unit of optimistic concurrency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AggregateKind {
     User,
@@ -352,7 +366,7 @@ impl Event {
 }
 
 /// Who or what caused an event, for the audit trail.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metadata {
     /// The account or process that acted (`"sync"`, `"admin@example.com"`).
     #[serde(default)]
@@ -417,7 +431,7 @@ impl NewEvent {
 }
 
 /// An event as stored in the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventEnvelope {
     /// Global position: assigned in the write transaction, strictly increasing, no gaps, from 1.
     pub position: u64,
@@ -427,11 +441,15 @@ pub struct EventEnvelope {
     pub aggregate_id: String,
     /// The aggregate's version after this event (its first event is version 1).
     pub aggregate_version: u64,
+    #[schema(value_type = String, format = DateTime)]
     pub recorded_at: Timestamp,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub effective_at: Option<Timestamp>,
     #[serde(default)]
     pub metadata: Metadata,
+    /// `{"type": "<event type>", "data": {...}}`.
+    #[schema(value_type = Object)]
     pub event: Event,
 }
 

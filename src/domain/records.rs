@@ -77,7 +77,7 @@ record! {
 }
 
 /// Odoo's `crm.lead.type`: only opportunities count in the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadKind {
     Lead,

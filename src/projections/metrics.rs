@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Cents, LeadKind, OdooId, OpportunityRecord, StageRecord};
 
 /// Odoo's pipeline semantics: lost = archived; won = in a stage flagged `is_won`; open = the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DealStatus {
     Open,

@@ -26,7 +26,7 @@ pub const PROJECTIONS: [&str; 4] = [
     "dashboard_metrics",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginStatus {
     Pending,
@@ -65,25 +65,27 @@ pub struct UserProfileView {
 }
 
 /// A pipelog sign-in account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginView {
     pub email: String,
     pub name: String,
     pub role: Role,
     pub status: LoginStatus,
+    #[schema(value_type = String, format = DateTime)]
     pub registered_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<Timestamp>,
     /// The Odoo user with the same email, whose place in the hierarchy gives this account its reach.
     pub user_id: Option<OdooId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NamedRef {
     pub id: OdooId,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StageRef {
     pub id: OdooId,
     pub name: String,
@@ -91,7 +93,7 @@ pub struct StageRef {
     pub is_won: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountRef {
     pub id: OdooId,
     pub name: String,
@@ -100,7 +102,7 @@ pub struct AccountRef {
 }
 
 /// One opportunity (or lead), denormalized for listing and detail pages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OpportunityView {
     pub id: OdooId,
     pub name: String,
@@ -115,7 +117,9 @@ pub struct OpportunityView {
     pub weighted_revenue: Cents,
     pub currency: String,
     pub probability: f64,
+    #[schema(value_type = Option<String>, format = Date)]
     pub date_deadline: Option<Date>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub date_closed: Option<Timestamp>,
     pub lost_reason: Option<String>,
     pub salesperson: Option<NamedRef>,
@@ -244,7 +248,7 @@ impl MetricsView {
 }
 
 /// How a sync run ended. Externally tagged: postcard cannot decode internally tagged enums.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncOutcome {
     Running,
@@ -258,22 +262,26 @@ pub enum SyncOutcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncRunView {
     pub run_id: Uuid,
     pub full: bool,
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<Timestamp>,
     pub duration_ms: Option<u64>,
     pub outcome: SyncOutcome,
 }
 
 /// Sync history, derived from the sync events.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncStatusView {
     /// Newest first, at most [`SyncStatusView::RECENT_RUNS`].
     pub recent_runs: Vec<SyncRunView>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_success_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_failure_at: Option<Timestamp>,
     pub runs_total: u64,
     pub failures_total: u64,

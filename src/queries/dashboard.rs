@@ -63,7 +63,7 @@ impl DashboardQuery {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StageFigure {
     pub stage_id: OdooId,
     pub stage: String,
@@ -72,7 +72,7 @@ pub struct StageFigure {
     pub value: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CurrencyFigures {
     pub pipeline_value: f64,
     pub weighted_pipeline_value: f64,
@@ -86,14 +86,14 @@ pub struct CurrencyFigures {
     pub by_stage: Vec<StageFigure>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TeamMember {
     pub user_id: OdooId,
     pub name: String,
     pub currencies: BTreeMap<String, CurrencyFigures>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TopPerformer {
     pub user_id: OdooId,
     pub name: String,
@@ -102,17 +102,19 @@ pub struct TopPerformer {
     pub won_count: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Freshness {
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_sync_at: Option<Timestamp>,
     /// When the schedule runs next; the server fills it in (the log does not know).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_sync_at: Option<Timestamp>,
     pub last_sync_failed: bool,
     pub last_error: Option<String>,
     pub stale: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DashboardReport {
     /// Whose figures these are; `None` for everything (admins).
     pub user_id: Option<OdooId>,
@@ -380,7 +382,7 @@ pub fn dashboard(
     })
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct MonthFigure {
     /// `YYYY-MM`.
     pub month: String,
@@ -390,7 +392,7 @@ pub struct MonthFigure {
     pub weighted: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct CurrencyTrends {
     /// Open opportunities by expected closing month.
     pub forecast: Vec<MonthFigure>,
@@ -398,7 +400,7 @@ pub struct CurrencyTrends {
     pub won: Vec<MonthFigure>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrendsReport {
     pub user_id: Option<OdooId>,
     pub currencies: BTreeMap<String, CurrencyTrends>,
@@ -455,7 +457,7 @@ pub fn trends(
 }
 
 /// What the dashboard's filters offer a viewer: teams, the people within their reach, stages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FilterOptions {
     pub teams: Vec<NamedRef>,
     pub salespeople: Vec<NamedRef>,

@@ -35,11 +35,13 @@ pub fn amount(cents: i64) -> f64 {
 }
 
 /// One person in the team tree.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TeamNode {
     pub user_id: OdooId,
     pub name: String,
     pub job_title: Option<String>,
+    /// The same shape again, one level down.
+    #[schema(no_recursion)]
     pub reports: Vec<TeamNode>,
 }
 
@@ -93,7 +95,7 @@ fn node(snapshot: &Snapshot, user: OdooId, depth: usize) -> Result<Option<TeamNo
 }
 
 /// A user whose manager an admin set in pipelog, overriding Odoo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ManagerOverride {
     pub user_id: OdooId,
     pub name: String,

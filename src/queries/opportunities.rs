@@ -97,7 +97,7 @@ pub struct OpportunityFilter {
     pub per_page: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OpportunityPage {
     pub items: Vec<OpportunityView>,
     pub total: usize,
@@ -345,20 +345,23 @@ pub fn to_csv(items: &[OpportunityView]) -> String {
 }
 
 /// One step in an opportunity's history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub position: u64,
     /// When it happened at the source (Odoo's `write_date`), else when pipelog recorded it.
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub recorded_at: Timestamp,
     pub source: Option<String>,
     pub actor: Option<String>,
     pub event: String,
     /// Field-level changes: `{field, before, after}`.
+    #[schema(value_type = Vec<Object>)]
     pub changes: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OpportunityDetail {
     pub opportunity: OpportunityView,
     /// The salesperson's managers, nearest first, with their names.

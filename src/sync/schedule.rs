@@ -84,11 +84,13 @@ impl SyncTrigger {
 }
 
 /// What the loop is doing, for status pages.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct ScheduleState {
     pub running: bool,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_run_at: Option<Timestamp>,
     pub consecutive_failures: u32,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_finished_at: Option<Timestamp>,
     /// The last run's error, kept here too because a run that failed on the store (a full disk)
     /// may not have been able to record it in the log.

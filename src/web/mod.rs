@@ -106,10 +106,23 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     response
 }
 
+#[utoipa::path(
+    get, path = "/", tag = "dashboard",
+    responses((status = 200, description = "the dashboard (a page of the embedded web app)", body = String, content_type = "text/html")),
+)]
 pub async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 
+#[utoipa::path(
+    get, path = "/assets/{path}", tag = "dashboard",
+    params(("path" = String, Path, description = "a file of the embedded web app")),
+    responses(
+        (status = 200, description = "the file (ETag, gzip when accepted)", body = String),
+        (status = 304, description = "not modified"),
+        (status = 404, description = "no such file", body = crate::api::answers::ErrorBody),
+    ),
+)]
 pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }

@@ -1,16 +1,18 @@
 //! Admin-only: accounts, sync now, the audit log, backup, and verifying or rebuilding the views.
 
 use super::*;
+use crate::api::answers::{
+    AccountAction, AccountsPage, EventsPage, Overrides, Queued, Rebuilt, RoleRequest, SyncRequest,
+    Verified,
+};
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SyncRequest {
-    #[serde(default)]
-    full: bool,
-    #[serde(default)]
-    allow_mass_delete: bool,
-}
-
+#[utoipa::path(
+    post, path = "/api/sync", tag = "admin", security(("session" = [])), request_body(content = Option<SyncRequest>, description = "optional"),
+    responses(
+        (status = 202, description = "queued (repeated requests merge into one run)", body = Queued),
+        (status = 403, description = "admins only", body = ErrorBody),
+    ),
+)]
 pub async fn sync_now(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -33,7 +35,7 @@ pub async fn sync_now(
         full: request.full,
         allow_mass_delete: request.allow_mass_delete,
     });
-    Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Queued { queued: true })).into_response())
 }
 
 /// Accounts per page at most.
@@ -41,6 +43,16 @@ const MAX_ACCOUNTS_PER_PAGE: usize = 200;
 
 /// Sign-in accounts, those waiting for approval first, then by email; paged, and narrowed by
 /// `status` (pending, approved, disabled) and `q` (part of the email or name).
+#[utoipa::path(
+    get, path = "/api/admin/accounts", tag = "admin", security(("session" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "pending, approved or disabled"),
+        ("q" = Option<String>, Query, description = "part of the email or name"),
+        ("page" = Option<u64>, Query, description = "from 1"),
+        ("per_page" = Option<u64>, Query, description = "1 to 200 (default 50)"),
+    ),
+    responses((status = 200, description = "those waiting for approval first, then by email", body = AccountsPage), (status = 403, description = "admins only", body = ErrorBody)),
+)]
 pub async fn accounts(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -89,12 +101,19 @@ pub async fn accounts(
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
         .collect();
-    Ok(
-        Json(json!({"accounts": shown, "total": total, "page": page, "per_page": per_page}))
-            .into_response(),
-    )
+    Ok(Json(AccountsPage {
+        accounts: shown,
+        total,
+        page,
+        per_page,
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/overrides", tag = "admin", security(("session" = [])),
+    responses((status = 200, body = Overrides), (status = 403, description = "admins only", body = ErrorBody)),
+)]
 pub async fn overrides(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -104,15 +123,26 @@ pub async fn overrides(
         Ok(queries::manager_overrides(&store.read()?)?)
     })
     .await?;
-    Ok(Json(json!({"overrides": rows})).into_response())
+    Ok(Json(Overrides { overrides: rows }).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleRequest {
-    role: crate::domain::Role,
-}
-
+#[utoipa::path(
+    post, path = "/api/admin/accounts/{email}/{action}", tag = "admin", security(("session" = [])),
+    params(
+        ("email" = String, Path),
+        ("action" = AccountAction, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "a retry of the same request returns the first answer and changes nothing; the key belongs to you and this route"),
+        ("If-Match" = Option<String>, Header, description = "the version you saw (ETag); a stale one answers 409 with the current version"),
+    ),
+    request_body(content = Option<RoleRequest>, description = "with `role` only"),
+    responses(
+        (status = 200, body = CommandOutcome, headers(("ETag" = String, description = "the account's version"))),
+        (status = 403, description = "admins only", body = ErrorBody),
+        (status = 404, description = "not found, or not within your reach", body = ErrorBody),
+        (status = 409, description = "a stale If-Match, or the same key still running", body = ErrorBody),
+        (status = 422, description = "the Idempotency-Key was used for another request", body = ErrorBody),
+    ),
+)]
 pub async fn change_account(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -121,17 +151,18 @@ pub async fn change_account(
     body: Result<Json<RoleRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     use crate::commands::AccountChange;
-    let (change, role) = match action.as_str() {
-        "approve" => (AccountChange::Approve, None),
-        "disable" => (AccountChange::Disable, None),
-        "role" => {
+    let parsed: AccountAction = serde_json::from_value(serde_json::Value::String(action.clone()))
+        .map_err(|_| {
+        ApiError::BadRequest(format!(
+            "unknown action {action:?}: approve, disable or role"
+        ))
+    })?;
+    let (change, role) = match parsed {
+        AccountAction::Approve => (AccountChange::Approve, None),
+        AccountAction::Disable => (AccountChange::Disable, None),
+        AccountAction::Role => {
             let role = json_body(body)?.role;
             (AccountChange::Role(role), Some(role))
-        }
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "unknown action {other:?}: approve, disable or role"
-            )));
         }
     };
     let (request, _claim) = command_request(
@@ -151,6 +182,14 @@ pub async fn change_account(
     Ok(appended(result))
 }
 
+#[utoipa::path(
+    get, path = "/api/events", tag = "admin", security(("session" = [])),
+    params(
+        ("after" = Option<u64>, Query, description = "events after this position (default 0)"),
+        ("limit" = Option<u64>, Query, description = "1 to 1000 (default 100)"),
+    ),
+    responses((status = 200, body = EventsPage), (status = 403, description = "admins only", body = ErrorBody)),
+)]
 pub async fn events(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -170,12 +209,24 @@ pub async fn events(
     })
     .await?;
     let next = events.last().map(|e| e.position);
-    Ok(Json(json!({"events": events, "next_after": next})).into_response())
+    Ok(Json(EventsPage {
+        events,
+        next_after: next,
+    })
+    .into_response())
 }
 
 /// Streams a consistent copy of the data file. The copy is taken into a private scratch file that
 /// is unlinked as soon as it is open, so it never outlives the download; at most
 /// [`BACKUP_DOWNLOADS`](crate::api::BACKUP_DOWNLOADS) run at once.
+#[utoipa::path(
+    get, path = "/api/admin/backup", tag = "admin", security(("session" = [])),
+    responses(
+        (status = 200, description = "a consistent copy of the data file (sessions left out), streamed", body = [u8], content_type = "application/octet-stream"),
+        (status = 403, description = "admins only", body = ErrorBody),
+        (status = 503, description = "two downloads are running already", body = ErrorBody),
+    ),
+)]
 pub async fn backup(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -254,6 +305,10 @@ fn tempfile_dir() -> Result<std::path::PathBuf, ApiError> {
 /// How many view differences a verify answer lists (the total is always given).
 const DIFFERENCES_SHOWN: usize = 20;
 
+#[utoipa::path(
+    post, path = "/api/admin/verify", tag = "admin", security(("session" = [])),
+    responses((status = 200, body = Verified), (status = 403, description = "admins only", body = ErrorBody)),
+)]
 pub async fn verify(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -266,17 +321,21 @@ pub async fn verify(
         .take(DIFFERENCES_SHOWN)
         .map(ToString::to_string)
         .collect();
-    Ok(Json(json!({
-        "clean": report.is_clean(),
-        "events": report.events,
-        "rows_checked": report.rows_checked,
-        "differences_total": report.differences.len(),
-        "differences": shown,
-        "problems": report.problems,
-    }))
+    Ok(Json(Verified {
+        clean: report.is_clean(),
+        events: report.events,
+        rows_checked: report.rows_checked,
+        differences_total: report.differences.len(),
+        differences: shown,
+        problems: report.problems,
+    })
     .into_response())
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/rebuild", tag = "admin", security(("session" = [])),
+    responses((status = 200, body = Rebuilt), (status = 403, description = "admins only", body = ErrorBody)),
+)]
 pub async fn rebuild(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -290,10 +349,10 @@ pub async fn rebuild(
         seconds = report.total_seconds,
         "views rebuilt from the log"
     );
-    Ok(Json(json!({
-        "events": report.events,
-        "rows": report.rows,
-        "seconds": report.total_seconds,
-    }))
+    Ok(Json(Rebuilt {
+        events: report.events,
+        rows: report.rows,
+        seconds: report.total_seconds,
+    })
     .into_response())
 }

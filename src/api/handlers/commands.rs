@@ -1,14 +1,24 @@
 //! Commands people give: manager overrides and reassignment (written to Odoo first).
 
 use super::*;
+use crate::api::answers::{AssignRequest, ManagerRequest};
 
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManagerRequest {
-    /// The new manager's user id, or null to follow Odoo again.
-    manager: Option<u64>,
-}
-
+#[utoipa::path(
+    post, path = "/api/users/{id}/manager", tag = "admin", security(("session" = [])),
+    params(
+        ("id" = u64, Path, description = "the user's Odoo id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "a retry of the same request returns the first answer and changes nothing; the key belongs to you and this route"),
+        ("If-Match" = Option<String>, Header, description = "the version you saw (ETag); a stale one answers 409 with the current version"),
+    ),
+    request_body = ManagerRequest,
+    responses(
+        (status = 200, body = CommandOutcome, headers(("ETag" = String, description = "the user's version"))),
+        (status = 403, description = "admins only", body = ErrorBody),
+        (status = 404, description = "not found, or not within your reach", body = ErrorBody),
+        (status = 409, description = "a stale If-Match, or the same key still running", body = ErrorBody),
+        (status = 422, description = "the Idempotency-Key was used for another request", body = ErrorBody),
+    ),
+)]
 pub async fn assign_manager(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -37,12 +47,23 @@ pub async fn assign_manager(
     Ok(appended(result))
 }
 
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AssignRequest {
-    salesperson: u64,
-}
-
+#[utoipa::path(
+    post, path = "/api/opportunities/{id}/assign", tag = "commands", security(("session" = [])),
+    params(
+        ("id" = u64, Path, description = "the opportunity's Odoo id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "a retry of the same request returns the first answer and changes nothing; the key belongs to you and this route"),
+        ("If-Match" = Option<String>, Header, description = "the version you saw (ETag); a stale one answers 409 with the current version"),
+    ),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, description = "written to Odoo, then recorded", body = CommandOutcome, headers(("ETag" = String, description = "the opportunity's version"))),
+        (status = 403, description = "only managers (within their subtree) and admins", body = ErrorBody),
+        (status = 404, description = "not found, or not within your reach", body = ErrorBody),
+        (status = 409, description = "a stale If-Match, or the same key still running", body = ErrorBody),
+        (status = 422, description = "the Idempotency-Key was used for another request", body = ErrorBody),
+        (status = 502, description = "Odoo refused; nothing was recorded", body = ErrorBody),
+    ),
+)]
 pub async fn assign_opportunity(
     State(state): State<AppState>,
     current: CurrentViewer,

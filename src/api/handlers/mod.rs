@@ -19,9 +19,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
+use super::answers::*;
 use super::client::ClientAddress;
 use super::{ApiError, AppState, CurrentViewer, SESSION_COOKIE};
 use crate::auth::{
@@ -30,6 +29,10 @@ use crate::auth::{
 use crate::domain::{Event, Metadata, NewEvent, normalize_email};
 use crate::projections::LoginStatus;
 use crate::queries::{self, DashboardQuery, OpportunityFilter, SortKey, StatusFilter};
+#[allow(unused_imports)] // named by the OpenAPI annotations of the handlers
+use crate::queries::{
+    DashboardReport, FilterOptions, OpportunityDetail, OpportunityPage, TrendsReport,
+};
 use crate::store::{CommandBatch, Store};
 use crate::sync::RunRequest;
 
@@ -58,30 +61,41 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "the data file cannot be read", body = Health),
+    ),
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     let schedule = state.schedule.lock().map(|s| s.clone()).unwrap_or_default();
     let store = state.store.clone();
     let sync =
         tokio::task::spawn_blocking(move || store.read().and_then(|s| s.sync_status())).await;
     match sync {
-        Ok(Ok(sync)) => Json(json!({
-            "status": "ok",
-            "store": "ok",
-            "sync": {
-                "configured": state.sync_configured,
-                "running": schedule.running,
-                "next_run_at": schedule.next_run_at,
-                "consecutive_failures": schedule.consecutive_failures,
-                "last_finished_at": schedule.last_finished_at,
-                "last_error": schedule.last_error,
-                "last_success_at": sync.last_success_at,
-                "last_failure_at": sync.last_failure_at,
-            },
-        }))
+        Ok(Ok(sync)) => Json(Health {
+            status: "ok".into(),
+            store: "ok".into(),
+            sync: Some(HealthSync {
+                configured: state.sync_configured,
+                running: schedule.running,
+                next_run_at: schedule.next_run_at,
+                consecutive_failures: schedule.consecutive_failures,
+                last_finished_at: schedule.last_finished_at,
+                last_error: schedule.last_error,
+                last_success_at: sync.last_success_at,
+                last_failure_at: sync.last_failure_at,
+            }),
+        })
         .into_response(),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "store": "error"})),
+            Json(Health {
+                status: "unavailable".into(),
+                store: "error".into(),
+                sync: None,
+            }),
         )
             .into_response(),
     }
@@ -164,7 +178,12 @@ fn command_request(
 
 fn appended(result: crate::store::Appended) -> Response {
     let version = result.versions.last().copied();
-    let mut response = Json(json!({"positions": result.positions, "versions": result.versions, "replayed": result.replayed})).into_response();
+    let mut response = Json(super::answers::CommandOutcome {
+        positions: result.positions,
+        versions: result.versions,
+        replayed: result.replayed,
+    })
+    .into_response();
     if let Some(version) = version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
         response.headers_mut().insert(header::ETAG, version);
     }

@@ -2,7 +2,19 @@
 //! and the sync status. Parameters are checked here; the answers come from `queries`.
 
 use super::*;
+use crate::api::answers::{SyncStatus, Team};
 
+#[utoipa::path(
+    get, path = "/api/dashboard", tag = "reads", security(("session" = [])),
+    params(
+        ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
+        ("team" = Option<u64>, Query, description = "only that team's opportunities"),
+        ("stage" = Option<u64>, Query, description = "only opportunities in that stage (0: without a stage)"),
+        ("from" = Option<String>, Query, format = Date, description = "won revenue from this date (YYYY-MM-DD)"),
+        ("to" = Option<String>, Query, format = Date, description = "won revenue until this date (YYYY-MM-DD)"),
+    ),
+    responses((status = 200, body = DashboardReport), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
+)]
 pub async fn dashboard(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -39,6 +51,10 @@ fn dashboard_query(
     })
 }
 
+#[utoipa::path(
+    get, path = "/api/filters", tag = "reads", security(("session" = [])),
+    responses((status = 200, body = FilterOptions)),
+)]
 pub async fn filters(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -107,6 +123,32 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
     })
 }
 
+#[utoipa::path(
+    get, path = "/api/opportunities", tag = "reads", security(("session" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "open, won, lost, active (open or won) or closed (won or lost)"),
+        ("stage" = Option<u64>, Query, description = "stage id (0: without a stage)"),
+        ("salesperson" = Option<u64>, Query, description = "the salesperson's own opportunities"),
+        ("user" = Option<u64>, Query, description = "someone's whole reach"),
+        ("team" = Option<u64>, Query, description = "team id"),
+        ("q" = Option<String>, Query, description = "text in the name, account or salesperson"),
+        ("close_from" = Option<String>, Query, format = Date, description = "expected close from (YYYY-MM-DD)"),
+        ("close_to" = Option<String>, Query, format = Date, description = "expected close until"),
+        ("closed_from" = Option<String>, Query, format = Date, description = "won or lost from"),
+        ("closed_to" = Option<String>, Query, format = Date, description = "won or lost until"),
+        ("include_leads" = Option<bool>, Query, description = "leads too, not only opportunities"),
+        ("sort" = Option<String>, Query, description = "expected_close, revenue, name, stage or salesperson; prefix - for descending"),
+        ("page" = Option<u64>, Query, description = "from 1"),
+        ("per_page" = Option<u64>, Query, description = "1 to 500 (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "a page as JSON, or with `Accept: text/csv` every page as CSV", content(
+            (OpportunityPage = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 404, description = "not found, or not within your reach", body = ErrorBody),
+    ),
+)]
 pub async fn opportunities(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -148,6 +190,11 @@ pub async fn opportunities(
     Ok(Json(page).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/opportunities/{id}", tag = "reads", security(("session" = [])),
+    params(("id" = u64, Path, description = "the opportunity's Odoo id")),
+    responses((status = 200, body = OpportunityDetail), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
+)]
 pub async fn opportunity(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -164,6 +211,10 @@ pub async fn opportunity(
     Ok(Json(detail).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/team", tag = "reads", security(("session" = [])),
+    responses((status = 200, body = Team)),
+)]
 pub async fn team(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -173,21 +224,38 @@ pub async fn team(
         Ok(queries::team(&store.read()?, &viewer)?)
     })
     .await?;
-    Ok(Json(json!({"team": tree})).into_response())
+    Ok(Json(Team { team: tree }).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/sync/status", tag = "reads", security(("session" = [])),
+    responses((status = 200, body = SyncStatus)),
+)]
 pub async fn sync_status(
     State(state): State<AppState>,
     _current: CurrentViewer,
 ) -> Result<Response, ApiError> {
     let schedule = state.schedule.lock().map(|s| s.clone()).unwrap_or_default();
     let status = blocking(&state, |store| Ok(store.read()?.sync_status()?)).await?;
-    Ok(
-        Json(json!({"configured": state.sync_configured, "schedule": schedule, "history": status}))
-            .into_response(),
-    )
+    Ok(Json(SyncStatus {
+        configured: state.sync_configured,
+        schedule,
+        history: status,
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/dashboard/trends", tag = "reads", security(("session" = [])),
+    params(
+        ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
+        ("team" = Option<u64>, Query, description = "only that team's opportunities"),
+        ("stage" = Option<u64>, Query, description = "only opportunities in that stage (0: without a stage)"),
+        ("from" = Option<String>, Query, format = Date, description = "won revenue from this date (YYYY-MM-DD)"),
+        ("to" = Option<String>, Query, format = Date, description = "won revenue until this date (YYYY-MM-DD)"),
+    ),
+    responses((status = 200, body = TrendsReport), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
+)]
 pub async fn trends(
     State(state): State<AppState>,
     current: CurrentViewer,

@@ -1,13 +1,7 @@
 //! Signing in and out, who am I, sign-up and the first admin's one-time setup.
 
 use super::*;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    email: String,
-    password: String,
-}
+use crate::api::answers::{Accepted, LoginRequest, Me, SetupRequest, SignedIn, SignupRequest};
 
 /// A hash to verify against when the account does not exist, so both failures take as long.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$dGhpcyBpcyBub3QgYSByZWFsIGhhc2ggYXQgYWxsIQ";
@@ -25,6 +19,15 @@ fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("pipelog_session=; Max-Age=0"))
 }
 
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "session", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "signed in; the session cookie is set", body = SignedIn),
+        (status = 401, description = "wrong email or password", body = ErrorBody),
+        (status = 403, description = "waiting for approval, disabled, or cross-site", body = ErrorBody),
+        (status = 429, description = "too many failures from here; see Retry-After", body = ErrorBody),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -105,8 +108,12 @@ pub async fn login(
     })
     .await?;
     let (token, login) = outcome;
-    let mut response =
-        Json(json!({"email": login.email, "name": login.name, "role": login.role})).into_response();
+    let mut response = Json(SignedIn {
+        email: login.email,
+        name: login.name,
+        role: login.role,
+    })
+    .into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         session_cookie(&state, &token, SESSION_ABSOLUTE.as_secs()),
@@ -114,6 +121,10 @@ pub async fn login(
     Ok(response)
 }
 
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "session", security(("session" = [])),
+    responses((status = 204, description = "signed out; the cookie is cleared")),
+)]
 pub async fn logout(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -127,6 +138,13 @@ pub async fn logout(
     Ok(response)
 }
 
+#[utoipa::path(
+    get, path = "/api/me", tag = "session", security(("session" = [])),
+    responses(
+        (status = 200, body = Me),
+        (status = 403, description = "waiting for approval or disabled", body = ErrorBody),
+    ),
+)]
 pub async fn me(
     State(state): State<AppState>,
     current: CurrentViewer,
@@ -140,33 +158,36 @@ pub async fn me(
         })
     })
     .await?;
-    Ok(Json(json!({
-        "email": viewer.login.email,
-        "name": viewer.login.name,
-        "role": viewer.login.role,
-        "is_admin": viewer.is_admin(),
-        "user_id": user,
-        "manager_id": profile.as_ref().and_then(|p| p.manager_id),
-        "direct_reports": profile.as_ref().map(|p| p.direct_reports.clone()).unwrap_or_default(),
-        "is_manager": profile.as_ref().is_some_and(|p| p.is_manager),
-        "job_title": profile.as_ref().and_then(|p| p.job_title.clone()),
-        "demo": state.options.demo,
-        "sync_configured": state.sync_configured,
-    }))
+    Ok(Json(Me {
+        email: viewer.login.email.clone(),
+        name: viewer.login.name.clone(),
+        role: viewer.login.role,
+        is_admin: viewer.is_admin(),
+        user_id: user,
+        manager_id: profile.as_ref().and_then(|p| p.manager_id),
+        direct_reports: profile
+            .as_ref()
+            .map(|p| p.direct_reports.clone())
+            .unwrap_or_default(),
+        is_manager: profile.as_ref().is_some_and(|p| p.is_manager),
+        job_title: profile.as_ref().and_then(|p| p.job_title.clone()),
+        demo: state.options.demo,
+        sync_configured: state.sync_configured,
+    })
     .into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignupRequest {
-    email: String,
-    name: String,
-    password: String,
 }
 
 /// A new account waits for an admin. The answer is the same whether or not the email was known.
 /// Sign-ups are limited per client address and in total, and so is the number waiting; those that
 /// waited too long expire.
+#[utoipa::path(
+    post, path = "/api/auth/signup", tag = "session", request_body = SignupRequest,
+    responses(
+        (status = 202, description = "waiting for an admin (the same answer whether or not the email was known)", body = Accepted),
+        (status = 429, description = "too many sign-ups from here or in all; see Retry-After", body = ErrorBody),
+        (status = 503, description = "too many sign-ups are waiting for approval", body = ErrorBody),
+    ),
+)]
 pub async fn signup(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -214,19 +235,21 @@ pub async fn signup(
         Ok(())
     })
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending", "message": "an admin has to approve the account before it can sign in"}))).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SetupRequest {
-    token: String,
-    email: String,
-    name: String,
-    password: String,
+    let answer = Accepted {
+        status: "pending".into(),
+        message: "an admin has to approve the account before it can sign in".into(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 /// Creates the first admin with the one-time token `serve` printed; the token then stops working.
+#[utoipa::path(
+    post, path = "/api/setup", tag = "session", request_body = SetupRequest,
+    responses(
+        (status = 201, description = "the first admin exists; the token stops working", body = Accepted),
+        (status = 403, description = "the token is used, expired or wrong", body = ErrorBody),
+    ),
+)]
 pub async fn setup(
     State(state): State<AppState>,
     body: Result<Json<SetupRequest>, JsonRejection>,
@@ -275,7 +298,10 @@ pub async fn setup(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"status": "created", "message": "sign in with the new admin account"})),
+        Json(Accepted {
+            status: "created".into(),
+            message: "sign in with the new admin account".into(),
+        }),
     )
         .into_response())
 }
