@@ -306,3 +306,76 @@ pub async fn assign_opportunity(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign_up(store: &Store, email: &str) {
+        register_account(
+            store,
+            NewAccount {
+                email,
+                name: "Someone",
+                role: Role::Member,
+                approved: false,
+                password_hash: "hash",
+                actor: email,
+                source: "api",
+            },
+        )
+        .expect("registered");
+    }
+
+    #[test]
+    fn sign_ups_that_waited_too_long_expire_and_may_sign_up_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("expiry.redb")).expect("store");
+        sign_up(&store, "old@example.com");
+        sign_up(&store, "new@example.com");
+        register_account(
+            &store,
+            NewAccount {
+                email: "kept@example.com",
+                name: "Kept",
+                role: Role::Member,
+                approved: true,
+                password_hash: "hash",
+                actor: "cli",
+                source: "cli",
+            },
+        )
+        .expect("registered");
+        let now = jiff::Timestamp::now();
+        assert_eq!(expire_old_signups(&store, now).expect("expiry"), 2);
+        let later = now
+            .checked_add(SIGNUP_EXPIRES_AFTER)
+            .and_then(|t| t.checked_add(jiff::SignedDuration::from_hours(1)))
+            .expect("time");
+        assert_eq!(expire_old_signups(&store, later).expect("expiry"), 0);
+        let snapshot = store.read().expect("read");
+        assert!(snapshot.login("old@example.com").expect("login").is_none());
+        assert!(
+            snapshot
+                .credential("old@example.com")
+                .expect("hash")
+                .is_none()
+        );
+        assert!(
+            snapshot.login("kept@example.com").expect("login").is_some(),
+            "approved accounts never expire"
+        );
+        drop(snapshot);
+        sign_up(&store, "old@example.com");
+        let again = store
+            .read()
+            .expect("read")
+            .login("old@example.com")
+            .expect("login");
+        assert_eq!(
+            again.map(|login| login.status),
+            Some(crate::projections::LoginStatus::Pending)
+        );
+        assert!(store.verify(&mut |_| {}).expect("verify").is_clean());
+    }
+}
