@@ -8,19 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{session_cookie, start_server};
-
-struct Server {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{Running, session_cookie};
 
 struct Checker {
     document: Value,
@@ -123,8 +111,7 @@ fn real_answers_match_the_openapi_document() {
         .arg("--data")
         .arg(dir.path().join("demo.redb"))
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
-    let (child, url) = start_server(command);
-    let server = Server { child, url };
+    let server = Running::start(command);
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -11,7 +11,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::{session_cookie, start_server};
+use support::{Running, session_cookie};
 
 fn schemathesis() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("PIPELOG_SCHEMATHESIS") {
@@ -45,7 +45,8 @@ fn generated_requests_get_no_server_error_and_conforming_answers() {
         .arg("--data")
         .arg(dir.path().join("demo.redb"))
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
-    let (mut child, url) = start_server(command);
+    let server = Running::start(command);
+    let url = server.url.clone();
     let login = reqwest::blocking::Client::new()
         .post(format!("{url}/api/auth/login"))
         .json(&serde_json::json!({"email": "admin@example.com", "password": "demo"}))
@@ -65,8 +66,7 @@ fn generated_requests_get_no_server_error_and_conforming_answers() {
         .args(["--no-color", "--request-timeout", "20"])
         .output()
         .expect("schemathesis runs");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -3,12 +3,30 @@
 //! cannot drift apart.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{EventEnvelope, OdooId, Role};
 use crate::projections::{LoginView, SyncStatusView};
 use crate::queries::{ManagerOverride, TeamNode};
 use crate::sync::schedule::ScheduleState;
+
+/// The dashboard's filters, shared by its figures and its trends.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DashboardFilters {
+    /// Someone within your reach (default: yourself).
+    pub user: Option<OdooId>,
+    /// Only that team's opportunities.
+    pub team: Option<OdooId>,
+    /// Only opportunities in that stage (0: without a stage).
+    pub stage: Option<OdooId>,
+    /// Won revenue from this date (YYYY-MM-DD).
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<jiff::civil::Date>,
+    /// Won revenue until this date (YYYY-MM-DD).
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<jiff::civil::Date>,
+}
 
 /// Every error: what went wrong, in a stable code and in words.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -183,6 +183,20 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_parameters_described_are_those_it_reads() {
+        let document = build();
+        for path in ["/api/dashboard", "/api/dashboard/trends"] {
+            let described: Vec<String> = document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .map(|p| p["name"].as_str().expect("name").to_string())
+                .collect();
+            assert_eq!(described, handlers::DASHBOARD_PARAMETERS, "{path}");
+        }
+    }
+
+    #[test]
     fn every_reference_resolves() {
         let document = build();
         let mut found = Vec::new();

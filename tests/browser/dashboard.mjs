@@ -109,8 +109,11 @@ assert.ok(options.teams.length && options.stages.length && options.salespeople.l
 await stable(admin.page, async () => {
   await admin.page.goto(`${base}/#/dashboard`);
   await admin.page.waitForSelector("section[data-currency]");
+  // Mark what is on screen now, so that the checks below wait for the narrowed render.
+  await admin.page.evaluate(() => document.querySelectorAll("section[data-currency]").forEach((s) => s.setAttribute("data-old", "")));
   await admin.page.selectOption("select[name=team]", String(options.teams[0].id));
   await admin.page.waitForFunction(() => location.hash.includes("team="));
+  await admin.page.waitForSelector("section[data-currency]:not([data-old])");
   await admin.page.waitForSelector("svg[data-chart=forecast]");
   const teamQuery = admin.page.url().split("?")[1];
   const teamApi = await (await admin.page.request.get(`${base}/api/dashboard?${teamQuery}`)).json();

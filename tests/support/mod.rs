@@ -222,3 +222,43 @@ pub fn session_cookie(response: &reqwest::blocking::Response) -> String {
         .expect("pair")
         .to_string()
 }
+
+/// A running `pipelog serve`, killed when dropped.
+pub struct Running {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Running {
+    /// Starts `command` (a `pipelog serve --listen 127.0.0.1:0`) as [`start_server`] does.
+    pub fn start(command: Command) -> Running {
+        let (child, url) = start_server(command);
+        Running { child, url }
+    }
+
+    /// `HOST:PORT`.
+    pub fn address(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Pipelog {
+    /// Syncs from the simulated Odoo once, then serves the data file (no scheduled syncs).
+    pub fn sync_and_serve(odoo: &FakeServer, admins: &[(&str, &str)]) -> (Pipelog, Running) {
+        let pipelog = Pipelog::new(&odoo.url, "schedule = \"0 0 1 1 *\"");
+        for (email, password) in admins {
+            pipelog.add_admin(email, password);
+        }
+        let synced = pipelog.sync(&[]);
+        assert!(synced.status.success(), "{}", text(&synced));
+        let server = Running::start(pipelog.command(&["serve", "--listen", "127.0.0.1:0"]));
+        (pipelog, server)
+    }
+}

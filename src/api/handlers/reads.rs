@@ -2,17 +2,11 @@
 //! and the sync status. Parameters are checked here; the answers come from `queries`.
 
 use super::*;
-use crate::api::answers::{SyncStatus, Team};
+use crate::api::answers::{DashboardFilters, SyncStatus, Team};
 
 #[utoipa::path(
     get, path = "/api/dashboard", tag = "reads", security(("session" = [])),
-    params(
-        ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
-        ("team" = Option<u64>, Query, description = "only that team's opportunities"),
-        ("stage" = Option<u64>, Query, description = "only opportunities in that stage (0: without a stage)"),
-        ("from" = Option<String>, Query, format = Date, description = "won revenue from this date (YYYY-MM-DD)"),
-        ("to" = Option<String>, Query, format = Date, description = "won revenue until this date (YYYY-MM-DD)"),
-    ),
+    params(DashboardFilters),
     responses((status = 200, body = DashboardReport), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
 )]
 pub async fn dashboard(
@@ -34,13 +28,16 @@ pub async fn dashboard(
     Ok(Json(report).into_response())
 }
 
+/// The query parameters [`DashboardFilters`] describes.
+pub const DASHBOARD_PARAMETERS: &[&str] = &["user", "team", "stage", "from", "to"];
+
 /// The dashboard's filters, shared by its figures and its trends (which show every month, so
 /// they take the period but do not narrow to it).
 fn dashboard_query(
     state: &AppState,
     params: &HashMap<String, String>,
 ) -> Result<DashboardQuery, ApiError> {
-    only(params, &["user", "team", "stage", "from", "to"])?;
+    only(params, DASHBOARD_PARAMETERS)?;
     Ok(DashboardQuery {
         user: parse(params, "user")?,
         team: parse(params, "team")?,
@@ -247,13 +244,7 @@ pub async fn sync_status(
 
 #[utoipa::path(
     get, path = "/api/dashboard/trends", tag = "reads", security(("session" = [])),
-    params(
-        ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
-        ("team" = Option<u64>, Query, description = "only that team's opportunities"),
-        ("stage" = Option<u64>, Query, description = "only opportunities in that stage (0: without a stage)"),
-        ("from" = Option<String>, Query, format = Date, description = "won revenue from this date (YYYY-MM-DD)"),
-        ("to" = Option<String>, Query, format = Date, description = "won revenue until this date (YYYY-MM-DD)"),
-    ),
+    params(DashboardFilters),
     responses((status = 200, body = TrendsReport), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
 )]
 pub async fn trends(
