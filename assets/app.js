@@ -32,7 +32,12 @@ async function api(path, options = {}) {
   if (response.status === 401 && !path.startsWith("/api/auth/")) { me = null; location.hash = "#/login"; throw new Error("Please sign in."); }
   const text = await response.text();
   const body = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new Error((body && body.error && body.error.message) || response.statusText);
+  if (!response.ok) {
+    const error = new Error((body && body.error && body.error.message) || response.statusText);
+    error.status = response.status;
+    error.code = body && body.error && body.error.code;
+    throw error;
+  }
   return body;
 }
 
@@ -425,10 +430,19 @@ async function opportunityPage(id, notice) {
       const name = (salespeople.find((p) => p.id === salesperson) || { name: `user ${salesperson}` }).name;
       if (!window.confirm(`Reassign "${o.name}" to ${name}? Odoo is updated first; if Odoo refuses, nothing changes.`)) return;
       try {
+        // The version this page shows: a change made meanwhile is refused, not overwritten.
         await api(`/api/opportunities/${o.id}/assign`, { method: "POST", body: JSON.stringify({ salesperson }),
-          headers: { "idempotency-key": crypto.randomUUID() } });
+          headers: { "idempotency-key": crypto.randomUUID(), "if-match": `"${data.version}"` } });
         await opportunityPage(id, `Reassigned to ${name}.`);
-      } catch (e) { status.className = "error"; status.textContent = `Not reassigned: ${e.message}`; }
+      } catch (e) {
+        status.className = "error";
+        if (e.code === "conflict") {
+          status.replaceChildren(`Not reassigned: this deal changed since the page was loaded (see its history). `,
+            el("button", { type: "button", class: "link", onclick: () => opportunityPage(id, "Reloaded: check the history, then reassign again.") }, "Reload and try again"));
+        } else {
+          status.textContent = `Not reassigned: ${e.message}`;
+        }
+      }
     } }, el("label", {}, "Reassign to", el("select", { name: "salesperson", required: true },
         el("option", { value: "" }, "Choose a salesperson…"),
         salespeople.filter((p) => !o.salesperson || p.id !== o.salesperson.id).map((p) => el("option", { value: p.id }, p.name)))),

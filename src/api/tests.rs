@@ -1,7 +1,7 @@
 //! The router in-process (tower `oneshot`): sign-in, sessions, CSRF, throttling, bad input, and every
 //! read endpoint checked against a brute-force model of who may see what, on random hierarchies.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -459,6 +459,107 @@ async fn managers_see_their_subtree_and_no_one_sees_more() {
 
 /// Appends random events, gives every user an account, and checks each endpoint against the
 /// brute-force model for every user.
+/// Per-currency count, value and weighted value of listed opportunities, summed from the items.
+fn summed(items: &[Value]) -> BTreeMap<String, (i64, i64, i64)> {
+    let mut sums: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for item in items {
+        let entry = sums
+            .entry(item["currency"].as_str().unwrap_or_default().to_string())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += item["expected_revenue_cents"].as_i64().unwrap_or_default();
+        entry.2 += item["weighted_revenue_cents"].as_i64().unwrap_or_default();
+    }
+    sums
+}
+
+fn totals(body: &Value) -> BTreeMap<String, (i64, i64, i64)> {
+    body["totals"]
+        .as_object()
+        .map(|totals| {
+            totals
+                .iter()
+                .map(|(currency, t)| {
+                    let field = |name: &str| t[name].as_i64().unwrap_or(-1);
+                    (
+                        currency.clone(),
+                        (
+                            field("count"),
+                            field("value_cents"),
+                            field("weighted_cents"),
+                        ),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The list's totals equal its items summed, per currency, for everything, for each currency, and
+/// for a text search, whose matches are those of the full list that mention the text.
+async fn check_totals_and_search(app: &App, cookie: &str, all: &Value) -> Result<(), String> {
+    let items = all["items"].as_array().cloned().unwrap_or_default();
+    if totals(all) != summed(&items) {
+        return Err(format!(
+            "totals {:?} != items {:?}",
+            totals(all),
+            summed(&items)
+        ));
+    }
+    for currency in summed(&items).keys() {
+        let one = get(
+            app,
+            cookie,
+            &format!("/api/opportunities?per_page=1000&include_leads=true&currency={currency}"),
+        )
+        .await
+        .body;
+        let mine: Vec<Value> = items
+            .iter()
+            .filter(|i| i["currency"] == currency.as_str())
+            .cloned()
+            .collect();
+        if totals(&one) != summed(&mine)
+            || one["items"].as_array().map(Vec::len) != Some(mine.len())
+        {
+            return Err(format!(
+                "currency {currency}: {:?} != {:?}",
+                totals(&one),
+                summed(&mine)
+            ));
+        }
+    }
+    let needle = "1";
+    let mentions = |item: &&Value| {
+        ["name"].iter().any(|f| {
+            item[f]
+                .as_str()
+                .is_some_and(|t| t.to_lowercase().contains(needle))
+        }) || ["account", "salesperson"].iter().any(|f| {
+            item[f]["name"]
+                .as_str()
+                .is_some_and(|t| t.to_lowercase().contains(needle))
+        })
+    };
+    let expected: Vec<Value> = items.iter().filter(mentions).cloned().collect();
+    let searched = get(
+        app,
+        cookie,
+        &format!("/api/opportunities?per_page=1000&include_leads=true&q={needle}"),
+    )
+    .await
+    .body;
+    let found: BTreeSet<u64> = searched["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["id"].as_u64()).collect())
+        .unwrap_or_default();
+    let wanted: BTreeSet<u64> = expected.iter().filter_map(|i| i["id"].as_u64()).collect();
+    if found != wanted || totals(&searched) != summed(&expected) {
+        return Err(format!("search {needle:?}: {found:?} != {wanted:?}"));
+    }
+    Ok(())
+}
+
 async fn check_reach(batches: Vec<Vec<Event>>) -> Result<(), TestCaseError> {
     let app = app();
     for batch in batches {
@@ -545,6 +646,9 @@ async fn check_reach(batches: Vec<Vec<Event>>) -> Result<(), TestCaseError> {
             .collect();
         prop_assert_eq!(&got, &expected, "list for user {}", linked);
         prop_assert_eq!(listed.body["total"].as_u64(), Some(expected.len() as u64));
+        check_totals_and_search(&app, &cookie, &listed.body)
+            .await
+            .map_err(|error| TestCaseError::fail(format!("user {linked}: {error}")))?;
         let csv_request = Request::get("/api/opportunities?include_leads=true")
             .header(header::COOKIE, &cookie)
             .header(header::ACCEPT, "text/csv")

@@ -13,7 +13,7 @@ use super::metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals};
 use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, QuarantinedRecord, Role};
 
 /// Version of every view shape below; a mismatch on open triggers a rebuild.
-pub const VIEW_SCHEMA_VERSION: u32 = 4;
+pub const VIEW_SCHEMA_VERSION: u32 = 5;
 
 /// Key of the dashboard row that covers everything (what admins see). Odoo ids start at 1.
 pub const EVERYTHING: OdooId = 0;
@@ -150,6 +150,26 @@ pub struct OpportunityFact {
     pub date_deadline: Option<Date>,
     /// The UTC day it was closed (won or lost), when Odoo says.
     pub closed_on: Option<Date>,
+    /// The name, the account's name and the salesperson's name, lower-cased, each ended by a NUL:
+    /// what a text search looks in, without decoding the full view.
+    pub search: String,
+}
+
+impl OpportunityFact {
+    /// The searchable text of an opportunity, as [`OpportunityFact::search`] holds it.
+    pub fn search_text<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
+        let mut text = String::new();
+        for field in fields {
+            text.push_str(&field.to_lowercase());
+            text.push('\0');
+        }
+        text
+    }
+
+    /// Whether the name, the account or the salesperson contains `needle` (lower-cased).
+    pub fn mentions(&self, needle: &str) -> bool {
+        self.search.split('\0').any(|field| field.contains(needle))
+    }
 }
 
 impl OpportunityFact {

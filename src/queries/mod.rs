@@ -11,8 +11,8 @@ pub use dashboard::{
     DashboardQuery, DashboardReport, FilterOptions, TrendsReport, dashboard, filter_options, trends,
 };
 pub use opportunities::{
-    HistoryEntry, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey, StatusFilter,
-    all_opportunities, list_opportunities, opportunity_detail, to_csv,
+    HistoryEntry, ListTotals, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey,
+    StatusFilter, all_opportunities, list_opportunities, opportunity_detail, to_csv, totals_of,
 };
 
 use crate::auth::Viewer;

@@ -1,6 +1,6 @@
 //! Opportunity lists (filters, search, sort, pages, CSV) and one opportunity with its history.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -79,6 +79,8 @@ pub struct OpportunityFilter {
     /// Everything within this person's reach (them and their subtree): a dashboard's drill-down.
     pub user: Option<OdooId>,
     pub team: Option<OdooId>,
+    /// Only opportunities in this currency (ISO code).
+    pub currency: Option<String>,
     pub status: Option<StatusFilter>,
     /// Expected closing date range.
     pub close_from: Option<Date>,
@@ -103,6 +105,33 @@ pub struct OpportunityPage {
     pub total: usize,
     pub page: usize,
     pub per_page: usize,
+    /// Per currency, over everything the filters select (every page): never added across
+    /// currencies.
+    pub totals: BTreeMap<String, ListTotals>,
+}
+
+/// What a list holds in one currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ListTotals {
+    pub count: i64,
+    /// Expected revenue, in cents.
+    pub value_cents: i64,
+    /// Weighted expected revenue (open opportunities only), in cents.
+    pub weighted_cents: i64,
+}
+
+/// Per-currency totals of `facts`.
+pub fn totals_of<'a>(
+    facts: impl IntoIterator<Item = &'a OpportunityFact>,
+) -> BTreeMap<String, ListTotals> {
+    let mut totals: BTreeMap<String, ListTotals> = BTreeMap::new();
+    for fact in facts {
+        let entry = totals.entry(fact.currency.clone()).or_default();
+        entry.count += 1;
+        entry.value_cents += fact.expected_revenue;
+        entry.weighted_cents += fact.weighted_revenue;
+    }
+    totals
 }
 
 fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
@@ -118,22 +147,13 @@ fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
             .salesperson
             .is_none_or(|s| fact.salesperson == Some(s))
         && filter.team.is_none_or(|t| fact.team == Some(t))
+        && filter
+            .currency
+            .as_deref()
+            .is_none_or(|c| fact.currency.eq_ignore_ascii_case(c))
         && filter.status.is_none_or(|s| s.admits(fact.status))
         && within(fact.date_deadline, filter.close_from, filter.close_to)
         && within(fact.closed_on, filter.closed_from, filter.closed_to)
-}
-
-/// Case-insensitive text in the name, the account or the salesperson.
-fn mentions(view: &OpportunityView, needle: &str) -> bool {
-    view.name.to_lowercase().contains(needle)
-        || view
-            .account
-            .as_ref()
-            .is_some_and(|a| a.name.to_lowercase().contains(needle))
-        || view
-            .salesperson
-            .as_ref()
-            .is_some_and(|s| s.name.to_lowercase().contains(needle))
 }
 
 /// Every match in list order: only ids while the facts sufficed, else the decoded views.
@@ -143,13 +163,6 @@ enum Found {
 }
 
 impl Found {
-    fn len(&self) -> usize {
-        match self {
-            Found::Ids(ids) => ids.len(),
-            Found::Views(views) => views.len(),
-        }
-    }
-
     fn page(
         self,
         snapshot: &Snapshot,
@@ -167,13 +180,13 @@ impl Found {
     }
 }
 
-/// Filters and sorts on the compact facts; decodes full views only for a text search or a sort by
-/// name, or for the page finally shown.
+/// Filters (text included) and sorts on the compact facts; decodes full views only for a sort by
+/// name or salesperson, or for the page finally shown. Also gives the totals of every match.
 fn find(
     snapshot: &Snapshot,
     viewer: &Viewer,
     filter: &OpportunityFilter,
-) -> Result<Found, QueryError> {
+) -> Result<(Found, usize, BTreeMap<String, ListTotals>), QueryError> {
     let within_user = match filter.user {
         Some(user) if viewer.sees_user(user) => Some(
             snapshot
@@ -193,6 +206,12 @@ fn find(
             })
             && admits(fact, filter)
     });
+    if let Some(text) = &filter.text {
+        let needle = text.to_lowercase();
+        facts.retain(|fact| fact.mentions(&needle));
+    }
+    let totals = totals_of(&facts);
+    let total = facts.len();
     let by_facts = matches!(
         filter.sort,
         SortKey::ExpectedClose | SortKey::Revenue | SortKey::Stage
@@ -217,27 +236,20 @@ fn find(
         });
     }
     let ids: Vec<OdooId> = facts.iter().map(|fact| fact.id).collect();
-    if by_facts && filter.text.is_none() {
-        return Ok(Found::Ids(ids));
+    if by_facts {
+        return Ok((Found::Ids(ids), total, totals));
     }
     let mut views = snapshot.opportunities(&ids)?;
-    if let Some(text) = &filter.text {
-        let needle = text.to_lowercase();
-        views.retain(|view| mentions(view, &needle));
-    }
-    if !by_facts {
-        let name = |view: &OpportunityView| view.name.to_lowercase();
-        let salesperson =
-            |view: &OpportunityView| view.salesperson.as_ref().map(|s| s.name.clone());
-        views.sort_by(|a, b| {
-            let order = match filter.sort {
-                SortKey::Salesperson => salesperson(a).cmp(&salesperson(b)),
-                _ => name(a).cmp(&name(b)),
-            };
-            directed(order, filter.descending).then(a.id.cmp(&b.id))
-        });
-    }
-    Ok(Found::Views(views))
+    let name = |view: &OpportunityView| view.name.to_lowercase();
+    let salesperson = |view: &OpportunityView| view.salesperson.as_ref().map(|s| s.name.clone());
+    views.sort_by(|a, b| {
+        let order = match filter.sort {
+            SortKey::Salesperson => salesperson(a).cmp(&salesperson(b)),
+            _ => name(a).cmp(&name(b)),
+        };
+        directed(order, filter.descending).then(a.id.cmp(&b.id))
+    });
+    Ok((Found::Views(views), total, totals))
 }
 
 fn directed(order: std::cmp::Ordering, descending: bool) -> std::cmp::Ordering {
@@ -259,14 +271,14 @@ pub fn list_opportunities(
     if filter.page == 0 {
         return Err(QueryError::BadInput("page starts at 1".into()));
     }
-    let found = find(snapshot, viewer, filter)?;
-    let total = found.len();
+    let (found, total, totals) = find(snapshot, viewer, filter)?;
     let start = (filter.page - 1).saturating_mul(filter.per_page);
     Ok(OpportunityPage {
         items: found.page(snapshot, start, filter.per_page)?,
         total,
         page: filter.page,
         per_page: filter.per_page,
+        totals,
     })
 }
 
@@ -276,7 +288,9 @@ pub fn all_opportunities(
     viewer: &Viewer,
     filter: &OpportunityFilter,
 ) -> Result<Vec<OpportunityView>, QueryError> {
-    find(snapshot, viewer, filter)?.page(snapshot, 0, usize::MAX)
+    find(snapshot, viewer, filter)?
+        .0
+        .page(snapshot, 0, usize::MAX)
 }
 
 /// A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(...)` in a
@@ -364,6 +378,9 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OpportunityDetail {
     pub opportunity: OpportunityView,
+    /// The opportunity's version (its events so far): send it back as `If-Match` with a command,
+    /// so that a change made meanwhile is refused instead of overwritten. Also the `ETag`.
+    pub version: u64,
     /// The salesperson's managers, nearest first, with their names.
     pub managers: Vec<NamedRef>,
     pub history: Vec<HistoryEntry>,
@@ -480,6 +497,7 @@ pub fn opportunity_detail(
         });
     }
     Ok(OpportunityDetail {
+        version: snapshot.aggregate_version(&format!("opportunity/{id}"))?,
         opportunity,
         managers,
         history,

@@ -71,6 +71,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             "stage",
             "salesperson",
             "team",
+            "currency",
             "status",
             "q",
             "close_from",
@@ -102,6 +103,10 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
         stage: parse(params, "stage")?,
         salesperson: parse(params, "salesperson")?,
         team: parse(params, "team")?,
+        currency: params
+            .get("currency")
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| c.trim().to_uppercase()),
         status,
         close_from: parse(params, "close_from")?,
         close_to: parse(params, "close_to")?,
@@ -128,6 +133,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
         ("salesperson" = Option<u64>, Query, description = "the salesperson's own opportunities"),
         ("user" = Option<u64>, Query, description = "someone's whole reach"),
         ("team" = Option<u64>, Query, description = "team id"),
+        ("currency" = Option<String>, Query, description = "ISO currency code, e.g. EUR"),
         ("q" = Option<String>, Query, description = "text in the name, account or salesperson"),
         ("close_from" = Option<String>, Query, format = Date, description = "expected close from (YYYY-MM-DD)"),
         ("close_to" = Option<String>, Query, format = Date, description = "expected close until"),
@@ -190,7 +196,10 @@ pub async fn opportunities(
 #[utoipa::path(
     get, path = "/api/opportunities/{id}", tag = "reads", security(("session" = [])),
     params(("id" = u64, Path, description = "the opportunity's Odoo id")),
-    responses((status = 200, body = OpportunityDetail), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
+    responses(
+        (status = 200, body = OpportunityDetail, headers(("ETag" = String, description = "the opportunity's version, for If-Match"))),
+        (status = 404, description = "not found, or not within your reach", body = ErrorBody),
+    ),
 )]
 pub async fn opportunity(
     State(state): State<AppState>,
@@ -205,7 +214,12 @@ pub async fn opportunity(
         Ok(queries::opportunity_detail(&store.read()?, &viewer, id)?)
     })
     .await?;
-    Ok(Json(detail).into_response())
+    let etag = HeaderValue::from_str(&format!("\"{}\"", detail.version));
+    let mut response = Json(detail).into_response();
+    if let Ok(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
 }
 
 #[utoipa::path(

@@ -190,6 +190,21 @@ impl ReadModel {
             closed_on: record
                 .date_closed
                 .map(|at| at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()),
+            search: OpportunityFact::search_text(
+                [
+                    Some(record.name.as_str()),
+                    record
+                        .account_id
+                        .and_then(|a| self.accounts.get(&a))
+                        .map(|a| a.name.as_str()),
+                    record
+                        .user_id
+                        .and_then(|u| self.users.get(&u))
+                        .map(|u| u.name.as_str()),
+                ]
+                .into_iter()
+                .flatten(),
+            ),
         })
     }
 
