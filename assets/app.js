@@ -60,7 +60,15 @@ function go(path, query) {
 }
 
 function show(...nodes) { main.replaceChildren(...nodes); }
-function failure(error) { show(el("p", { class: "error", role: "alert" }, error.message)); }
+function failure(error) {
+  const back = el("p", {}, el("a", { href: "#/dashboard" }, "Back to the dashboard"),
+    history.length > 1 ? [" · ", el("button", { type: "button", class: "link", onclick: () => history.back() }, "Go back")] : null);
+  if (error.status === 404) {
+    show(el("h1", {}, "Not found"), el("p", { role: "alert" }, "There is nothing here, or it is not within your reach."), back);
+  } else {
+    show(el("p", { class: "error", role: "alert" }, error.message), back);
+  }
+}
 
 // A small centred form that posts its fields as JSON; `done` says what happened.
 function accountForm(title, fields, submitText, submit, footer) {
@@ -77,6 +85,8 @@ function accountForm(title, fields, submitText, submit, footer) {
       minlength: type === "password" && autocomplete === "new-password" ? 8 : undefined }))),
     el("button", { type: "submit" }, submitText), message, footer);
   show(form);
+  // Keyboard users start in the form, not in the header.
+  form.querySelector("input").focus();
 }
 
 function loginPage() {
