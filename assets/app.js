@@ -124,14 +124,14 @@ function card(label, value, href) {
 }
 
 // Horizontal bars, one per stage, drawn as SVG; each bar links to the opportunities behind it.
-function stageChart(stages, currency, listOf) {
+function stageChart(stages, currency) {
   const width = 640, row = 28, left = 140, right = 150;
   const max = Math.max(1, ...stages.map((s) => s.value));
   const chart = svg(width, Math.max(row, stages.length * row), "Pipeline by stage");
   chart.setAttribute("data-chart", "stages");
   stages.forEach((stage, i) => {
     const y = i * row;
-    const link = svgChild(chart, "a", { href: listOf({ status: "active", stage: stage.stage_id }), "data-stage": stage.stage_id });
+    const link = svgChild(chart, "a", { href: listing(stage.drill), "data-stage": stage.stage_id });
     svgChild(link, "text", { x: 0, y: y + 18 }, stage.stage);
     const bar = svgChild(link, "rect", { class: stage.stage.toLowerCase() === "won" ? "bar won" : "bar", x: left, y: y + 5, height: 18,
       width: Math.max(1, (width - left - right) * stage.value / max) });
@@ -141,24 +141,9 @@ function stageChart(stages, currency, listOf) {
   return chart;
 }
 
-// The dashboard's scope (whose reach, team, stage) as opportunity-list parameters.
-function scopeOf(query) {
-  const scope = new URLSearchParams();
-  for (const key of ["user", "team", "stage"]) if (query.get(key)) scope.set(key, query.get(key));
-  return scope;
-}
-// A link to the opportunities behind a number: the scope plus `extra`.
-function lister(query) {
-  return (extra) => {
-    const next = scopeOf(query);
-    for (const [key, value] of Object.entries(extra)) if (value !== undefined && value !== null && value !== "") next.set(key, value);
-    return `#/opportunities?${next}`;
-  };
-}
-const monthRange = (month) => {
-  const [y, m] = month.split("-").map(Number);
-  return [`${month}-01`, iso(new Date(Date.UTC(y, m, 0)))];
-};
+// The opportunities behind a number: the list query the API gave with it (its `drill`), never
+// rebuilt here, and optionally a sort.
+const listing = (drill, sort) => `#/opportunities?${drill}${sort ? `&sort=${sort}` : ""}`;
 
 // A filter choice that applies as soon as it changes.
 function select(name, label, choices, selected, emptyText) {
@@ -180,8 +165,6 @@ async function dashboardPage() {
   const badge = fresh.last_sync_failed ? el("span", { class: "badge bad", role: "status" }, `Last sync failed: ${fresh.last_error || ""}`)
     : fresh.stale ? el("span", { class: "badge bad", role: "status" }, fresh.last_sync_at ? `Data may be stale (last sync ${dateTime(fresh.last_sync_at)})` : "Not synced yet")
     : el("span", { class: "badge good" }, `Synced ${dateTime(fresh.last_sync_at)}${fresh.next_sync_at ? ` · next ${dateTime(fresh.next_sync_at)}` : ""}`);
-  const listOf = lister(query);
-  const period = query.get("from") || query.get("to") ? { closed_from: query.get("from"), closed_to: query.get("to") } : {};
   // Every filter lives in the URL: a view can be bookmarked and shared.
   const filters = el("form", { class: "filters", onsubmit: (event) => {
     event.preventDefault();
@@ -218,15 +201,15 @@ async function dashboardPage() {
     blocks.push(el("section", { "data-currency": currency },
       el("h2", {}, currency),
       el("div", { class: "cards" },
-        card("Open pipeline", money(figures.pipeline_value, currency), listOf({ status: "open" })),
-        card("Weighted pipeline", money(figures.weighted_pipeline_value, currency), listOf({ status: "open", sort: "-revenue" })),
-        card("Won revenue", money(figures.won_revenue, currency), listOf({ status: "won", ...period })),
-        card("Win rate (count)", percent(figures.win_rate_by_count), listOf({ status: "closed" })),
-        card("Win rate (value)", percent(figures.win_rate_by_value), listOf({ status: "closed", sort: "-revenue" })),
-        card("Average deal", figures.average_deal_size === null ? "–" : money(figures.average_deal_size, currency), listOf({ status: "active" })),
-        card("Active opportunities", String(figures.active_opportunities), listOf({ status: "open" }))),
+        card("Open pipeline", money(figures.pipeline_value, currency), listing(figures.drill.open)),
+        card("Weighted pipeline", money(figures.weighted_pipeline_value, currency), listing(figures.drill.open, "-revenue")),
+        card("Won revenue", money(figures.won_revenue, currency), listing(figures.drill.won)),
+        card("Win rate (count)", percent(figures.win_rate_by_count), listing(figures.drill.closed)),
+        card("Win rate (value)", percent(figures.win_rate_by_value), listing(figures.drill.closed, "-revenue")),
+        card("Average deal", figures.average_deal_size === null ? "–" : money(figures.average_deal_size, currency), listing(figures.drill.active)),
+        card("Active opportunities", String(figures.active_opportunities), listing(figures.drill.open))),
       el("h2", {}, "Pipeline by stage"),
-      figures.by_stage.length ? stageChart(figures.by_stage, currency, listOf) : el("p", { class: "muted" }, "No open or won opportunities here."),
+      figures.by_stage.length ? stageChart(figures.by_stage, currency) : el("p", { class: "muted" }, "No open or won opportunities here."),
       // The trends arrive after the figures: their space is kept, so nothing moves when they do.
       el("h2", {}, "Forecast by expected closing month"), el("div", { class: "chart-slot forecast", "data-slot": "forecast" }),
       el("h2", {}, "Won revenue over time"), el("div", { class: "chart-slot won", "data-slot": "won" })));
@@ -235,14 +218,13 @@ async function dashboardPage() {
     const rows = data.team_metrics.map((member) => {
       const [currency, figures] = Object.entries(member.currencies)[0] || ["", null];
       const person = new URLSearchParams(query); person.set("user", member.user_id);
-      const theirs = (extra) => lister(person)(extra);
-      const figure = (text, extra) => figures ? el("a", { href: theirs(extra) }, text) : "–";
+      const figure = (text, drill) => figures ? el("a", { href: listing(drill) }, text) : "–";
       return el("tr", {},
         el("td", {}, el("a", { href: `#/dashboard?${person}` }, member.name)),
-        el("td", { class: "num" }, figure(figures && money(figures.pipeline_value, currency), { status: "open" })),
-        el("td", { class: "num hide-narrow" }, figure(figures && money(figures.weighted_pipeline_value, currency), { status: "open" })),
-        el("td", { class: "num" }, figure(figures && money(figures.won_revenue, currency), { status: "won" })),
-        el("td", { class: "num hide-narrow" }, figure(figures && percent(figures.win_rate_by_count), { status: "closed" })));
+        el("td", { class: "num" }, figure(figures && money(figures.pipeline_value, currency), figures && figures.drill.open)),
+        el("td", { class: "num hide-narrow" }, figure(figures && money(figures.weighted_pipeline_value, currency), figures && figures.drill.open)),
+        el("td", { class: "num" }, figure(figures && money(figures.won_revenue, currency), figures && figures.drill.won)),
+        el("td", { class: "num hide-narrow" }, figure(figures && percent(figures.win_rate_by_count), figures && figures.drill.closed)));
     });
     blocks.push(el("section", {}, el("h2", {}, "Team"),
       el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Person"), el("th", { class: "num" }, "Pipeline"),
@@ -252,19 +234,19 @@ async function dashboardPage() {
   if (data.top_performers.length) {
     blocks.push(el("section", {}, el("h2", {}, "Top performers"),
       el("ol", {}, data.top_performers.map((p) => el("li", {},
-        el("a", { href: listOf({ salesperson: p.user_id, status: "won" }) }, p.name),
+        el("a", { href: listing(p.drill) }, p.name),
         `: ${money(p.won_revenue, p.currency)} (${p.won_count} won)`)))));
   }
   show(heading, badge, filters, ...blocks);
   performance.mark("dashboard:numbers");
-  const trendQuery = scopeOf(query);
-  const trends = await api(`/api/dashboard/trends?${trendQuery}`);
+  // The same filters as the figures: the period narrows the won line too.
+  const trends = await api(`/api/dashboard/trends?${query}`);
   // Only this rendering's sections: after a quick navigation, the page may show another scope.
   for (const section of blocks.filter((block) => block.dataset.currency && block.isConnected)) {
     const currency = section.dataset.currency;
     const series = trends.currencies[currency] || { forecast: [], won: [] };
-    section.querySelector("[data-slot=forecast]").replaceChildren(monthBars(series.forecast, currency, "forecast", listOf));
-    section.querySelector("[data-slot=won]").replaceChildren(monthLine(series.won, currency, listOf));
+    section.querySelector("[data-slot=forecast]").replaceChildren(monthBars(series.forecast, currency, "forecast"));
+    section.querySelector("[data-slot=won]").replaceChildren(monthLine(series.won, currency));
   }
 }
 
@@ -300,7 +282,7 @@ function svgChild(parent, tag, attrs, text) {
 }
 
 // Vertical bars per month: the open value, and the weighted value inside it.
-function monthBars(months, currency, name, listOf) {
+function monthBars(months, currency, name) {
   if (!months.length) return el("p", { class: "muted" }, "No open opportunities with an expected closing date.");
   const shown = months.slice(0, 18), width = 640, height = 200, bottom = 30, step = width / shown.length;
   const max = Math.max(1, ...shown.map((m) => m.value));
@@ -308,8 +290,7 @@ function monthBars(months, currency, name, listOf) {
   chart.setAttribute("data-chart", name);
   shown.forEach((m, i) => {
     const h = (height - bottom - 10) * m.value / max, w = (height - bottom - 10) * m.weighted / max;
-    const [from, to] = monthRange(m.month);
-    const link = svgChild(chart, "a", { href: listOf({ status: "open", close_from: from, close_to: to }), "data-month": m.month });
+    const link = svgChild(chart, "a", { href: listing(m.drill), "data-month": m.month });
     const bar = svgChild(link, "rect", { class: "bar", x: i * step + 4, y: height - bottom - h, width: step - 8, height: Math.max(1, h) });
     svgChild(bar, "title", {}, `${m.month}: ${money(m.value, currency)} (${m.count}), weighted ${money(m.weighted, currency)}`);
     svgChild(link, "rect", { class: "bar won", x: i * step + 4 + (step - 8) / 4, y: height - bottom - w, width: (step - 8) / 2, height: Math.max(0, w) });
@@ -319,7 +300,7 @@ function monthBars(months, currency, name, listOf) {
 }
 
 // A line of won revenue per month.
-function monthLine(months, currency, listOf) {
+function monthLine(months, currency) {
   if (!months.length) return el("p", { class: "muted" }, "Nothing won yet.");
   const shown = months.slice(-18), width = 640, height = 180, bottom = 30;
   const max = Math.max(1, ...shown.map((m) => m.value));
@@ -329,8 +310,7 @@ function monthLine(months, currency, listOf) {
   const points = shown.map((m, i) => [10 + i * step, height - bottom - (height - bottom - 10) * m.value / max]);
   svgChild(chart, "polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: "currentColor", "stroke-width": 2, class: "line" });
   shown.forEach((m, i) => {
-    const [from, to] = monthRange(m.month);
-    const link = svgChild(chart, "a", { href: listOf({ status: "won", closed_from: from, closed_to: to }), "data-month": m.month });
+    const link = svgChild(chart, "a", { href: listing(m.drill), "data-month": m.month });
     const dot = svgChild(link, "circle", { cx: points[i][0], cy: points[i][1], r: 5, class: "dot" });
     svgChild(dot, "title", {}, `${m.month}: ${money(m.value, currency)} (${m.count} won)`);
     if (i % Math.ceil(shown.length / 9) === 0) svgChild(chart, "text", { x: Math.min(width - 36, Math.max(0, points[i][0] - 14)), y: height - 10 }, m.month.slice(2));
@@ -339,7 +319,7 @@ function monthLine(months, currency, listOf) {
 }
 
 // Drill-down parameters the list form has no field for; kept when the form is applied.
-const LIST_SCOPE = ["user", "close_from", "close_to", "closed_from", "closed_to"];
+const LIST_SCOPE = ["user", "currency", "close_from", "close_to", "closed_from", "closed_to"];
 
 async function opportunitiesPage() {
   const query = params();
@@ -365,6 +345,7 @@ async function opportunitiesPage() {
   const range = (from, to) => `${from ? plainDate(from) : "…"} – ${to ? plainDate(to) : "…"}`;
   const scope = [
     query.get("user") ? `within ${person ? person.name : `user ${query.get("user")}`}'s reach` : null,
+    query.get("currency") ? `in ${query.get("currency")}` : null,
     query.get("close_from") || query.get("close_to") ? `expected to close ${range(query.get("close_from"), query.get("close_to"))}` : null,
     query.get("closed_from") || query.get("closed_to") ? `closed ${range(query.get("closed_from"), query.get("closed_to"))}` : null,
   ].filter(Boolean);
@@ -385,7 +366,12 @@ async function opportunitiesPage() {
   const to = (n) => { const next = new URLSearchParams(query); next.set("page", String(n)); return `#/opportunities?${next}`; };
   show(el("h1", {}, "Opportunities"), form,
     el("section", {},
-      el("p", { class: "muted" }, el("span", { id: "total" }, String(data.total)), ` opportunities${scope.length ? ", " + scope.join(", ") : ""}`), csv,
+      el("p", { class: "muted" }, el("span", { id: "total" }, String(data.total)), ` opportunities${scope.length ? ", " + scope.join(", ") : ""}`),
+      // What every page holds together, per currency (amounts are never added across currencies).
+      el("ul", { class: "totals", id: "totals" }, Object.entries(data.totals).map(([currency, t]) =>
+        el("li", { "data-currency": currency, "data-count": t.count, "data-value-cents": t.value_cents, "data-weighted-cents": t.weighted_cents },
+          `${currency}: ${t.count} · ${money(t.value_cents / 100, currency)}`, t.weighted_cents ? ` · weighted ${money(t.weighted_cents / 100, currency)}` : ""))),
+      csv,
       data.items.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Stage"), el("th", {}, "Status"),
         el("th", { class: "num" }, "Expected"), el("th", { class: "hide-narrow" }, "Salesperson"), el("th", { class: "hide-narrow" }, "Expected close"))),
         el("tbody", {}, rows)) : el("p", { class: "muted" }, "Nothing matches these filters."),

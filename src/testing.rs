@@ -167,6 +167,8 @@ fn arb_opportunity() -> impl Strategy<Value = OpportunityRecord> {
         any::<bool>(),
         prop::bool::weighted(0.85),
         prop::option::of(1u64..4),
+        // Days after 2025-01-01: expected close, and when it closed.
+        (prop::option::of(0i64..730), prop::option::of(0i64..730)),
     )
         .prop_map(
             |(
@@ -178,7 +180,13 @@ fn arb_opportunity() -> impl Strategy<Value = OpportunityRecord> {
                 active,
                 is_opportunity,
                 account_id,
+                (deadline, closed),
             )| {
+                let day = |offset: i64| {
+                    jiff::civil::date(2025, 1, 1)
+                        .checked_add(jiff::Span::new().days(offset))
+                        .ok()
+                };
                 OpportunityRecord {
                     name: "Deal".into(),
                     kind: if is_opportunity {
@@ -193,8 +201,15 @@ fn arb_opportunity() -> impl Strategy<Value = OpportunityRecord> {
                     expected_revenue: revenue,
                     currency: currency.into(),
                     probability,
-                    date_deadline: None,
-                    date_closed: None,
+                    date_deadline: deadline.and_then(day),
+                    date_closed: closed
+                        .and_then(day)
+                        .and_then(|d| {
+                            d.at(15, 30, 0, 0)
+                                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                                .ok()
+                        })
+                        .map(|z| z.timestamp()),
                     active,
                     lost_reason: None,
                 }

@@ -233,4 +233,6 @@ impl FromRequestParts<AppState> for CurrentViewer {
 #[cfg(test)]
 mod command_tests;
 #[cfg(test)]
+mod drill_tests;
+#[cfg(test)]
 pub(super) mod tests;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{QueryError, amount};
 use crate::auth::Viewer;
-use crate::domain::OdooId;
+use crate::domain::{Cents, OdooId};
 use crate::projections::{
     Aggregate, DealStatus, EVERYTHING, MetricsView, NO_STAGE, NamedRef, OpportunityFact, Performer,
     StageRef, SyncOutcome, TeamMemberMetrics, Totals,
@@ -37,14 +37,20 @@ pub struct DashboardQuery {
 
 impl DashboardQuery {
     fn is_narrowed(&self) -> bool {
-        self.team.is_some() || self.stage.is_some()
+        self.team.is_some() || self.stage.is_some() || self.from.is_some() || self.to.is_some()
     }
 
+    /// Team and stage narrow everything; a closing period keeps the open deals (they are about
+    /// now) and the closed ones closed within it.
     fn admits(&self, fact: &OpportunityFact) -> bool {
+        let (from, to) = (self.from.unwrap_or(Date::MIN), self.to.unwrap_or(Date::MAX));
         self.team.is_none_or(|team| fact.team == Some(team))
             && self
                 .stage
                 .is_none_or(|stage| fact.stage.unwrap_or(NO_STAGE) == stage)
+            && (fact.status == DealStatus::Open
+                || (self.from.is_none() && self.to.is_none())
+                || fact.closed_on.is_some_and(|day| day >= from && day <= to))
     }
 
     /// The closing-date range, checked; `None` for all time.
@@ -63,6 +69,7 @@ impl DashboardQuery {
     }
 }
 
+/// Active (open or won) opportunities in one stage.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StageFigure {
     pub stage_id: OdooId,
@@ -70,20 +77,42 @@ pub struct StageFigure {
     pub sequence: i64,
     pub count: i64,
     pub value: f64,
+    pub value_cents: Cents,
+    /// The `/api/opportunities` query that lists exactly these deals.
+    pub drill: String,
+}
+
+/// The list queries behind a currency's figures: `open` (pipeline, weighted pipeline, open
+/// count), `won` (won revenue and count), `lost`, `closed` (won or lost: the win rates) and
+/// `active` (open or won: the average deal).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FigureDrills {
+    pub open: String,
+    pub won: String,
+    pub lost: String,
+    pub closed: String,
+    pub active: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CurrencyFigures {
     pub pipeline_value: f64,
+    pub pipeline_cents: Cents,
     pub weighted_pipeline_value: f64,
+    pub weighted_pipeline_cents: Cents,
+    /// Won in the period (all time without one).
     pub won_revenue: f64,
+    pub won_cents: Cents,
+    /// Open opportunities, now.
     pub active_opportunities: i64,
     pub won_count: i64,
     pub lost_count: i64,
+    pub lost_cents: Cents,
     pub win_rate_by_count: Option<f64>,
     pub win_rate_by_value: Option<f64>,
     pub average_deal_size: Option<f64>,
     pub by_stage: Vec<StageFigure>,
+    pub drill: FigureDrills,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -99,7 +128,10 @@ pub struct TopPerformer {
     pub name: String,
     pub currency: String,
     pub won_revenue: f64,
+    pub won_cents: Cents,
     pub won_count: i64,
+    /// Their own deals won, in this currency (and the dashboard's team, stage and period).
+    pub drill: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -127,11 +159,74 @@ pub struct DashboardReport {
     pub data_freshness: Freshness,
 }
 
+/// The list query behind a figure: the dashboard's subject (as someone's whole reach), team and
+/// stage, and the figure's own terms. Built here once; the page only follows it.
+#[derive(Debug, Clone, Default)]
+struct Drill(Vec<(&'static str, String)>);
+
+impl Drill {
+    fn of(subject: Option<OdooId>, query: &DashboardQuery) -> Drill {
+        let mut drill = Drill::default();
+        if let Some(user) = subject {
+            drill = drill.with("user", user);
+        }
+        if let Some(team) = query.team {
+            drill = drill.with("team", team);
+        }
+        if let Some(stage) = query.stage {
+            drill = drill.with("stage", stage);
+        }
+        drill
+    }
+
+    fn with(mut self, name: &'static str, value: impl std::fmt::Display) -> Drill {
+        self.0.retain(|(n, _)| *n != name);
+        self.0.push((name, value.to_string()));
+        self
+    }
+
+    /// Deals closed within the dashboard's period (when it has one).
+    fn closed_in(self, query: &DashboardQuery) -> Drill {
+        let drill = match query.from {
+            Some(from) => self.with("closed_from", from),
+            None => self,
+        };
+        match query.to {
+            Some(to) => drill.with("closed_to", to),
+            None => drill,
+        }
+    }
+
+    fn query(&self) -> String {
+        self.0
+            .iter()
+            .map(|(name, value)| format!("{name}={}", encode(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Percent-encodes what a query value may not hold as it is.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 fn figures(
     totals: &Totals,
     stages: &BTreeMap<OdooId, (String, i64)>,
-    won_in_range: Option<i64>,
+    currency: &str,
+    base: &Drill,
+    query: &DashboardQuery,
 ) -> CurrencyFigures {
+    let base = base.clone().with("currency", currency);
     let mut by_stage: Vec<StageFigure> = totals
         .by_stage
         .iter()
@@ -146,56 +241,61 @@ fn figures(
                 sequence,
                 count: s.count,
                 value: amount(s.value),
+                value_cents: s.value,
+                drill: base
+                    .clone()
+                    .with("stage", id)
+                    .with("status", "active")
+                    .closed_in(query)
+                    .query(),
             }
         })
         .collect();
     by_stage.sort_by_key(|s| (s.sequence, s.stage_id));
     let deals = totals.open_count + totals.won_count;
+    let closed = base.clone().closed_in(query);
     CurrencyFigures {
         pipeline_value: amount(totals.open_value),
+        pipeline_cents: totals.open_value,
         weighted_pipeline_value: amount(totals.weighted_value),
-        won_revenue: amount(won_in_range.unwrap_or(totals.won_value)),
+        weighted_pipeline_cents: totals.weighted_value,
+        won_revenue: amount(totals.won_value),
+        won_cents: totals.won_value,
         active_opportunities: totals.open_count,
         won_count: totals.won_count,
         lost_count: totals.lost_count,
+        lost_cents: totals.lost_value,
         win_rate_by_count: totals.win_rate_by_count(),
         win_rate_by_value: totals.win_rate_by_value(),
         average_deal_size: (deals > 0)
             .then(|| amount(totals.open_value + totals.won_value) / deals as f64),
         by_stage,
+        drill: FigureDrills {
+            open: base.clone().with("status", "open").query(),
+            won: closed.clone().with("status", "won").query(),
+            lost: closed.clone().with("status", "lost").query(),
+            closed: closed.clone().with("status", "closed").query(),
+            active: closed.with("status", "active").query(),
+        },
     }
 }
 
 fn all_figures(
     aggregate: &Aggregate,
     stages: &BTreeMap<OdooId, (String, i64)>,
-    won: Option<&BTreeMap<String, i64>>,
+    base: &Drill,
+    query: &DashboardQuery,
 ) -> BTreeMap<String, CurrencyFigures> {
     aggregate
         .by_currency
         .iter()
         .map(|(currency, totals)| {
-            let in_range = won.map(|w| w.get(currency).copied().unwrap_or(0));
-            (currency.clone(), figures(totals, stages, in_range))
+            (
+                currency.clone(),
+                figures(totals, stages, currency, base, query),
+            )
         })
         .collect()
-}
-
-/// Won revenue per currency for deals closed within `[from, to]`, over `facts`.
-fn won_between<'a>(
-    facts: impl Iterator<Item = &'a OpportunityFact>,
-    (from, to): (Date, Date),
-) -> BTreeMap<String, i64> {
-    let mut won = BTreeMap::new();
-    for fact in facts {
-        if fact.kind == crate::domain::LeadKind::Opportunity
-            && fact.status == DealStatus::Won
-            && fact.closed_on.is_some_and(|day| day >= from && day <= to)
-        {
-            *won.entry(fact.currency.clone()).or_insert(0) += fact.expected_revenue;
-        }
-    }
-    won
 }
 
 /// The owners whose opportunities count: everyone (`None`), or a subject's whole reach.
@@ -307,19 +407,14 @@ pub fn dashboard(
         .into_iter()
         .map(|s| (s.id, (s.name, s.sequence)))
         .collect();
-    let range = query.won_range()?;
-    let (metrics, won) = if query.is_narrowed() || range.is_some() {
+    query.won_range()?;
+    let metrics = if query.is_narrowed() {
         let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
-        let won = range.map(|range| won_between(facts.iter(), range));
-        let metrics = if query.is_narrowed() {
-            metrics_from_facts(snapshot, &metrics, &facts)?
-        } else {
-            metrics
-        };
-        (metrics, won)
+        metrics_from_facts(snapshot, &metrics, &facts)?
     } else {
-        (metrics, None)
+        metrics
     };
+    let base = Drill::of(subject, query);
     let name_of = |user: OdooId| -> Result<String, QueryError> {
         Ok(snapshot
             .profile(user)?
@@ -331,7 +426,12 @@ pub fn dashboard(
         team_metrics.push(TeamMember {
             user_id: member.user_id,
             name: name_of(member.user_id)?,
-            currencies: all_figures(&member.totals, &stages, None),
+            currencies: all_figures(
+                &member.totals,
+                &stages,
+                &base.clone().with("user", member.user_id),
+                query,
+            ),
         });
     }
     let mut top_performers = Vec::new();
@@ -341,7 +441,14 @@ pub fn dashboard(
             name: name_of(performer.user_id)?,
             currency: performer.currency.clone(),
             won_revenue: amount(performer.won_value),
+            won_cents: performer.won_value,
             won_count: performer.won_count,
+            drill: Drill::of(None, query)
+                .with("salesperson", performer.user_id)
+                .with("currency", &performer.currency)
+                .with("status", "won")
+                .closed_in(query)
+                .query(),
         });
     }
     let sync = snapshot.sync_status()?;
@@ -369,7 +476,7 @@ pub fn dashboard(
         user_id: subject,
         name,
         is_manager,
-        currencies: all_figures(&metrics.visible, &stages, won.as_ref()),
+        currencies: all_figures(&metrics.visible, &stages, &base, query),
         team_metrics,
         top_performers,
         data_freshness: Freshness {
@@ -388,8 +495,12 @@ pub struct MonthFigure {
     pub month: String,
     pub count: i64,
     pub value: f64,
+    pub value_cents: Cents,
     /// Weighted value (forecast only).
     pub weighted: f64,
+    pub weighted_cents: Cents,
+    /// The `/api/opportunities` query that lists exactly these deals.
+    pub drill: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -415,7 +526,9 @@ pub fn trends(
     query: &DashboardQuery,
 ) -> Result<TrendsReport, QueryError> {
     let subject = subject(viewer, query.user)?;
+    query.won_range()?;
     let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
+    let base = Drill::of(subject, query);
     let mut forecast: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
     let mut won: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
     for fact in facts {
@@ -431,13 +544,33 @@ pub fn trends(
         let month = format!("{:04}-{:02}", day.year(), day.month());
         let figure = into
             .entry((fact.currency.clone(), month.clone()))
-            .or_insert_with(|| MonthFigure {
-                month,
-                ..MonthFigure::default()
+            .or_insert_with(|| {
+                let first = day.first_of_month();
+                let last = day.last_of_month();
+                let drill = base.clone().with("currency", &fact.currency);
+                let drill = if fact.status == DealStatus::Open {
+                    drill
+                        .with("status", "open")
+                        .with("close_from", first)
+                        .with("close_to", last)
+                } else {
+                    // The month, within the period.
+                    drill
+                        .with("status", "won")
+                        .with("closed_from", query.from.map_or(first, |f| f.max(first)))
+                        .with("closed_to", query.to.map_or(last, |t| t.min(last)))
+                };
+                MonthFigure {
+                    month,
+                    drill: drill.query(),
+                    ..MonthFigure::default()
+                }
             });
         figure.count += 1;
-        figure.value += amount(fact.expected_revenue);
-        figure.weighted += amount(fact.weighted_revenue);
+        figure.value_cents += fact.expected_revenue;
+        figure.weighted_cents += fact.weighted_revenue;
+        figure.value = amount(figure.value_cents);
+        figure.weighted = amount(figure.weighted_cents);
     }
     let mut currencies: BTreeMap<String, CurrencyTrends> = BTreeMap::new();
     for ((currency, _), figure) in forecast {

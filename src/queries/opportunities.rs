@@ -85,7 +85,7 @@ pub struct OpportunityFilter {
     /// Expected closing date range.
     pub close_from: Option<Date>,
     pub close_to: Option<Date>,
-    /// Range of the UTC day it was won or lost.
+    /// Range of the UTC day it was won or lost: narrows closed deals only (open deals stay).
     pub closed_from: Option<Date>,
     pub closed_to: Option<Date>,
     /// Case-insensitive text in the name, the account or the salesperson.
@@ -153,7 +153,9 @@ fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
             .is_none_or(|c| fact.currency.eq_ignore_ascii_case(c))
         && filter.status.is_none_or(|s| s.admits(fact.status))
         && within(fact.date_deadline, filter.close_from, filter.close_to)
-        && within(fact.closed_on, filter.closed_from, filter.closed_to)
+        // A closing period is about closed deals, as on the dashboard: open ones stay.
+        && (fact.status == DealStatus::Open
+            || within(fact.closed_on, filter.closed_from, filter.closed_to))
 }
 
 /// Every match in list order: only ids while the facts sufficed, else the decoded views.

@@ -146,31 +146,33 @@ await stable(admin.page, async () => {
   }
   await admin.page.screenshot({ path: `${shots}/dashboard-team.png`, fullPage: true });
 
-  // Every number drills down to the opportunities behind it: a card, a stage bar, a month.
+  // Every number drills down to the opportunities behind it (a card, a stage bar, a month): the
+  // list holds that currency only, and its totals are the number clicked, to the cent.
   const [teamCurrency, teamFigures] = Object.entries(teamApi.currencies)[0];
-  // A list holds every currency: its total is the figure summed over the currencies.
-  const acrossCurrencies = (count) => Object.values(teamApi.currencies).reduce((n, f) => n + count(f), 0);
+  const listTotals = async (currency) => {
+    await admin.page.waitForSelector("#totals");
+    const item = admin.page.locator(`#totals li[data-currency="${currency}"]`);
+    const others = await admin.page.locator(`#totals li:not([data-currency="${currency}"])`).count();
+    assert.equal(others, 0, "a drill-down lists one currency");
+    return { count: Number(await item.getAttribute("data-count")), cents: Number(await item.getAttribute("data-value-cents")) };
+  };
   await admin.page.locator(`section[data-currency="${teamCurrency}"] .card`, { hasText: "Active opportunities" }).locator("a").click();
   await admin.page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("team="));
-  await admin.page.waitForSelector("#total");
-  assert.equal(Number(await admin.page.textContent("#total")), acrossCurrencies((f) => f.active_opportunities), "card drill-down");
+  assert.deepEqual(await listTotals(teamCurrency), { count: teamFigures.active_opportunities, cents: teamFigures.pipeline_cents }, "card drill-down");
+  assert.equal(Number(await admin.page.textContent("#total")), teamFigures.active_opportunities);
   await admin.page.goBack();
   await admin.page.waitForSelector("svg[data-chart=stages] a");
   const stage = teamFigures.by_stage[0];
   await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=stages] a[data-stage="${stage.stage_id}"]`).click();
   await admin.page.waitForFunction(() => location.hash.includes("stage="));
-  await admin.page.waitForSelector("#total");
-  assert.equal(Number(await admin.page.textContent("#total")),
-    acrossCurrencies((f) => f.by_stage.filter((s) => s.stage_id === stage.stage_id).reduce((n, s) => n + s.count, 0)), "stage bar drill-down");
+  assert.deepEqual(await listTotals(teamCurrency), { count: stage.count, cents: stage.value_cents }, "stage bar drill-down");
   await admin.page.goBack();
   await admin.page.waitForSelector("svg[data-chart=forecast] a");
   const trends = await (await admin.page.request.get(`${base}/api/dashboard/trends?${teamQuery}`)).json();
   const month = trends.currencies[teamCurrency].forecast.slice(0, 18)[0];
   await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=forecast] a[data-month="${month.month}"]`).click();
   await admin.page.waitForFunction(() => location.hash.includes("close_from="));
-  await admin.page.waitForSelector("#total");
-  const monthCount = Object.values(trends.currencies).reduce((n, t) => n + t.forecast.filter((m) => m.month === month.month).reduce((k, m) => k + m.count, 0), 0);
-  assert.equal(Number(await admin.page.textContent("#total")), monthCount, "forecast month drill-down");
+  assert.deepEqual(await listTotals(teamCurrency), { count: month.count, cents: month.value_cents }, "forecast month drill-down");
   await admin.page.screenshot({ path: `${shots}/drill-down.png`, fullPage: true });
 });
 
@@ -181,11 +183,14 @@ await page.waitForSelector("section h2:text('Team')");
 await stable(page, async () => {
   await page.goto(`${base}/#/dashboard`);
   await page.waitForSelector("section h2:text('Team')");
+  const mine = await (await page.request.get(`${base}/api/dashboard`)).json();
+  const [rowCurrency, rowFigures] = Object.entries(mine.team_metrics[0].currencies)[0];
   await page.locator("section:has(h2:text('Team')) tbody td.num a").first().click();
   await page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("user="));
-  await page.waitForSelector("#total");
-  const listed = await (await page.request.get(`${base}/api/opportunities?${page.url().split("?")[1]}`)).json();
-  assert.equal(Number(await page.textContent("#total")), listed.total, "team table number drill-down");
+  await page.waitForSelector("#totals");
+  const row = page.locator(`#totals li[data-currency="${rowCurrency}"]`);
+  assert.equal(Number(await row.getAttribute("data-count")), rowFigures.active_opportunities, "team table drill-down: count");
+  assert.equal(Number(await row.getAttribute("data-value-cents")), rowFigures.pipeline_cents, "team table drill-down: value");
 });
 await page.goBack();
 await page.waitForSelector("section h2:text('Team')");
@@ -205,11 +210,11 @@ await admin.page.goto(`${base}/#/opportunities?status=open&sort=-revenue`);
 await admin.page.waitForSelector("tbody tr a");
 await admin.page.locator("tbody tr a").first().click();
 await admin.page.waitForSelector("#reassign select[name=salesperson]");
-await admin.page.selectOption("#reassign select[name=salesperson]", String(seller.user_id));
-const detailUrl = admin.page.url();
-const leadId = detailUrl.split("/").pop();
+const leadId = admin.page.url().split("/").pop();
 const before = await (await admin.page.request.get(`${base}/api/opportunities/${leadId}`)).json();
 const sent = admin.page.waitForRequest((r) => r.url().endsWith(`/api/opportunities/${leadId}/assign`));
+// Choose and submit at once: nothing may re-render the form in between.
+await admin.page.selectOption("#reassign select[name=salesperson]", String(seller.user_id));
 await admin.page.click("#reassign button[type=submit]");
 assert.equal((await sent).headers()["if-match"], `"${before.version}"`, "the page sends the version it shows");
 await admin.page.waitForSelector("ol.timeline li:has-text('Assigned')");
