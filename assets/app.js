@@ -245,7 +245,9 @@ async function dashboardPage() {
   for (const section of blocks.filter((block) => block.dataset.currency && block.isConnected)) {
     const currency = section.dataset.currency;
     const series = trends.currencies[currency] || { forecast: [], won: [] };
-    section.querySelector("[data-slot=forecast]").replaceChildren(monthBars(series.forecast, currency, "forecast"));
+    // Overdue first, then the months from this one on, then what has no expected close: nothing hidden.
+    const bars = [series.overdue, ...series.forecast.slice(0, 16), series.no_expected_close].filter(Boolean);
+    section.querySelector("[data-slot=forecast]").replaceChildren(monthBars(bars, currency, "forecast"));
     section.querySelector("[data-slot=won]").replaceChildren(monthLine(series.won, currency));
   }
 }
@@ -282,19 +284,23 @@ function svgChild(parent, tag, attrs, text) {
 }
 
 // Vertical bars per month: the open value, and the weighted value inside it.
+// What a bucket is called under its bar.
+const BUCKET_LABELS = { overdue: "Overdue", none: "No date" };
+
 function monthBars(months, currency, name) {
-  if (!months.length) return el("p", { class: "muted" }, "No open opportunities with an expected closing date.");
+  if (!months.length) return el("p", { class: "muted" }, "No open opportunities.");
   const shown = months.slice(0, 18), width = 640, height = 200, bottom = 30, step = width / shown.length;
   const max = Math.max(1, ...shown.map((m) => m.value));
   const chart = svg(width, height, `${name} by month`);
   chart.setAttribute("data-chart", name);
   shown.forEach((m, i) => {
     const h = (height - bottom - 10) * m.value / max, w = (height - bottom - 10) * m.weighted / max;
+    const bucket = BUCKET_LABELS[m.month];
     const link = svgChild(chart, "a", { href: listing(m.drill), "data-month": m.month });
-    const bar = svgChild(link, "rect", { class: "bar", x: i * step + 4, y: height - bottom - h, width: step - 8, height: Math.max(1, h) });
-    svgChild(bar, "title", {}, `${m.month}: ${money(m.value, currency)} (${m.count}), weighted ${money(m.weighted, currency)}`);
+    const bar = svgChild(link, "rect", { class: bucket ? `bar ${m.month === "overdue" ? "overdue" : "undated"}` : "bar", x: i * step + 4, y: height - bottom - h, width: step - 8, height: Math.max(1, h) });
+    svgChild(bar, "title", {}, `${bucket || m.month}: ${money(m.value, currency)} (${m.count}), weighted ${money(m.weighted, currency)}`);
     svgChild(link, "rect", { class: "bar won", x: i * step + 4 + (step - 8) / 4, y: height - bottom - w, width: (step - 8) / 2, height: Math.max(0, w) });
-    svgChild(chart, "text", { x: i * step + 2, y: height - 10 }, m.month.slice(2));
+    svgChild(chart, "text", { x: i * step + 2, y: height - 10 }, bucket || m.month.slice(2));
   });
   return chart;
 }

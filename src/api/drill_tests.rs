@@ -117,13 +117,46 @@ async fn check_viewer(app: &App, cookie: &str, filters: &str) -> Result<(), Stri
         .await
         .body;
     for (currency, series) in trends["currencies"].as_object().into_iter().flatten() {
-        for (kind, month) in ["forecast", "won"].iter().flat_map(|kind| {
+        for kind in ["forecast", "won"] {
+            let months: Vec<(i64, i64)> = series[kind]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| {
+                    let (y, mo) = m["month"].as_str()?.split_once('-')?;
+                    Some((y.parse().ok()?, mo.parse().ok()?))
+                })
+                .collect();
+            let index = |(y, m): (i64, i64)| y * 12 + m;
+            if months.windows(2).any(|w| index(w[1]) != index(w[0]) + 1) {
+                return Err(format!("{kind} {currency}: months skip one: {months:?}"));
+            }
+            let now = jiff::Timestamp::now()
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .date();
+            if kind == "forecast"
+                && months
+                    .first()
+                    .is_some_and(|&first| first != (now.year() as i64, now.month() as i64))
+            {
+                return Err(format!(
+                    "the forecast starts at {:?}, not this month",
+                    months[0]
+                ));
+            }
+        }
+        let buckets = ["overdue", "no_expected_close"]
+            .iter()
+            .filter(|kind| !series[**kind].is_null())
+            .map(|kind| (kind, &series[*kind]));
+        let months = ["forecast", "won"].iter().flat_map(|kind| {
             series[*kind]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .map(move |m| (kind, m))
-        }) {
+        });
+        for (kind, month) in months.chain(buckets) {
             let drill = month["drill"].as_str().unwrap_or_default();
             let got = listed(app, cookie, drill, currency).await;
             let want = (
@@ -131,10 +164,11 @@ async fn check_viewer(app: &App, cookie: &str, filters: &str) -> Result<(), Stri
                 int(&month["value_cents"]),
                 int(&month["weighted_cents"]),
             );
-            let matches = if *kind == "forecast" {
-                got == want
-            } else {
+            // Won deals have no weighted value; the open buckets have.
+            let matches = if *kind == "won" {
                 (got.0, got.1) == (want.0, want.1)
+            } else {
+                got == want
             };
             if !matches {
                 return Err(format!(

@@ -491,7 +491,7 @@ pub fn dashboard(
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct MonthFigure {
-    /// `YYYY-MM`.
+    /// `YYYY-MM`; `overdue` and `none` for those buckets.
     pub month: String,
     pub count: i64,
     pub value: f64,
@@ -505,9 +505,13 @@ pub struct MonthFigure {
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct CurrencyTrends {
-    /// Open opportunities by expected closing month.
+    /// Open opportunities by expected closing month, from this month on, every month shown.
     pub forecast: Vec<MonthFigure>,
-    /// Won opportunities by closing month.
+    /// Open opportunities expected to close before today (`month`: `overdue`).
+    pub overdue: Option<MonthFigure>,
+    /// Open opportunities without an expected close (`month`: `none`).
+    pub no_expected_close: Option<MonthFigure>,
+    /// Won opportunities by closing month, every month from the first to the last.
     pub won: Vec<MonthFigure>,
 }
 
@@ -517,71 +521,141 @@ pub struct TrendsReport {
     pub currencies: BTreeMap<String, CurrencyTrends>,
 }
 
-/// Forecast and won revenue by month over the reach of `query.user` (the viewer by default),
-/// narrowed like the dashboard. Sums every opportunity in reach, so the dashboard loads it after its
-/// headline figures.
+/// One bucket of a trend: which deals it holds and the query that lists them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Bucket {
+    /// Open, expected to close before today.
+    Overdue,
+    /// Open, expected close not set.
+    Undated,
+    /// Open, expected to close in this month (from today on, for the current month).
+    Forecast(Date),
+    /// Won in this month (within the period).
+    Won(Date),
+}
+
+impl Bucket {
+    fn drill(self, base: &Drill, query: &DashboardQuery, today: Date) -> Drill {
+        let open = base.clone().with("status", "open");
+        match self {
+            Bucket::Overdue => open.with("close_to", today.yesterday().unwrap_or(today)),
+            Bucket::Undated => open.with("no_expected_close", true),
+            Bucket::Forecast(month) => open
+                .with("close_from", today.max(month))
+                .with("close_to", month.last_of_month()),
+            Bucket::Won(month) => base
+                .clone()
+                .with("status", "won")
+                .with("closed_from", query.from.map_or(month, |f| f.max(month)))
+                .with(
+                    "closed_to",
+                    query
+                        .to
+                        .map_or(month.last_of_month(), |t| t.min(month.last_of_month())),
+                ),
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Bucket::Overdue => "overdue".into(),
+            Bucket::Undated => "none".into(),
+            Bucket::Forecast(month) | Bucket::Won(month) => {
+                format!("{:04}-{:02}", month.year(), month.month())
+            }
+        }
+    }
+}
+
+/// Every month from `first` to `last` (first days of months), both included.
+fn months_between(first: Date, last: Date) -> Vec<Date> {
+    let mut months = Vec::new();
+    let mut month = first.first_of_month();
+    while month <= last {
+        months.push(month);
+        match month.checked_add(jiff::Span::new().months(1)) {
+            Ok(next) => month = next,
+            Err(_) => break,
+        }
+    }
+    months
+}
+
+/// The open pipeline by expected closing month (every month from this one to the last with a
+/// deal, empty ones included), with what is overdue and what has no expected close beside it;
+/// and won revenue by closing month (every month from the first to the last with a win). Over the
+/// reach of `query.user` (the viewer by default), narrowed like the dashboard, the period
+/// included. Sums every opportunity in reach, so the dashboard loads it after its headline figures.
 pub fn trends(
     snapshot: &Snapshot,
     viewer: &Viewer,
     query: &DashboardQuery,
+    today: Date,
 ) -> Result<TrendsReport, QueryError> {
     let subject = subject(viewer, query.user)?;
     query.won_range()?;
     let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
     let base = Drill::of(subject, query);
-    let mut forecast: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
-    let mut won: BTreeMap<(String, String), MonthFigure> = BTreeMap::new();
+    let mut buckets: BTreeMap<(String, Bucket), MonthFigure> = BTreeMap::new();
     for fact in facts {
         if fact.kind != crate::domain::LeadKind::Opportunity {
             continue;
         }
-        let (day, into) = match fact.status {
-            DealStatus::Open => (fact.date_deadline, &mut forecast),
-            DealStatus::Won => (fact.closed_on, &mut won),
-            DealStatus::Lost => continue,
+        let bucket = match (fact.status, fact.date_deadline, fact.closed_on) {
+            (DealStatus::Open, None, _) => Bucket::Undated,
+            (DealStatus::Open, Some(day), _) if day < today => Bucket::Overdue,
+            (DealStatus::Open, Some(day), _) => Bucket::Forecast(day.first_of_month()),
+            (DealStatus::Won, _, Some(day)) => Bucket::Won(day.first_of_month()),
+            _ => continue,
         };
-        let Some(day) = day else { continue };
-        let month = format!("{:04}-{:02}", day.year(), day.month());
-        let figure = into
-            .entry((fact.currency.clone(), month.clone()))
-            .or_insert_with(|| {
-                let first = day.first_of_month();
-                let last = day.last_of_month();
-                let drill = base.clone().with("currency", &fact.currency);
-                let drill = if fact.status == DealStatus::Open {
-                    drill
-                        .with("status", "open")
-                        .with("close_from", first)
-                        .with("close_to", last)
-                } else {
-                    // The month, within the period.
-                    drill
-                        .with("status", "won")
-                        .with("closed_from", query.from.map_or(first, |f| f.max(first)))
-                        .with("closed_to", query.to.map_or(last, |t| t.min(last)))
-                };
-                MonthFigure {
-                    month,
-                    drill: drill.query(),
-                    ..MonthFigure::default()
-                }
-            });
+        let figure = buckets.entry((fact.currency.clone(), bucket)).or_default();
         figure.count += 1;
         figure.value_cents += fact.expected_revenue;
         figure.weighted_cents += fact.weighted_revenue;
-        figure.value = amount(figure.value_cents);
-        figure.weighted = amount(figure.weighted_cents);
+    }
+    // Empty months between the first and the last, so that the months are evenly spaced.
+    let currencies_seen: Vec<String> = buckets.keys().map(|(c, _)| c.clone()).collect();
+    for currency in currencies_seen {
+        let months = |won: bool| {
+            buckets
+                .keys()
+                .filter_map(|(c, b)| match (c == &currency, b, won) {
+                    (true, Bucket::Forecast(m), false) | (true, Bucket::Won(m), true) => Some(*m),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let (forecast, won) = (months(false), months(true));
+        let mut missing = Vec::new();
+        if let Some(&last) = forecast.iter().max() {
+            missing.extend(
+                months_between(today, last)
+                    .into_iter()
+                    .map(Bucket::Forecast),
+            );
+        }
+        if let (Some(&first), Some(&last)) = (won.iter().min(), won.iter().max()) {
+            missing.extend(months_between(first, last).into_iter().map(Bucket::Won));
+        }
+        for bucket in missing {
+            buckets.entry((currency.clone(), bucket)).or_default();
+        }
     }
     let mut currencies: BTreeMap<String, CurrencyTrends> = BTreeMap::new();
-    for ((currency, _), figure) in forecast {
-        currencies
-            .entry(currency)
-            .or_default()
-            .forecast
-            .push(figure);
-    }
-    for ((currency, _), figure) in won {
-        currencies.entry(currency).or_default().won.push(figure);
+    for ((currency, bucket), mut figure) in buckets {
+        figure.month = bucket.label();
+        figure.value = amount(figure.value_cents);
+        figure.weighted = amount(figure.weighted_cents);
+        figure.drill = bucket
+            .drill(&base.clone().with("currency", &currency), query, today)
+            .query();
+        let trends = currencies.entry(currency).or_default();
+        match bucket {
+            Bucket::Overdue => trends.overdue = Some(figure),
+            Bucket::Undated => trends.no_expected_close = Some(figure),
+            Bucket::Forecast(_) => trends.forecast.push(figure),
+            Bucket::Won(_) => trends.won.push(figure),
+        }
     }
     Ok(TrendsReport {
         user_id: subject,

@@ -82,6 +82,8 @@ pub struct OpportunityFilter {
     /// Only opportunities in this currency (ISO code).
     pub currency: Option<String>,
     pub status: Option<StatusFilter>,
+    /// Only opportunities without an expected close.
+    pub no_expected_close: bool,
     /// Expected closing date range.
     pub close_from: Option<Date>,
     pub close_to: Option<Date>,
@@ -153,6 +155,7 @@ fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
             .is_none_or(|c| fact.currency.eq_ignore_ascii_case(c))
         && filter.status.is_none_or(|s| s.admits(fact.status))
         && within(fact.date_deadline, filter.close_from, filter.close_to)
+        && (!filter.no_expected_close || fact.date_deadline.is_none())
         // A closing period is about closed deals, as on the dashboard: open ones stay.
         && (fact.status == DealStatus::Open
             || within(fact.closed_on, filter.closed_from, filter.closed_to))

@@ -169,10 +169,17 @@ await stable(admin.page, async () => {
   await admin.page.goBack();
   await admin.page.waitForSelector("svg[data-chart=forecast] a");
   const trends = await (await admin.page.request.get(`${base}/api/dashboard/trends?${teamQuery}`)).json();
-  const month = trends.currencies[teamCurrency].forecast.slice(0, 18)[0];
-  await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=forecast] a[data-month="${month.month}"]`).click();
-  await admin.page.waitForFunction(() => location.hash.includes("close_from="));
-  assert.deepEqual(await listTotals(teamCurrency), { count: month.count, cents: month.value_cents }, "forecast month drill-down");
+  // Every bar of the forecast: overdue, each month shown, and no expected close.
+  const series = trends.currencies[teamCurrency];
+  const bars = [series.overdue, ...series.forecast.slice(0, 16), series.no_expected_close].filter(Boolean);
+  assert.ok(series.overdue && series.no_expected_close, "the demo has overdue and undated deals");
+  for (const bar of [bars[0], bars[1], bars[bars.length - 1]]) {
+    await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=forecast] a[data-month="${bar.month}"]`).click();
+    await admin.page.waitForFunction(() => location.hash.startsWith("#/opportunities"));
+    assert.deepEqual(await listTotals(teamCurrency), { count: bar.count, cents: bar.value_cents }, `forecast ${bar.month} drill-down`);
+    await admin.page.goBack();
+    await admin.page.waitForSelector("svg[data-chart=forecast] a");
+  }
   await admin.page.screenshot({ path: `${shots}/drill-down.png`, fullPage: true });
 });
 

@@ -83,6 +83,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             "user",
             "closed_from",
             "closed_to",
+            "no_expected_close",
         ],
     )?;
     let status = match params.get("status").filter(|s| !s.is_empty()) {
@@ -118,6 +119,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             .filter(|q| !q.trim().is_empty())
             .map(|q| q.trim().to_string()),
         include_leads: parse(params, "include_leads")?.unwrap_or(false),
+        no_expected_close: parse(params, "no_expected_close")?.unwrap_or(false),
         sort,
         descending,
         page: parse(params, "page")?.unwrap_or(1),
@@ -140,6 +142,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
         ("closed_from" = Option<String>, Query, format = Date, description = "won or lost from"),
         ("closed_to" = Option<String>, Query, format = Date, description = "won or lost until"),
         ("include_leads" = Option<bool>, Query, description = "leads too, not only opportunities"),
+        ("no_expected_close" = Option<bool>, Query, description = "only those without an expected close"),
         ("sort" = Option<String>, Query, description = "expected_close, revenue, name, stage or salesperson; prefix - for descending"),
         ("page" = Option<u64>, Query, description = "from 1"),
         ("per_page" = Option<u64>, Query, description = "1 to 500 (default 50)"),
@@ -269,7 +272,10 @@ pub async fn trends(
     let query = dashboard_query(&state, &params)?;
     let viewer = current.viewer;
     let report = blocking(&state, move |store| {
-        Ok(queries::trends(&store.read()?, &viewer, &query)?)
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date();
+        Ok(queries::trends(&store.read()?, &viewer, &query, today)?)
     })
     .await?;
     Ok(Json(report).into_response())
