@@ -185,7 +185,7 @@ async function dashboardPage() {
     el("label", {}, "from", el("input", { type: "date", name: "from", value: query.get("from") || "" })),
     el("label", {}, "to", el("input", { type: "date", name: "to", value: query.get("to") || "" })),
     select("team", "Team", choices.teams.map((t) => [t.id, t.name]), query.get("team"), "All teams"),
-    select("user", "Salesperson", choices.salespeople.map((p) => [p.id, p.name]), query.get("user"), me && !me.is_admin ? "Me and my team" : "Everyone"),
+    select("user", "Salesperson", choices.salespeople.map((p) => [p.id, p.label]), query.get("user"), me && !me.is_admin ? "Me and my team" : "Everyone"),
     select("stage", "Stage", choices.stages.map((s) => [s.id, s.name]), query.get("stage"), "All stages"),
     el("button", { type: "submit" }, "Apply"),
     [...query.keys()].length ? el("a", { href: "#/dashboard" }, "Clear filters") : null);
@@ -341,7 +341,7 @@ async function opportunitiesPage() {
     el("label", {}, "Search", el("input", { name: "q", value: query.get("q") || "", placeholder: "name, account, salesperson" })),
     select("status", "Status", [["open", "open"], ["won", "won"], ["lost", "lost"], ["active", "open or won"], ["closed", "won or lost"]], query.get("status"), "any"),
     select("team", "Team", choices.teams.map((t) => [t.id, t.name]), query.get("team"), "All teams"),
-    select("salesperson", "Salesperson", choices.salespeople.map((p) => [p.id, p.name]), query.get("salesperson"), "Anyone"),
+    select("salesperson", "Salesperson", choices.salespeople.map((p) => [p.id, p.label]), query.get("salesperson"), "Anyone"),
     select("stage", "Stage", choices.stages.map((s) => [s.id, s.name]), query.get("stage"), "All stages"),
     el("label", {}, "Sort", el("select", { name: "sort" }, [["", "expected close"], ["-revenue", "revenue ↓"], ["name", "name"], ["stage", "stage"], ["salesperson", "salesperson"]].map(([v, t]) =>
       el("option", { value: v, selected: (query.get("sort") || "") === v }, t)))),
@@ -429,7 +429,7 @@ async function opportunityPage(id, notice) {
     const form = el("form", { class: "inline", id: "reassign", onsubmit: async (event) => {
       event.preventDefault();
       const salesperson = Number(new FormData(form).get("salesperson"));
-      const name = (salespeople.find((p) => p.id === salesperson) || { name: `user ${salesperson}` }).name;
+      const name = (salespeople.find((p) => p.id === salesperson) || { label: `user ${salesperson}` }).label;
       if (!window.confirm(`Reassign "${o.name}" to ${name}? Odoo is updated first; if Odoo refuses, nothing changes.`)) return;
       try {
         // The version this page shows: a change made meanwhile is refused, not overwritten.
@@ -447,7 +447,7 @@ async function opportunityPage(id, notice) {
       }
     } }, el("label", {}, "Reassign to", el("select", { name: "salesperson", required: true },
         el("option", { value: "" }, "Choose a salesperson…"),
-        salespeople.filter((p) => !o.salesperson || p.id !== o.salesperson.id).map((p) => el("option", { value: p.id }, p.name)))),
+        salespeople.filter((p) => !o.salesperson || p.id !== o.salesperson.id).map((p) => el("option", { value: p.id }, p.label)))),
       el("button", { type: "submit" }, "Reassign"), status);
     blocks.push(el("section", {}, el("h2", {}, "Reassign"), form));
   }
@@ -493,7 +493,7 @@ async function adminPage() {
     : [el("p", { class: "muted" }, "No Odoo is configured: set [odoo] url, database, login and password, then restart pipelog.")];
 
   // Manager overrides: who reports to whom in pipelog when Odoo's employee records are wrong.
-  const people = choices.salespeople.map((p) => [p.id, p.name]);
+  const people = choices.salespeople.map((p) => [p.id, p.label]);
   const overrideStatus = el("p", { role: "status" });
   const setManager = async (user, manager) => {
     try {

@@ -128,6 +128,16 @@ results.totals = { admin: adminTotal, manager: managerTotal, salesperson: seller
 // Shared filters: a team narrows every card, and lands in the URL.
 const options = await (await admin.page.request.get(`${base}/api/filters`)).json();
 assert.ok(options.teams.length && options.stages.length && options.salespeople.length, "filter choices");
+// Namesakes (the demo has two Luis Evans) can be told apart in every picker.
+{
+  const names = options.salespeople.map((p) => p.name);
+  assert.ok(names.some((n, i) => names.indexOf(n) !== i), "the demo has namesakes");
+  await admin.page.goto(`${base}/#/dashboard`);
+  await admin.page.waitForSelector("select[name=user] option", { state: "attached" });
+  const labels = (await admin.page.locator("select[name=user] option").allTextContents()).slice(1);
+  assert.equal(labels.length, names.length);
+  assert.equal(new Set(labels).size, labels.length, "every person in the picker is told apart");
+}
 await stable(admin.page, async () => {
   await admin.page.goto(`${base}/#/dashboard`);
   await admin.page.waitForSelector("section[data-currency]");
