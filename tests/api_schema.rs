@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -106,12 +105,7 @@ fn sign_in(http: &reqwest::blocking::Client, url: &str, email: &str) -> String {
 #[test]
 fn real_answers_match_the_openapi_document() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
-    command
-        .arg("--data")
-        .arg(dir.path().join("demo.redb"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
-    let server = Running::start(command);
+    let server = Running::demo(&dir.path().join("demo.redb"));
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -40,12 +40,7 @@ fn generated_requests_get_no_server_error_and_conforming_answers() {
         return;
     };
     let dir = tempfile::tempdir().expect("dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
-    command
-        .arg("--data")
-        .arg(dir.path().join("demo.redb"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
-    let server = Running::start(command);
+    let server = Running::demo(&dir.path().join("demo.redb"));
     let url = server.url.clone();
     let login = reqwest::blocking::Client::new()
         .post(format!("{url}/api/auth/login"))

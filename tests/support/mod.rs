@@ -236,6 +236,16 @@ impl Running {
         Running { child, url }
     }
 
+    /// `pipelog serve --demo` on the data file `data` (a fresh one makes a fresh demo).
+    pub fn demo(data: &Path) -> Running {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
+        command
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
+        Running::start(command)
+    }
+
     /// `HOST:PORT`.
     pub fn address(&self) -> String {
         self.url.trim_start_matches("http://").to_string()
