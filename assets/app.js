@@ -54,12 +54,22 @@ function params() {
   const query = location.hash.split("?")[1] || "";
   return new URLSearchParams(query);
 }
+// The name of the field that had the focus when a form was applied: the next render gives it back.
+let focusAfterRender = null;
+
 function go(path, query) {
   const text = query && [...query.keys()].length ? `?${query}` : "";
+  focusAfterRender = document.activeElement && document.activeElement.name ? document.activeElement.name : null;
   location.hash = `#/${path}${text}`;
 }
 
-function show(...nodes) { main.replaceChildren(...nodes); }
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+  const name = focusAfterRender;
+  focusAfterRender = null;
+  const field = name && main.querySelector(`[name="${CSS.escape(name)}"]`);
+  if (field) field.focus();
+}
 function failure(error) {
   const back = el("p", {}, el("a", { href: "#/dashboard" }, "Back to the dashboard"),
     history.length > 1 ? [" · ", el("button", { type: "button", class: "link", onclick: () => history.back() }, "Go back")] : null);
@@ -145,9 +155,9 @@ function stageChart(stages, currency) {
 // rebuilt here, and optionally a sort.
 const listing = (drill, sort) => `#/opportunities?${drill}${sort ? `&sort=${sort}` : ""}`;
 
-// A filter choice that applies as soon as it changes.
+// A filter choice; the form's button applies it (a keyboard user can browse the choices freely).
 function select(name, label, choices, selected, emptyText) {
-  return el("label", {}, label, el("select", { name, "aria-label": label, onchange: (event) => event.target.form.requestSubmit() },
+  return el("label", {}, label, el("select", { name, "aria-label": label },
     el("option", { value: "" }, emptyText),
     choices.map(([value, text]) => el("option", { value, selected: String(value) === (selected || "") }, text))));
 }
@@ -173,13 +183,11 @@ async function dashboardPage() {
     go("dashboard", next);
   } },
     el("label", {}, "Won in", el("select", { name: "period", "aria-label": "Period", onchange: (event) => {
-      // A custom range is typed into the date fields, then applied.
-      if (event.target.value === "custom") return event.target.form.elements.from.focus();
+      // A preset fills the dates; a custom range is typed into them. Apply applies either.
+      if (event.target.value === "custom") return;
       const range = periodRange(event.target.value);
-      const next = new URLSearchParams(query);
-      next.delete("from"); next.delete("to");
-      if (range) { next.set("from", range[0]); next.set("to", range[1]); }
-      go("dashboard", next);
+      event.target.form.elements.from.value = range ? range[0] : "";
+      event.target.form.elements.to.value = range ? range[1] : "";
     } }, [["", "All time"], ["month", "This month"], ["quarter", "This quarter"], ["year", "This year"], ["12m", "Last 12 months"], ["custom", "Custom range"]].map(([v, t]) =>
       el("option", { value: v, selected: v === "custom" ? !["", "month", "quarter", "year", "12m"].some((p) => matchesPeriod(p, query)) : matchesPeriod(v, query) }, t)))),
     el("label", {}, "from", el("input", { type: "date", name: "from", value: query.get("from") || "" })),
@@ -187,7 +195,7 @@ async function dashboardPage() {
     select("team", "Team", choices.teams.map((t) => [t.id, t.name]), query.get("team"), "All teams"),
     select("user", "Salesperson", choices.salespeople.map((p) => [p.id, p.label]), query.get("user"), me && !me.is_admin ? "Me and my team" : "Everyone"),
     select("stage", "Stage", choices.stages.map((s) => [s.id, s.name]), query.get("stage"), "All stages"),
-    el("button", { type: "submit" }, "Apply"),
+    el("button", { type: "submit", name: "apply" }, "Apply"),
     [...query.keys()].length ? el("a", { href: "#/dashboard" }, "Clear filters") : null);
   const blocks = [];
   const currencies = Object.entries(data.currencies);
@@ -345,7 +353,7 @@ async function opportunitiesPage() {
     select("stage", "Stage", choices.stages.map((s) => [s.id, s.name]), query.get("stage"), "All stages"),
     el("label", {}, "Sort", el("select", { name: "sort" }, [["", "expected close"], ["-revenue", "revenue ↓"], ["name", "name"], ["stage", "stage"], ["salesperson", "salesperson"]].map(([v, t]) =>
       el("option", { value: v, selected: (query.get("sort") || "") === v }, t)))),
-    el("button", { type: "submit" }, "Filter"),
+    el("button", { type: "submit", name: "apply" }, "Filter"),
     [...query.keys()].some((k) => k !== "per_page") ? el("a", { href: "#/opportunities" }, "Clear filters") : null);
   const person = query.get("user") && choices.salespeople.find((p) => String(p.id) === query.get("user"));
   const range = (from, to) => `${from ? plainDate(from) : "…"} – ${to ? plainDate(to) : "…"}`;

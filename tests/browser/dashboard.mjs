@@ -94,6 +94,7 @@ await stable(admin.page, async () => {
   await admin.page.goto(`${base}/#/dashboard`);
   await admin.page.waitForSelector("svg[data-chart=forecast]");
   await admin.page.selectOption("select[name=period]", "year");
+  await admin.page.click("button[name=apply]");
   await admin.page.waitForFunction(() => location.hash.includes("from="));
   await admin.page.waitForSelector("svg[data-chart=forecast]");
   const yearly = await (await admin.page.request.get(`${base}/api/dashboard?${admin.page.url().split("?")[1]}`)).json();
@@ -138,12 +139,30 @@ assert.ok(options.teams.length && options.stages.length && options.salespeople.l
   assert.equal(labels.length, names.length);
   assert.equal(new Set(labels).size, labels.length, "every person in the picker is told apart");
 }
+// Keyboard: browsing a filter with the arrow keys applies nothing; Apply does, and the focus stays
+// on it after the page is drawn again.
+{
+  await admin.page.goto(`${base}/#/dashboard`);
+  await admin.page.waitForSelector("section[data-currency]");
+  await admin.page.focus("select[name=team]");
+  await admin.page.keyboard.press("ArrowDown");
+  await admin.page.keyboard.press("ArrowDown");
+  assert.ok(!admin.page.url().includes("team="), "arrow keys do not apply a filter");
+  assert.equal(await admin.page.evaluate(() => document.activeElement.name), "team", "focus stays in the select");
+  await admin.page.evaluate(() => document.querySelectorAll("section[data-currency]").forEach((s) => s.setAttribute("data-old", "")));
+  await admin.page.focus("button[name=apply]");
+  await admin.page.keyboard.press("Enter");
+  await admin.page.waitForFunction(() => location.hash.includes("team="));
+  await admin.page.waitForSelector("section[data-currency]:not([data-old]), section .muted");
+  assert.equal(await admin.page.evaluate(() => document.activeElement.name), "apply", "focus is kept after the re-render");
+}
 await stable(admin.page, async () => {
   await admin.page.goto(`${base}/#/dashboard`);
   await admin.page.waitForSelector("section[data-currency]");
   // Mark what is on screen now, so that the checks below wait for the narrowed render.
   await admin.page.evaluate(() => document.querySelectorAll("section[data-currency]").forEach((s) => s.setAttribute("data-old", "")));
   await admin.page.selectOption("select[name=team]", String(options.teams[0].id));
+  await admin.page.click("button[name=apply]");
   await admin.page.waitForFunction(() => location.hash.includes("team="));
   await admin.page.waitForSelector("section[data-currency]:not([data-old])");
   await admin.page.waitForSelector("svg[data-chart=forecast]");
