@@ -133,6 +133,24 @@ function card(label, value, href) {
     href ? el("a", { class: "value", href }, value) : el("div", { class: "value" }, value));
 }
 
+// What each figure means, in the words the README uses; a disclosure, so it works on touch too.
+const DEFINITIONS = [
+  ["Open pipeline", "the expected revenue of open opportunities (neither won nor lost), now."],
+  ["Weighted pipeline", "each open opportunity's expected revenue times its probability, added up."],
+  ["Won revenue", "the expected revenue of opportunities won in the period (all time without one)."],
+  ["Win rate (count)", "won ÷ (won + lost), counting the deals closed in the period."],
+  ["Win rate (value)", "won value ÷ (won + lost value), over the same deals."],
+  ["Average deal", "(open + won value) ÷ (open + won deals): what an opportunity that is not lost is worth."],
+  ["Open opportunities", "how many are open now."],
+  ["By stage", "open and won opportunities in each stage; lost ones are in no stage bar."],
+  ["Forecast", "open opportunities by expected closing month from this month on; “Overdue”: expected before today; “No date”: no expected close."],
+];
+function definitions() {
+  return el("details", { class: "definitions" }, el("summary", {}, "What the figures mean"),
+    el("dl", {}, DEFINITIONS.flatMap(([term, text]) => [el("dt", {}, term), el("dd", {}, text)])),
+    el("p", { class: "muted" }, "Every number opens the list of opportunities behind it; amounts are never added across currencies."));
+}
+
 // Horizontal bars, one per stage, drawn as SVG; each bar links to the opportunities behind it.
 function stageChart(stages, currency) {
   const width = 640, row = 28, left = 140, right = 150;
@@ -215,7 +233,7 @@ async function dashboardPage() {
         card("Win rate (count)", percent(figures.win_rate_by_count), listing(figures.drill.closed)),
         card("Win rate (value)", percent(figures.win_rate_by_value), listing(figures.drill.closed, "-revenue")),
         card("Average deal", figures.average_deal_size === null ? "–" : money(figures.average_deal_size, currency), listing(figures.drill.active)),
-        card("Active opportunities", String(figures.active_opportunities), listing(figures.drill.open))),
+        card("Open opportunities", String(figures.active_opportunities), listing(figures.drill.open))),
       el("h2", {}, "Pipeline by stage"),
       figures.by_stage.length ? stageChart(figures.by_stage, currency) : el("p", { class: "muted" }, "No open or won opportunities here."),
       // The trends arrive after the figures: their space is kept, so nothing moves when they do.
@@ -245,7 +263,10 @@ async function dashboardPage() {
         el("a", { href: listing(p.drill) }, p.name),
         `: ${money(p.won_revenue, p.currency)} (${p.won_count} won)`)))));
   }
-  show(heading, badge, filters, ...blocks);
+  const periodNote = query.get("from") || query.get("to")
+    ? el("p", { class: "muted", id: "period-note" }, `Won, lost, win rates, the average deal, the team table, top performers and the won line: deals closed ${query.get("from") ? plainDate(query.get("from")) : "…"} – ${query.get("to") ? plainDate(query.get("to")) : "…"}. Open pipeline, weighted pipeline, open opportunities and the forecast: now.`)
+    : null;
+  show(heading, badge, filters, periodNote, definitions(), ...blocks);
   performance.mark("dashboard:numbers");
   // The same filters as the figures: the period narrows the won line too.
   const trends = await api(`/api/dashboard/trends?${query}`);

@@ -48,7 +48,7 @@ async function checkFigures(page, label) {
   const api = await (await page.request.get(`${base}/api/dashboard`)).json();
   for (const [currency, figures] of Object.entries(api.currencies)) {
     const section = page.locator(`section[data-currency="${currency}"]`);
-    const active = await section.locator(".card", { hasText: "Active opportunities" }).locator(".value").textContent();
+    const active = await section.locator(".card", { hasText: "Open opportunities" }).locator(".value").textContent();
     assert.equal(Number(active), figures.active_opportunities, `${label}: active ${currency}`);
     const open = await section.locator(".card", { hasText: "Open pipeline" }).locator(".value").textContent();
     assert.equal(Number(open.replace(/[^0-9]/g, "")), Math.round(figures.pipeline_value), `${label}: open pipeline ${currency}`);
@@ -96,6 +96,7 @@ await stable(admin.page, async () => {
   await admin.page.selectOption("select[name=period]", "year");
   await admin.page.click("button[name=apply]");
   await admin.page.waitForFunction(() => location.hash.includes("from="));
+  await admin.page.waitForSelector("#period-note");
   await admin.page.waitForSelector("svg[data-chart=forecast]");
   const yearly = await (await admin.page.request.get(`${base}/api/dashboard?${admin.page.url().split("?")[1]}`)).json();
   for (const [currency, figures] of Object.entries(yearly.currencies)) {
@@ -139,6 +140,17 @@ assert.ok(options.teams.length && options.stages.length && options.salespeople.l
   assert.equal(labels.length, names.length);
   assert.equal(new Set(labels).size, labels.length, "every person in the picker is told apart");
 }
+// The figures are defined on the page, behind a disclosure that works by tap or keyboard.
+{
+  await admin.page.goto(`${base}/#/dashboard`);
+  await admin.page.waitForSelector("details.definitions summary");
+  assert.equal(await admin.page.isVisible("details.definitions dl"), false);
+  await admin.page.click("details.definitions summary");
+  const terms = await admin.page.locator("details.definitions dt").allTextContents();
+  for (const label of await admin.page.locator("section[data-currency] .card .label").allTextContents()) {
+    assert.ok(terms.includes(label), `${label} is defined on the page: ${JSON.stringify(terms)}`);
+  }
+}
 // Keyboard: browsing a filter with the arrow keys applies nothing; Apply does, and the focus stays
 // on it after the page is drawn again.
 {
@@ -170,7 +182,7 @@ await stable(admin.page, async () => {
   const teamApi = await (await admin.page.request.get(`${base}/api/dashboard?${teamQuery}`)).json();
   assert.notDeepEqual(teamApi.currencies, adminApi.currencies, "a team narrows the figures");
   for (const [currency, figures] of Object.entries(teamApi.currencies)) {
-    const active = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Active opportunities" }).locator(".value").textContent();
+    const active = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Open opportunities" }).locator(".value").textContent();
     assert.equal(Number(active), figures.active_opportunities, `team filter: active ${currency}`);
   }
   await admin.page.screenshot({ path: `${shots}/dashboard-team.png`, fullPage: true });
@@ -185,7 +197,7 @@ await stable(admin.page, async () => {
     assert.equal(others, 0, "a drill-down lists one currency");
     return { count: Number(await item.getAttribute("data-count")), cents: Number(await item.getAttribute("data-value-cents")) };
   };
-  await admin.page.locator(`section[data-currency="${teamCurrency}"] .card`, { hasText: "Active opportunities" }).locator("a").click();
+  await admin.page.locator(`section[data-currency="${teamCurrency}"] .card`, { hasText: "Open opportunities" }).locator("a").click();
   await admin.page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("team="));
   assert.deepEqual(await listTotals(teamCurrency), { count: teamFigures.active_opportunities, cents: teamFigures.pipeline_cents }, "card drill-down");
   assert.equal(Number(await admin.page.textContent("#total")), teamFigures.active_opportunities);

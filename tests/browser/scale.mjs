@@ -32,7 +32,7 @@ await page.waitForSelector("section[data-currency]");
 const api = await (await page.request.get(`${base}/api/dashboard`)).json();
 for (const [currency, figures] of Object.entries(api.currencies)) {
   const section = page.locator(`section[data-currency="${currency}"]`);
-  const active = await section.locator(".card", { hasText: "Active opportunities" }).locator(".value").textContent();
+  const active = await section.locator(".card", { hasText: "Open opportunities" }).locator(".value").textContent();
   assert.equal(Number(active), figures.active_opportunities, `active ${currency}`);
 }
 const options = await (await page.request.get(`${base}/api/filters`)).json();
