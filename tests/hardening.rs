@@ -554,14 +554,19 @@ fn every_error_is_json_data_is_not_cached_logs_have_no_colour_and_bad_flags_crea
     let url = &server.url;
     let http = client();
     let admin = sign_in(&http, url, "admin@example.com", "demo");
-    let (status, code) = error_code(
-        http.post(format!("{url}/api/users/1/manager"))
-            .header("cookie", &admin)
-            .header("content-type", "application/json")
-            .body(format!("{{\"manager\": {}}}", " ".repeat(100_000)))
-            .send()
-            .expect("big"),
+    let big = http
+        .post(format!("{url}/api/users/1/manager"))
+        .header("cookie", &admin)
+        .header("content-type", "application/json")
+        .body(format!("{{\"manager\": {}}}", " ".repeat(100_000)))
+        .send()
+        .expect("big");
+    assert_eq!(
+        big.headers()["connection"],
+        "close",
+        "the unread body ends the connection, and the answer says so"
     );
+    let (status, code) = error_code(big);
     assert_eq!((status, code.as_str()), (413, "payload_too_large"));
     let (status, _) = error_code(
         http.get(format!("{url}/api/opportunities/%ff"))

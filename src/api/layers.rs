@@ -133,8 +133,18 @@ const ERROR_TEXT_LIMIT: usize = 2_048;
 /// Turns every error answer that is not JSON yet (axum's rejections, the router's 404 and 405,
 /// tower-http's timeouts) into the API's one error shape, keeping the status and the text.
 pub async fn errors_as_json(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
+    // The body was not (all) read: the connection cannot carry another request, so say so, and a
+    // client does not send its next request into a connection about to close.
+    if matches!(
+        status,
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE | axum::http::StatusCode::REQUEST_TIMEOUT
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -154,7 +164,7 @@ pub async fn errors_as_json(request: Request, next: Next) -> Response {
         text
     };
     let mut json = ApiError::body(status, &message);
-    for name in [header::ALLOW, header::RETRY_AFTER] {
+    for name in [header::ALLOW, header::RETRY_AFTER, header::CONNECTION] {
         if let Some(value) = parts.headers.get(&name) {
             json.headers_mut().insert(name, value.clone());
         }
