@@ -276,10 +276,7 @@ pub async fn assign_opportunity(
     if let Some(key) = &request.command_id
         && let Some(first) = snapshot.command(key)?
     {
-        if first.fingerprint.is_some() && first.fingerprint != request.fingerprint {
-            return Err(CommandError::KeyReused);
-        }
-        return Ok(first.appended);
+        return Ok(first.replay(key, &request.fingerprint)?);
     }
     let current = snapshot.aggregate_version(&format!("opportunity/{opportunity}"))?;
     if let Some(expected) = request.expected_version

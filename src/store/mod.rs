@@ -122,8 +122,9 @@ impl StoredCommand {
         })
     }
 
-    /// The answer to the same command id sent again with `fingerprint`.
-    fn replay(
+    /// The answer to the same command id sent again with `fingerprint`: the first outcome, or
+    /// [`StoreError::CommandReused`] when the fingerprints differ.
+    pub fn replay(
         self,
         command_id: &str,
         fingerprint: &Option<String>,
