@@ -29,7 +29,8 @@ use crate::auth::{
 use crate::domain::{Event, Metadata, NewEvent, normalize_email};
 use crate::projections::LoginStatus;
 use crate::queries::{self, DashboardQuery, OpportunityFilter, SortKey, StatusFilter};
-#[allow(unused_imports)] // named by the OpenAPI annotations of the handlers
+
+// Named by the handlers' OpenAPI annotations.
 use crate::queries::{
     DashboardReport, FilterOptions, OpportunityDetail, OpportunityPage, TrendsReport,
 };
