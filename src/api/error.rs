@@ -47,11 +47,11 @@ impl ApiError {
         ApiError::Internal(error.to_string())
     }
 
-    /// A refused sign-in, with how long to wait.
-    pub fn throttled(wait: std::time::Duration) -> ApiError {
+    /// A throttled request: too many `what`, and how long to wait.
+    pub fn throttled(what: &str, wait: std::time::Duration) -> ApiError {
         let seconds = wait.as_secs().max(1);
         ApiError::TooManyRequests {
-            message: format!("too many failed sign-ins; try again in {seconds} s"),
+            message: format!("too many {what}; try again in {seconds} s"),
             retry_after_seconds: seconds,
         }
     }

@@ -40,7 +40,7 @@ pub async fn login(
         .guards
         .sign_in
         .check(&email, &address, std::time::Instant::now())
-        .map_err(ApiError::throttled)?;
+        .map_err(|wait| ApiError::throttled("failed sign-ins", wait))?;
     let previous = headers
         .get_all(header::COOKIE)
         .iter()
@@ -202,13 +202,7 @@ pub async fn signup(
         .guards
         .sign_up
         .take(&address, std::time::Instant::now())
-        .map_err(|wait| {
-            let seconds = wait.as_secs().max(1);
-            ApiError::TooManyRequests {
-                message: format!("too many sign-ups; try again in {seconds} s"),
-                retry_after_seconds: seconds,
-            }
-        })?;
+        .map_err(|wait| ApiError::throttled("sign-ups", wait))?;
     blocking(&state, move |store| {
         if store.read()?.login(&email)?.is_some() {
             return Ok(());
