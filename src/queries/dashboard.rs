@@ -37,34 +37,33 @@ pub struct DashboardQuery {
 
 impl DashboardQuery {
     fn is_narrowed(&self) -> bool {
-        self.team.is_some() || self.stage.is_some() || self.from.is_some() || self.to.is_some()
+        self.team.is_some() || self.stage.is_some() || self.period().is_some()
     }
 
     /// Team and stage narrow everything; a closing period keeps the open deals (they are about
     /// now) and the closed ones closed within it.
     fn admits(&self, fact: &OpportunityFact) -> bool {
-        let (from, to) = (self.from.unwrap_or(Date::MIN), self.to.unwrap_or(Date::MAX));
         self.team.is_none_or(|team| fact.team == Some(team))
             && self
                 .stage
                 .is_none_or(|stage| fact.stage.unwrap_or(NO_STAGE) == stage)
-            && (fact.status == DealStatus::Open
-                || (self.from.is_none() && self.to.is_none())
-                || fact.closed_on.is_some_and(|day| day >= from && day <= to))
+            && super::in_closing_period(fact, self.from, self.to)
     }
 
-    /// The closing-date range, checked; `None` for all time.
-    fn won_range(&self) -> Result<Option<(Date, Date)>, QueryError> {
-        match (self.from, self.to) {
-            (None, None) => Ok(None),
-            (from, to) => {
-                let from = from.unwrap_or(Date::MIN);
-                let to = to.unwrap_or(Date::MAX);
-                if from > to {
-                    return Err(QueryError::BadInput("from must not be after to".into()));
-                }
-                Ok(Some((from, to)))
+    /// The closing period, both ends included (an open end reaches as far as dates go); `None`
+    /// for all time.
+    fn period(&self) -> Option<(Date, Date)> {
+        (self.from.is_some() || self.to.is_some())
+            .then(|| (self.from.unwrap_or(Date::MIN), self.to.unwrap_or(Date::MAX)))
+    }
+
+    /// Refuses a period that ends before it starts.
+    fn check_period(&self) -> Result<(), QueryError> {
+        match self.period() {
+            Some((from, to)) if from > to => {
+                Err(QueryError::BadInput("from must not be after to".into()))
             }
+            _ => Ok(()),
         }
     }
 }
@@ -407,7 +406,7 @@ pub fn dashboard(
         .into_iter()
         .map(|s| (s.id, (s.name, s.sequence)))
         .collect();
-    query.won_range()?;
+    query.check_period()?;
     let metrics = if query.is_narrowed() {
         let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
         metrics_from_facts(snapshot, &metrics, &facts)?
@@ -593,7 +592,7 @@ pub fn trends(
     today: Date,
 ) -> Result<TrendsReport, QueryError> {
     let subject = subject(viewer, query.user)?;
-    query.won_range()?;
+    query.check_period()?;
     let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
     let base = Drill::of(subject, query);
     let mut buckets: BTreeMap<(String, Bucket), MonthFigure> = BTreeMap::new();

@@ -29,6 +29,21 @@ pub enum QueryError {
     Store(#[from] StoreError),
 }
 
+/// Whether `fact` belongs to the closing period `[from, to]` (either end open, or both for all
+/// time): a period is about closed deals, so open ones always do; closed ones when they closed in
+/// it. The dashboard and the lists both mean this by a period.
+pub(crate) fn in_closing_period(
+    fact: &crate::projections::OpportunityFact,
+    from: Option<jiff::civil::Date>,
+    to: Option<jiff::civil::Date>,
+) -> bool {
+    fact.status == crate::projections::DealStatus::Open
+        || (from.is_none() && to.is_none())
+        || fact
+            .closed_on
+            .is_some_and(|day| from.is_none_or(|from| day >= from) && to.is_none_or(|to| day <= to))
+}
+
 /// Cents as an amount in currency units.
 pub fn amount(cents: i64) -> f64 {
     cents as f64 / 100.0

@@ -156,9 +156,7 @@ fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
         && filter.status.is_none_or(|s| s.admits(fact.status))
         && within(fact.date_deadline, filter.close_from, filter.close_to)
         && (!filter.no_expected_close || fact.date_deadline.is_none())
-        // A closing period is about closed deals, as on the dashboard: open ones stay.
-        && (fact.status == DealStatus::Open
-            || within(fact.closed_on, filter.closed_from, filter.closed_to))
+        && super::in_closing_period(fact, filter.closed_from, filter.closed_to)
 }
 
 /// Every match in list order: only ids while the facts sufficed, else the decoded views.
