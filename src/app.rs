@@ -183,6 +183,14 @@ pub async fn serve(
         Some(settings) => Some(Arc::new(OdooClient::new(settings.clone())?)),
         None => None,
     };
+    if let Some(client) = write_back.clone() {
+        // Signs in ahead of the first write-back; also tells which web addresses this Odoo has.
+        tokio::spawn(async move {
+            if let Err(error) = client.session().await {
+                tracing::debug!(%error, "the write-back client could not sign in yet");
+            }
+        });
+    }
     if let Some(odoo) = odoo.clone() {
         let job = LoggedSync(Syncer::new(
             store.clone(),

@@ -98,13 +98,15 @@ async fn check_viewer(app: &App, cookie: &str, filters: &str) -> Result<(), Stri
     for (currency, figures) in body["currencies"].as_object().into_iter().flatten() {
         check_figures(app, cookie, currency, figures).await?;
     }
-    for member in body["team_metrics"].as_array().into_iter().flatten() {
-        for (currency, figures) in member["currencies"].as_object().into_iter().flatten() {
+    let rows = body["team_table"].as_array().cloned().unwrap_or_default();
+    for row in &rows {
+        for (currency, figures) in row["currencies"].as_object().into_iter().flatten() {
             check_figures(app, cookie, currency, figures)
                 .await
-                .map_err(|e| format!("team row {}: {e}", member["user_id"]))?;
+                .map_err(|e| format!("team row {} {}: {e}", row["kind"], row["user_id"]))?;
         }
     }
+    check_rows_add_up(&body["currencies"], &rows)?;
     for performer in body["top_performers"].as_array().into_iter().flatten() {
         let currency = performer["currency"].as_str().unwrap_or_default();
         let drill = performer["drill"].as_str().unwrap_or_default();
@@ -173,6 +175,49 @@ async fn check_viewer(app: &App, cookie: &str, filters: &str) -> Result<(), Stri
             if !matches {
                 return Err(format!(
                     "{kind} month {currency}: list {got:?}, figure {month}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per currency, the team table's rows add up to its total row, and the total row is the cards:
+/// every count and amount, in cents.
+fn check_rows_add_up(cards: &Value, rows: &[Value]) -> Result<(), String> {
+    const FIELDS: [&str; 7] = [
+        "active_opportunities",
+        "pipeline_cents",
+        "weighted_pipeline_cents",
+        "won_count",
+        "won_cents",
+        "lost_count",
+        "lost_cents",
+    ];
+    let totals: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "total").collect();
+    let [total] = totals.as_slice() else {
+        return Err(format!("{} total rows", totals.len()));
+    };
+    let currencies = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    if currencies(&total["currencies"]) != currencies(cards) {
+        return Err(format!("total row currencies differ from the cards: {total}"));
+    }
+    for currency in currencies(cards) {
+        for field in FIELDS {
+            let card = int(&cards[&currency][field]);
+            let in_total = int(&total["currencies"][&currency][field]);
+            let summed: i64 = rows
+                .iter()
+                .filter(|r| r["kind"] != "total")
+                .map(|r| r["currencies"][&currency][field].as_i64().unwrap_or(0))
+                .sum();
+            if card != in_total || summed != in_total {
+                return Err(format!(
+                    "{currency} {field}: cards {card}, total row {in_total}, rows add up to {summed}"
                 ));
             }
         }

@@ -437,7 +437,14 @@ async fn managers_see_their_subtree_and_no_one_sees_more() {
     );
     let dashboard = get(&app, &ann, "/api/dashboard").await;
     assert_eq!(dashboard.body["currencies"]["USD"]["pipeline_value"], 30.0);
-    assert_eq!(dashboard.body["team_metrics"][0]["user_id"], 2);
+    let reports: Vec<&Value> = dashboard.body["team_table"]
+        .as_array()
+        .expect("team table")
+        .iter()
+        .filter(|row| row["kind"] == "report")
+        .collect();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["user_id"], 2);
     let csv = send(
         &app,
         Request::get("/api/opportunities")

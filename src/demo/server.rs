@@ -139,6 +139,7 @@ impl FakeOdoo {
             .route("/jsonrpc", post(jsonrpc))
             .route("/json/2/{model}/{method}", post(json2))
             .route("/web/version", get(web_version).post(web_version))
+            .route("/odoo/crm/{id}", get(lead_page))
             .route("/__fake/mutate", post(mutate))
             .route("/__fake/faults", post(add_fault).delete(clear_faults))
             .with_state(self.clone())
@@ -182,6 +183,33 @@ async fn web_version(State(fake): State<Arc<FakeOdoo>>) -> Response {
         json!({"version_info": info["server_version_info"], "version": info["server_version"]}),
     )
     .into_response()
+}
+
+/// What a person following pipelog's link to a deal sees: the simulated Odoo has no web client,
+/// so a plain page that names the record.
+async fn lead_page(State(fake): State<Arc<FakeOdoo>>, Path(id): Path<u64>) -> Response {
+    let crm = fake.crm();
+    let name = crm
+        .tables
+        .get("crm.lead")
+        .and_then(|leads| leads.get(&id))
+        .and_then(|lead| lead.get("name"))
+        .and_then(Value::as_str)
+        .map(|name| {
+            name.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        });
+    let (status, text) = match name {
+        Some(name) => (StatusCode::OK, format!("crm.lead {id}: {name}")),
+        None => (StatusCode::NOT_FOUND, format!("crm.lead {id} does not exist")),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!("<!doctype html><title>Simulated Odoo</title><h1>Simulated Odoo</h1><p>{text}</p>"),
+    )
+        .into_response()
 }
 
 /// Applies a fault that changes the whole HTTP answer; `None` lets the call through.

@@ -219,18 +219,6 @@ impl Aggregate {
         }
     }
 
-    /// The currency with the most deals (ties: alphabetical): what rankings are expressed in.
-    pub fn primary_currency(&self) -> Option<&str> {
-        self.by_currency
-            .iter()
-            .max_by(|a, b| {
-                a.1.deal_count()
-                    .cmp(&b.1.deal_count())
-                    .then_with(|| b.0.cmp(a.0))
-            })
-            .map(|(currency, _)| currency.as_str())
-    }
-
     pub fn summary(&self) -> Aggregate {
         Aggregate {
             by_currency: self
@@ -335,15 +323,5 @@ mod tests {
         assert_eq!(usd.win_rate_by_value(), Some(0.4));
         left.add_aggregate(&direct, -1);
         assert!(left.is_empty());
-    }
-
-    #[test]
-    fn primary_currency_has_the_most_deals() {
-        let mut aggregate = Aggregate::default();
-        aggregate.add(&contribution(DealStatus::Open, "USD", 1), 1);
-        aggregate.add(&contribution(DealStatus::Open, "EUR", 1), 1);
-        assert_eq!(aggregate.primary_currency(), Some("EUR"));
-        aggregate.add(&contribution(DealStatus::Won, "USD", 1), 1);
-        assert_eq!(aggregate.primary_currency(), Some("USD"));
     }
 }

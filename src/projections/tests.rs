@@ -310,6 +310,66 @@ fn team_rows_and_top_performers_come_from_reports() {
 }
 
 #[test]
+fn the_everything_rows_split_every_deal_once() {
+    let mut h = org();
+    let mut portal = user("Portal", "portal@example.com");
+    portal.share = true;
+    let mut in_euros = opportunity(Some(4), 2, 300);
+    in_euros.currency = "EUR".into();
+    h.given(vec![
+        Event::UserCreated {
+            id: 5,
+            record: portal,
+        },
+        Event::OpportunityCreated {
+            id: 100,
+            record: opportunity(Some(3), 1, 500),
+        },
+        Event::OpportunityCreated {
+            id: 101,
+            record: opportunity(None, 1, 70),
+        },
+        Event::OpportunityCreated {
+            id: 102,
+            record: opportunity(Some(99), 1, 11),
+        },
+        Event::OpportunityCreated {
+            id: 103,
+            record: opportunity(Some(5), 1, 2_000),
+        },
+        Event::OpportunityCreated {
+            id: 104,
+            record: in_euros,
+        },
+    ]);
+    let everything = h.metrics(EVERYTHING);
+    let roots: Vec<OdooId> = everything.team.iter().map(|m| m.user_id).collect();
+    assert_eq!(roots, vec![1], "Ann tops the hierarchy; the share user is in no row");
+    let open = |a: &Aggregate, currency: &str| a.by_currency.get(currency).map(|t| t.open_value);
+    assert_eq!(open(&everything.team[0].totals, "USD"), Some(500));
+    assert_eq!(
+        open(&everything.unassigned, "USD"),
+        Some(81),
+        "no salesperson, or one pipelog holds no user for"
+    );
+    assert_eq!(open(&everything.outside, "USD"), Some(2_000));
+    assert_eq!(open(&everything.visible, "USD"), Some(2_581));
+    assert_eq!(
+        everything.team[0].totals.by_currency["EUR"].won_value,
+        300,
+        "currencies stay apart in every row"
+    );
+    // Top performers are ranked in each currency, never across them.
+    let top: Vec<(&str, OdooId)> = everything
+        .top_performers
+        .iter()
+        .map(|p| (p.currency.as_str(), p.user_id))
+        .collect();
+    assert_eq!(top, vec![("EUR", 4)]);
+    h.assert_replay_matches();
+}
+
+#[test]
 fn renaming_related_records_refreshes_denormalized_names() {
     let mut h = org();
     let mut record = opportunity(Some(3), 1, 100);

@@ -3,6 +3,8 @@
 //! Views are disposable: they can always be rebuilt from the log. When a shape here changes,
 //! bump [`VIEW_SCHEMA_VERSION`] and the store rebuilds the views on open.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -13,7 +15,7 @@ use super::metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals};
 use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, QuarantinedRecord, Role};
 
 /// Version of every view shape below; a mismatch on open triggers a rebuild.
-pub const VIEW_SCHEMA_VERSION: u32 = 5;
+pub const VIEW_SCHEMA_VERSION: u32 = 6;
 
 /// Key of the dashboard row that covers everything (what admins see). Odoo ids start at 1.
 pub const EVERYTHING: OdooId = 0;
@@ -215,35 +217,48 @@ pub struct Performer {
 pub const TOP_PERFORMERS: usize = 5;
 
 impl Performer {
-    /// The best closers among `members`, by won value in the main currency of `reach`.
+    /// The best closers among `members` in each currency of `reach` (at most
+    /// [`TOP_PERFORMERS`] per currency, by won value): ordered by currency, then rank.
     pub fn rank<'a>(
         reach: &Aggregate,
         members: impl IntoIterator<Item = OdooId>,
         own: impl Fn(OdooId) -> Option<&'a Aggregate>,
     ) -> Vec<Performer> {
-        let Some(currency) = reach.primary_currency() else {
-            return Vec::new();
-        };
-        let mut performers: Vec<Performer> = members
-            .into_iter()
-            .filter_map(|user_id| {
-                let totals = own(user_id)?.by_currency.get(currency)?;
-                (totals.won_count > 0).then(|| Performer {
-                    user_id,
-                    currency: currency.to_string(),
-                    won_value: totals.won_value,
-                    won_count: totals.won_count,
-                })
-            })
+        let mut by_currency: BTreeMap<&str, Vec<Performer>> = reach
+            .by_currency
+            .keys()
+            .map(|currency| (currency.as_str(), Vec::new()))
             .collect();
-        performers.sort_by(|a, b| {
-            b.won_value
-                .cmp(&a.won_value)
-                .then(b.won_count.cmp(&a.won_count))
-                .then(a.user_id.cmp(&b.user_id))
-        });
-        performers.truncate(TOP_PERFORMERS);
-        performers
+        for user_id in members {
+            let Some(aggregate) = own(user_id) else {
+                continue;
+            };
+            for (currency, totals) in &aggregate.by_currency {
+                if let Some(performers) = by_currency.get_mut(currency.as_str())
+                    && totals.won_count > 0
+                {
+                    performers.push(Performer {
+                        user_id,
+                        currency: currency.clone(),
+                        won_value: totals.won_value,
+                        won_count: totals.won_count,
+                    });
+                }
+            }
+        }
+        by_currency
+            .into_values()
+            .flat_map(|mut performers| {
+                performers.sort_by(|a, b| {
+                    b.won_value
+                        .cmp(&a.won_value)
+                        .then(b.won_count.cmp(&a.won_count))
+                        .then(a.user_id.cmp(&b.user_id))
+                });
+                performers.truncate(TOP_PERFORMERS);
+                performers
+            })
+            .collect()
     }
 }
 
@@ -255,8 +270,13 @@ pub struct MetricsView {
     pub own: Aggregate,
     /// Everything the user can see: own deals plus the whole subtree's.
     pub visible: Aggregate,
-    /// One row per direct report.
+    /// One row per direct report ([`EVERYTHING`]: per top of the hierarchy).
     pub team: Vec<TeamMemberMetrics>,
+    /// [`EVERYTHING`] only: deals with no salesperson (or one that is not a synced user).
+    pub unassigned: Aggregate,
+    /// [`EVERYTHING`] only: deals whose salesperson is in no row of `team` (a share user, or
+    /// someone in a manager cycle), so that the rows add up to `visible`.
+    pub outside: Aggregate,
     /// The best closers in reach by won value in the reach's main currency.
     pub top_performers: Vec<Performer>,
 }

@@ -5,18 +5,20 @@
 //! date range and the monthly trends sum the compact opportunity facts instead, with the same
 //! [`Contribution`] arithmetic, so both paths agree to the cent (a property test checks it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
 
+use super::drill::Drill;
+use super::team_table::{TeamRow, team_table};
 use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::{
-    Aggregate, DealStatus, EVERYTHING, MetricsView, NO_STAGE, NamedRef, OpportunityFact, Performer,
-    StageRef, SyncOutcome, TeamMemberMetrics, Totals,
+    Aggregate, EVERYTHING, MetricsView, NO_STAGE, OpportunityFact, Performer, SyncOutcome,
+    TeamMemberMetrics, Totals,
 };
 use crate::store::Snapshot;
 
@@ -42,7 +44,7 @@ impl DashboardQuery {
 
     /// Team and stage narrow everything; a closing period keeps the open deals (they are about
     /// now) and the closed ones closed within it.
-    fn admits(&self, fact: &OpportunityFact) -> bool {
+    pub(super) fn admits(&self, fact: &OpportunityFact) -> bool {
         self.team.is_none_or(|team| fact.team == Some(team))
             && self
                 .stage
@@ -58,7 +60,7 @@ impl DashboardQuery {
     }
 
     /// Refuses a period that ends before it starts.
-    fn check_period(&self) -> Result<(), QueryError> {
+    pub(super) fn check_period(&self) -> Result<(), QueryError> {
         match self.period() {
             Some((from, to)) if from > to => {
                 Err(QueryError::BadInput("from must not be after to".into()))
@@ -115,13 +117,6 @@ pub struct CurrencyFigures {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct TeamMember {
-    pub user_id: OdooId,
-    pub name: String,
-    pub currencies: BTreeMap<String, CurrencyFigures>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TopPerformer {
     pub user_id: OdooId,
     pub name: String,
@@ -153,74 +148,20 @@ pub struct DashboardReport {
     pub is_manager: bool,
     /// Amounts per currency: never added across currencies.
     pub currencies: BTreeMap<String, CurrencyFigures>,
-    pub team_metrics: Vec<TeamMember>,
+    /// Rows that add up to the cards, per currency: the subject's own deals, each direct
+    /// report's whole reach (for everything: each top of the hierarchy, unassigned deals, people
+    /// outside the hierarchy), and the total.
+    pub team_table: Vec<TeamRow>,
     pub top_performers: Vec<TopPerformer>,
     pub data_freshness: Freshness,
 }
 
-/// The list query behind a figure: the dashboard's subject (as someone's whole reach), team and
-/// stage, and the figure's own terms. Built here once; the page only follows it.
-#[derive(Debug, Clone, Default)]
-struct Drill(Vec<(&'static str, String)>);
-
-impl Drill {
-    fn of(subject: Option<OdooId>, query: &DashboardQuery) -> Drill {
-        let mut drill = Drill::default();
-        if let Some(user) = subject {
-            drill = drill.with("user", user);
-        }
-        if let Some(team) = query.team {
-            drill = drill.with("team", team);
-        }
-        if let Some(stage) = query.stage {
-            drill = drill.with("stage", stage);
-        }
-        drill
-    }
-
-    fn with(mut self, name: &'static str, value: impl std::fmt::Display) -> Drill {
-        self.0.retain(|(n, _)| *n != name);
-        self.0.push((name, value.to_string()));
-        self
-    }
-
-    /// Deals closed within the dashboard's period (when it has one).
-    fn closed_in(self, query: &DashboardQuery) -> Drill {
-        let drill = match query.from {
-            Some(from) => self.with("closed_from", from),
-            None => self,
-        };
-        match query.to {
-            Some(to) => drill.with("closed_to", to),
-            None => drill,
-        }
-    }
-
-    fn query(&self) -> String {
-        self.0
-            .iter()
-            .map(|(name, value)| format!("{name}={}", encode(value)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-}
-
-/// Percent-encodes what a query value may not hold as it is.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
+/// Stage names and their order, by id.
+pub(super) type StageNames = BTreeMap<OdooId, (String, i64)>;
 
 fn figures(
     totals: &Totals,
-    stages: &BTreeMap<OdooId, (String, i64)>,
+    stages: &StageNames,
     currency: &str,
     base: &Drill,
     query: &DashboardQuery,
@@ -264,8 +205,10 @@ fn figures(
         won_count: totals.won_count,
         lost_count: totals.lost_count,
         lost_cents: totals.lost_value,
-        win_rate_by_count: totals.win_rate_by_count(),
-        win_rate_by_value: totals.win_rate_by_value(),
+        // Lost deals keep the stage they were lost in, a won stage holds only won deals: within
+        // one stage a win rate says nothing.
+        win_rate_by_count: totals.win_rate_by_count().filter(|_| query.stage.is_none()),
+        win_rate_by_value: totals.win_rate_by_value().filter(|_| query.stage.is_none()),
         average_deal_size: (deals > 0)
             .then(|| amount(totals.open_value + totals.won_value) / deals as f64),
         by_stage,
@@ -279,9 +222,9 @@ fn figures(
     }
 }
 
-fn all_figures(
+pub(super) fn all_figures(
     aggregate: &Aggregate,
-    stages: &BTreeMap<OdooId, (String, i64)>,
+    stages: &StageNames,
     base: &Drill,
     query: &DashboardQuery,
 ) -> BTreeMap<String, CurrencyFigures> {
@@ -298,10 +241,10 @@ fn all_figures(
 }
 
 /// The owners whose opportunities count: everyone (`None`), or a subject's whole reach.
-struct Reach(Option<Vec<OdooId>>);
+pub(super) struct Reach(Option<Vec<OdooId>>);
 
 impl Reach {
-    fn of(snapshot: &Snapshot, subject: Option<OdooId>) -> Result<Reach, QueryError> {
+    pub(super) fn of(snapshot: &Snapshot, subject: Option<OdooId>) -> Result<Reach, QueryError> {
         Ok(Reach(match subject {
             Some(user) => Some(
                 snapshot
@@ -322,7 +265,7 @@ impl Reach {
 }
 
 /// The facts within `reach` that `query` admits.
-fn facts_in(
+pub(super) fn facts_in(
     snapshot: &Snapshot,
     reach: &Reach,
     query: &DashboardQuery,
@@ -340,17 +283,20 @@ fn metrics_from_facts(
     facts: &[OpportunityFact],
 ) -> Result<MetricsView, QueryError> {
     let mut visible = Aggregate::default();
+    let mut unassigned = Aggregate::default();
     let mut own: HashMap<OdooId, Aggregate> = HashMap::new();
     for fact in facts {
         let Some(contribution) = fact.contribution() else {
             continue;
         };
         visible.add(&contribution, 1);
-        if let Some(owner) = contribution.owner {
-            own.entry(owner).or_default().add(&contribution, 1);
+        match contribution.owner {
+            Some(owner) => own.entry(owner).or_default().add(&contribution, 1),
+            None => unassigned.add(&contribution, 1),
         }
     }
     let mut team = Vec::with_capacity(stored.team.len());
+    let mut in_a_row = HashSet::new();
     for member in &stored.team {
         let mut totals = Aggregate::default();
         let subtree = snapshot
@@ -361,11 +307,23 @@ fn metrics_from_facts(
             if let Some(aggregate) = own.get(&user) {
                 totals.add_aggregate(aggregate, 1);
             }
+            in_a_row.insert(user);
         }
         team.push(TeamMemberMetrics {
             user_id: member.user_id,
             totals: totals.summary(),
         });
+    }
+    let everything = stored.user_id == EVERYTHING;
+    let mut outside = Aggregate::default();
+    if everything {
+        for (owner, aggregate) in &own {
+            if !in_a_row.contains(owner) {
+                outside.add_aggregate(aggregate, 1);
+            }
+        }
+    } else {
+        unassigned = Aggregate::default();
     }
     let mut members: Vec<OdooId> = own.keys().copied().collect();
     members.sort_unstable();
@@ -375,12 +333,14 @@ fn metrics_from_facts(
         own: own.remove(&stored.user_id).unwrap_or_default(),
         visible,
         team,
+        unassigned,
+        outside,
         top_performers,
     })
 }
 
 /// Whose figures to show: `user` if within reach, else the viewer; `None` means everything (admins).
-fn subject(viewer: &Viewer, user: Option<OdooId>) -> Result<Option<OdooId>, QueryError> {
+pub(super) fn subject(viewer: &Viewer, user: Option<OdooId>) -> Result<Option<OdooId>, QueryError> {
     match user.or(if viewer.is_admin() {
         None
     } else {
@@ -401,7 +361,7 @@ pub fn dashboard(
     let subject = subject(viewer, query.user)?;
     let key = subject.unwrap_or(EVERYTHING);
     let metrics = snapshot.metrics(key)?.ok_or(QueryError::NotFound)?;
-    let stages: BTreeMap<OdooId, (String, i64)> = snapshot
+    let stages: StageNames = snapshot
         .stages()?
         .into_iter()
         .map(|s| (s.id, (s.name, s.sequence)))
@@ -420,19 +380,6 @@ pub fn dashboard(
             .map(|p| p.name)
             .unwrap_or_else(|| format!("user {user}")))
     };
-    let mut team_metrics = Vec::new();
-    for member in &metrics.team {
-        team_metrics.push(TeamMember {
-            user_id: member.user_id,
-            name: name_of(member.user_id)?,
-            currencies: all_figures(
-                &member.totals,
-                &stages,
-                &base.clone().with("user", member.user_id),
-                query,
-            ),
-        });
-    }
     let mut top_performers = Vec::new();
     for performer in &metrics.top_performers {
         top_performers.push(TopPerformer {
@@ -471,12 +418,13 @@ pub fn dashboard(
         }
         None => ("Everyone".to_string(), true),
     };
+    let team_table = team_table(&metrics, &name, name_of, &stages, &base, query)?;
     Ok(DashboardReport {
+        team_table,
         user_id: subject,
         name,
         is_manager,
         currencies: all_figures(&metrics.visible, &stages, &base, query),
-        team_metrics,
         top_performers,
         data_freshness: Freshness {
             last_sync_at: sync.last_success_at,
@@ -488,235 +436,6 @@ pub fn dashboard(
     })
 }
 
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct MonthFigure {
-    /// `YYYY-MM`; `overdue` and `none` for those buckets.
-    pub month: String,
-    pub count: i64,
-    pub value: f64,
-    pub value_cents: Cents,
-    /// Weighted value (forecast only).
-    pub weighted: f64,
-    pub weighted_cents: Cents,
-    /// The `/api/opportunities` query that lists exactly these deals.
-    pub drill: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct CurrencyTrends {
-    /// Open opportunities by expected closing month, from this month on, every month shown.
-    pub forecast: Vec<MonthFigure>,
-    /// Open opportunities expected to close before today (`month`: `overdue`).
-    pub overdue: Option<MonthFigure>,
-    /// Open opportunities without an expected close (`month`: `none`).
-    pub no_expected_close: Option<MonthFigure>,
-    /// Won opportunities by closing month, every month from the first to the last.
-    pub won: Vec<MonthFigure>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct TrendsReport {
-    pub user_id: Option<OdooId>,
-    pub currencies: BTreeMap<String, CurrencyTrends>,
-}
-
-/// One bucket of a trend: which deals it holds and the query that lists them.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Bucket {
-    /// Open, expected to close before today.
-    Overdue,
-    /// Open, expected close not set.
-    Undated,
-    /// Open, expected to close in this month (from today on, for the current month).
-    Forecast(Date),
-    /// Won in this month (within the period).
-    Won(Date),
-}
-
-impl Bucket {
-    fn drill(self, base: &Drill, query: &DashboardQuery, today: Date) -> Drill {
-        let open = base.clone().with("status", "open");
-        match self {
-            Bucket::Overdue => open.with("close_to", today.yesterday().unwrap_or(today)),
-            Bucket::Undated => open.with("no_expected_close", true),
-            Bucket::Forecast(month) => open
-                .with("close_from", today.max(month))
-                .with("close_to", month.last_of_month()),
-            Bucket::Won(month) => base
-                .clone()
-                .with("status", "won")
-                .with("closed_from", query.from.map_or(month, |f| f.max(month)))
-                .with(
-                    "closed_to",
-                    query
-                        .to
-                        .map_or(month.last_of_month(), |t| t.min(month.last_of_month())),
-                ),
-        }
-    }
-
-    fn label(self) -> String {
-        match self {
-            Bucket::Overdue => "overdue".into(),
-            Bucket::Undated => "none".into(),
-            Bucket::Forecast(month) | Bucket::Won(month) => {
-                format!("{:04}-{:02}", month.year(), month.month())
-            }
-        }
-    }
-}
-
-/// Every month from `first` to `last` (first days of months), both included.
-fn months_between(first: Date, last: Date) -> Vec<Date> {
-    let mut months = Vec::new();
-    let mut month = first.first_of_month();
-    while month <= last {
-        months.push(month);
-        match month.checked_add(jiff::Span::new().months(1)) {
-            Ok(next) => month = next,
-            Err(_) => break,
-        }
-    }
-    months
-}
-
-/// The open pipeline by expected closing month (every month from this one to the last with a
-/// deal, empty ones included), with what is overdue and what has no expected close beside it;
-/// and won revenue by closing month (every month from the first to the last with a win). Over the
-/// reach of `query.user` (the viewer by default), narrowed like the dashboard, the period
-/// included. Sums every opportunity in reach, so the dashboard loads it after its headline figures.
-pub fn trends(
-    snapshot: &Snapshot,
-    viewer: &Viewer,
-    query: &DashboardQuery,
-    today: Date,
-) -> Result<TrendsReport, QueryError> {
-    let subject = subject(viewer, query.user)?;
-    query.check_period()?;
-    let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
-    let base = Drill::of(subject, query);
-    let mut buckets: BTreeMap<(String, Bucket), MonthFigure> = BTreeMap::new();
-    for fact in facts {
-        if fact.kind != crate::domain::LeadKind::Opportunity {
-            continue;
-        }
-        let bucket = match (fact.status, fact.date_deadline, fact.closed_on) {
-            (DealStatus::Open, None, _) => Bucket::Undated,
-            (DealStatus::Open, Some(day), _) if day < today => Bucket::Overdue,
-            (DealStatus::Open, Some(day), _) => Bucket::Forecast(day.first_of_month()),
-            (DealStatus::Won, _, Some(day)) => Bucket::Won(day.first_of_month()),
-            _ => continue,
-        };
-        let figure = buckets.entry((fact.currency.clone(), bucket)).or_default();
-        figure.count += 1;
-        figure.value_cents += fact.expected_revenue;
-        figure.weighted_cents += fact.weighted_revenue;
-    }
-    // Empty months between the first and the last, so that the months are evenly spaced.
-    let currencies_seen: Vec<String> = buckets.keys().map(|(c, _)| c.clone()).collect();
-    for currency in currencies_seen {
-        let months = |won: bool| {
-            buckets
-                .keys()
-                .filter_map(|(c, b)| match (c == &currency, b, won) {
-                    (true, Bucket::Forecast(m), false) | (true, Bucket::Won(m), true) => Some(*m),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        };
-        let (forecast, won) = (months(false), months(true));
-        let mut missing = Vec::new();
-        if let Some(&last) = forecast.iter().max() {
-            missing.extend(
-                months_between(today, last)
-                    .into_iter()
-                    .map(Bucket::Forecast),
-            );
-        }
-        if let (Some(&first), Some(&last)) = (won.iter().min(), won.iter().max()) {
-            missing.extend(months_between(first, last).into_iter().map(Bucket::Won));
-        }
-        for bucket in missing {
-            buckets.entry((currency.clone(), bucket)).or_default();
-        }
-    }
-    let mut currencies: BTreeMap<String, CurrencyTrends> = BTreeMap::new();
-    for ((currency, bucket), mut figure) in buckets {
-        figure.month = bucket.label();
-        figure.value = amount(figure.value_cents);
-        figure.weighted = amount(figure.weighted_cents);
-        figure.drill = bucket
-            .drill(&base.clone().with("currency", &currency), query, today)
-            .query();
-        let trends = currencies.entry(currency).or_default();
-        match bucket {
-            Bucket::Overdue => trends.overdue = Some(figure),
-            Bucket::Undated => trends.no_expected_close = Some(figure),
-            Bucket::Forecast(_) => trends.forecast.push(figure),
-            Bucket::Won(_) => trends.won.push(figure),
-        }
-    }
-    Ok(TrendsReport {
-        user_id: subject,
-        currencies,
-    })
-}
-
-/// What the dashboard's filters offer a viewer: teams, the people within their reach, stages.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct FilterOptions {
-    pub teams: Vec<NamedRef>,
-    pub salespeople: Vec<PersonChoice>,
-    pub stages: Vec<StageRef>,
-}
-
-/// Someone to pick: `label` is the name, with the email added when another person has it too.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PersonChoice {
-    pub id: OdooId,
-    pub name: String,
-    pub email: Option<String>,
-    pub label: String,
-}
-
-pub fn filter_options(snapshot: &Snapshot, viewer: &Viewer) -> Result<FilterOptions, QueryError> {
-    let mut salespeople: Vec<PersonChoice> = snapshot
-        .views::<crate::projections::UserProfileView>(crate::projections::ViewTable::UserProfiles)?
-        .into_iter()
-        .filter(|profile| profile.active && viewer.sees_user(profile.user_id))
-        .map(|profile| PersonChoice {
-            id: profile.user_id,
-            label: profile.name.clone(),
-            name: profile.name,
-            email: profile.email,
-        })
-        .collect();
-    salespeople.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-    label_namesakes(&mut salespeople);
-    Ok(FilterOptions {
-        teams: snapshot.teams()?,
-        salespeople,
-        stages: snapshot.stages()?,
-    })
-}
-
-/// People with the same name get their email (or, without one, their user id) in their label.
-fn label_namesakes(people: &mut [PersonChoice]) {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for person in people.iter() {
-        *counts.entry(person.name.clone()).or_default() += 1;
-    }
-    for person in people.iter_mut() {
-        if counts.get(&person.name).is_some_and(|&n| n > 1) {
-            let detail = person
-                .email
-                .clone()
-                .unwrap_or_else(|| format!("user {}", person.id));
-            person.label = format!("{} ({detail})", person.name);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -724,26 +443,6 @@ mod tests {
     use super::*;
     use crate::domain::Event;
 
-    #[test]
-    fn namesakes_are_told_apart_by_email_or_id() {
-        let person = |id: OdooId, name: &str, email: Option<&str>| PersonChoice {
-            id,
-            name: name.into(),
-            email: email.map(str::to_string),
-            label: name.into(),
-        };
-        let mut people = vec![
-            person(1, "Ann Lee", Some("ann@a.example")),
-            person(2, "Ann Lee", None),
-            person(3, "Bob Ray", Some("bob@a.example")),
-        ];
-        label_namesakes(&mut people);
-        let labels: Vec<&str> = people.iter().map(|p| p.label.as_str()).collect();
-        assert_eq!(
-            labels,
-            ["Ann Lee (ann@a.example)", "Ann Lee (user 2)", "Bob Ray"]
-        );
-    }
     use crate::projections::{Contribution, ReadModel};
     use crate::store::{CommandBatch, Store};
     use crate::testing::{arb_batches, brute_force_managers, brute_force_sees};

@@ -3,17 +3,23 @@
 //! reach is "not found", never "forbidden". No HTTP here.
 
 mod dashboard;
+mod drill;
+mod filters;
 mod opportunities;
+mod team_table;
+mod trends;
 
 use serde::Serialize;
 
-pub use dashboard::{
-    DashboardQuery, DashboardReport, FilterOptions, TrendsReport, dashboard, filter_options, trends,
-};
+pub use dashboard::{DashboardQuery, DashboardReport, dashboard};
+pub use filters::{FilterOptions, filter_options};
 pub use opportunities::{
-    HistoryEntry, ListTotals, OpportunityDetail, OpportunityFilter, OpportunityPage, SortKey,
-    StatusFilter, all_opportunities, list_opportunities, opportunity_detail, to_csv, totals_of,
+    HistoryEntry, ListTotals, OpportunityDetail, OpportunityFilter, OpportunityPage, OwnerFilter,
+    SortKey, StatusFilter, all_opportunities, list_opportunities, opportunity_detail, to_csv,
+    totals_of,
 };
+pub use team_table::{TeamRow, TeamRowKind};
+pub use trends::{TrendsReport, trends};
 
 use crate::auth::Viewer;
 use crate::domain::OdooId;

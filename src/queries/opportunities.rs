@@ -71,6 +71,25 @@ impl StatusFilter {
     }
 }
 
+/// Whose deals a list shows, beyond a person or a reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerFilter {
+    /// No salesperson.
+    Unassigned,
+    /// A salesperson outside the hierarchy: in no report row of the everything dashboard.
+    Outside,
+}
+
+impl OwnerFilter {
+    pub fn parse(text: &str) -> Option<OwnerFilter> {
+        match text {
+            "unassigned" => Some(OwnerFilter::Unassigned),
+            "outside" => Some(OwnerFilter::Outside),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct OpportunityFilter {
     pub stage: Option<OdooId>,
@@ -82,6 +101,7 @@ pub struct OpportunityFilter {
     /// Only opportunities in this currency (ISO code).
     pub currency: Option<String>,
     pub status: Option<StatusFilter>,
+    pub owner: Option<OwnerFilter>,
     /// Only opportunities without an expected close.
     pub no_expected_close: bool,
     /// Expected closing date range.
@@ -200,9 +220,22 @@ fn find(
         Some(_) => return Err(QueryError::NotFound),
         None => None,
     };
+    let in_the_hierarchy = match filter.owner {
+        Some(OwnerFilter::Outside) => Some(super::team_table::in_the_hierarchy(snapshot)?),
+        _ => None,
+    };
+    let owner_admitted = |owner: Option<OdooId>| match (filter.owner, owner) {
+        (None, _) => true,
+        (Some(OwnerFilter::Unassigned), owner) => owner.is_none(),
+        (Some(OwnerFilter::Outside), None) => false,
+        (Some(OwnerFilter::Outside), Some(owner)) => in_the_hierarchy
+            .as_ref()
+            .is_some_and(|members| !members.contains(&owner)),
+    };
     let mut facts = snapshot.opportunity_facts()?;
     facts.retain(|fact| {
         viewer.sees_owner(fact.salesperson)
+            && owner_admitted(fact.salesperson)
             && within_user.as_ref().is_none_or(|owners| {
                 fact.salesperson
                     .is_some_and(|owner| owners.binary_search(&owner).is_ok())
@@ -387,6 +420,8 @@ pub struct OpportunityDetail {
     /// The salesperson's managers, nearest first, with their names.
     pub managers: Vec<NamedRef>,
     pub history: Vec<HistoryEntry>,
+    /// The deal in Odoo's web client; `null` when no Odoo is configured.
+    pub odoo_url: Option<String>,
 }
 
 /// Names for the ids a history mentions (stages, people, teams), read once per detail.
@@ -504,6 +539,7 @@ pub fn opportunity_detail(
         opportunity,
         managers,
         history,
+        odoo_url: None,
     })
 }
 

@@ -28,7 +28,7 @@ use crate::auth::{
 };
 use crate::domain::{Event, Metadata, NewEvent, normalize_email};
 use crate::projections::LoginStatus;
-use crate::queries::{self, DashboardQuery, OpportunityFilter, SortKey, StatusFilter};
+use crate::queries::{self, DashboardQuery, OpportunityFilter, OwnerFilter, SortKey, StatusFilter};
 
 // Named by the handlers' OpenAPI annotations.
 use crate::queries::{

@@ -84,6 +84,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             "closed_from",
             "closed_to",
             "no_expected_close",
+            "owner",
         ],
     )?;
     let status = match params.get("status").filter(|s| !s.is_empty()) {
@@ -91,6 +92,14 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
         Some(text) => Some(StatusFilter::parse(text).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "status: {text:?} is not open, won, lost, active (open or won) or closed (won or lost)"
+            ))
+        })?),
+    };
+    let owner = match params.get("owner").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(OwnerFilter::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "owner: {text:?} is not unassigned (no salesperson) or outside (a salesperson outside the hierarchy)"
             ))
         })?),
     };
@@ -109,6 +118,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             .filter(|c| !c.trim().is_empty())
             .map(|c| c.trim().to_uppercase()),
         status,
+        owner,
         close_from: parse(params, "close_from")?,
         close_to: parse(params, "close_to")?,
         user: parse(params, "user")?,
@@ -143,9 +153,10 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
         ("closed_to" = Option<String>, Query, format = Date, description = "won or lost until"),
         ("include_leads" = Option<bool>, Query, description = "leads too, not only opportunities"),
         ("no_expected_close" = Option<bool>, Query, description = "only those without an expected close"),
+        ("owner" = Option<String>, Query, description = "unassigned (no salesperson) or outside (a salesperson in no row of the everything dashboard's team table)"),
         ("sort" = Option<String>, Query, description = "expected_close, revenue, name, stage or salesperson; prefix - for descending"),
         ("page" = Option<u64>, Query, description = "from 1"),
-        ("per_page" = Option<u64>, Query, description = "1 to 500 (default 50)"),
+        ("per_page" = Option<u64>, Query, description = "1 to 1000 (default 50)"),
     ),
     responses(
         (status = 200, description = "a page as JSON, or with `Accept: text/csv` every page as CSV", content(
@@ -213,10 +224,11 @@ pub async fn opportunity(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("{id:?} is not an opportunity id")))?;
     let viewer = current.viewer;
-    let detail = blocking(&state, move |store| {
+    let mut detail = blocking(&state, move |store| {
         Ok(queries::opportunity_detail(&store.read()?, &viewer, id)?)
     })
     .await?;
+    detail.odoo_url = state.odoo.as_ref().map(|odoo| odoo.lead_url(id));
     let etag = HeaderValue::from_str(&format!("\"{}\"", detail.version));
     let mut response = Json(detail).into_response();
     if let Ok(etag) = etag {

@@ -75,6 +75,8 @@ impl ReadModel {
             user_id: user,
             own: self.own.get(&user).cloned().unwrap_or_default(),
             team: self.team(self.hierarchy.direct_reports(user).iter().copied()),
+            unassigned: Aggregate::default(),
+            outside: Aggregate::default(),
             top_performers: self.top_performers(&visible, members),
             visible,
         }
@@ -118,18 +120,35 @@ impl ReadModel {
     }
 
     pub(super) fn everything_row(&self) -> ViewRow {
-        let roots = self
+        let roots: Vec<OdooId> = self
             .users
             .iter()
             .filter(|(id, user)| !user.share && self.hierarchy.manager(**id).is_none())
             .filter(|(id, _)| {
                 self.visible.contains_key(id) || !self.hierarchy.direct_reports(**id).is_empty()
             })
-            .map(|(id, _)| *id);
+            .map(|(id, _)| *id)
+            .collect();
+        let in_a_row: std::collections::HashSet<OdooId> = roots
+            .iter()
+            .flat_map(|root| std::iter::once(root).chain(self.hierarchy.subtree(*root).iter()))
+            .copied()
+            .collect();
+        let mut outside = Aggregate::default();
+        let mut unassigned = self.everything.clone();
+        // A salesperson pipelog holds no user for counts as none, as in the opportunity facts.
+        for (owner, own) in self.own.iter().filter(|(o, _)| self.users.contains_key(o)) {
+            unassigned.add_aggregate(own, -1);
+            if !in_a_row.contains(owner) {
+                outside.add_aggregate(own, 1);
+            }
+        }
         let view = MetricsView {
             user_id: EVERYTHING,
             own: Aggregate::default(),
-            team: self.team(roots),
+            team: self.team(roots.into_iter()),
+            unassigned,
+            outside,
             top_performers: self
                 .top_performers(&self.everything, self.users.keys().copied().collect()),
             visible: self.everything.clone(),

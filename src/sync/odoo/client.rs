@@ -152,6 +152,17 @@ impl OdooClient {
         &self.settings
     }
 
+    /// Where a person opens CRM lead `id` in this Odoo's web client (see [`super::lead_url`]);
+    /// never waits for a sign-in in progress.
+    pub fn lead_url(&self, id: u64) -> String {
+        let version = self
+            .session
+            .try_lock()
+            .ok()
+            .and_then(|session| session.as_ref().map(|s| s.version.clone()));
+        super::lead_url(&self.base, version.as_deref(), id)
+    }
+
     /// Finds the server's version, picks the protocol and signs in (once; later calls reuse it).
     pub async fn session(&self) -> Result<Session, OdooError> {
         let mut session = self.session.lock().await;

@@ -3,7 +3,9 @@
 
 mod client;
 mod error;
+mod links;
 pub mod wire;
 
 pub use client::{Call, OdooClient, OdooSettings, Protocol, ProtocolChoice, Secret, Session};
 pub use error::OdooError;
+pub use links::lead_url;
