@@ -67,7 +67,12 @@ fn the_dashboard_shows_each_person_their_reach_in_a_real_browser() {
     let shots_arg = shots.to_string_lossy();
     let results = run_script("dashboard.mjs", &[&url, &shots_arg], server);
     assert!(results["totals"]["salesperson"].as_u64() < results["totals"]["admin"].as_u64());
-    assert!(shots.join("phone-dark.png").exists());
+    for screen in ["desktop", "phone"] {
+        for scheme in ["light", "dark"] {
+            let shot = shots.join(format!("dashboard-{screen}-{scheme}.png"));
+            assert!(shot.exists(), "{} was taken", shot.display());
+        }
+    }
 }
 
 #[test]

@@ -204,7 +204,9 @@ fn check_rows_add_up(cards: &Value, rows: &[Value]) -> Result<(), String> {
             .unwrap_or_default()
     };
     if currencies(&total["currencies"]) != currencies(cards) {
-        return Err(format!("total row currencies differ from the cards: {total}"));
+        return Err(format!(
+            "total row currencies differ from the cards: {total}"
+        ));
     }
     for currency in currencies(cards) {
         for field in FIELDS {

@@ -887,3 +887,39 @@ async fn trends_stay_within_reach() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn deals_without_an_expected_close_come_last_in_a_date_sort() {
+    let app = seeded();
+    let dated = |id: u64, day: Option<&str>| {
+        let mut record = opportunity(Some(1), 1, 100);
+        record.date_deadline = day.map(|d| d.parse().expect("date"));
+        Event::OpportunityCreated { id, record }
+    };
+    append(
+        &app.store,
+        vec![
+            dated(201, Some("2026-03-01")),
+            dated(202, None),
+            dated(203, Some("2026-01-01")),
+        ],
+    );
+    let ann = session(&app, "ann@example.com").await;
+    let order = |answer: Answer| -> Vec<u64> {
+        answer.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|o| o["id"].as_u64())
+            .filter(|id| *id > 200)
+            .collect()
+    };
+    assert_eq!(
+        order(get(&app, &ann, "/api/opportunities").await),
+        vec![203, 201, 202]
+    );
+    assert_eq!(
+        order(get(&app, &ann, "/api/opportunities?sort=-expected_close").await),
+        vec![201, 203, 202]
+    );
+}

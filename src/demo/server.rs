@@ -202,7 +202,10 @@ async fn lead_page(State(fake): State<Arc<FakeOdoo>>, Path(id): Path<u64>) -> Re
         });
     let (status, text) = match name {
         Some(name) => (StatusCode::OK, format!("crm.lead {id}: {name}")),
-        None => (StatusCode::NOT_FOUND, format!("crm.lead {id} does not exist")),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("crm.lead {id} does not exist"),
+        ),
     };
     (
         status,

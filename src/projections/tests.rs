@@ -344,7 +344,11 @@ fn the_everything_rows_split_every_deal_once() {
     ]);
     let everything = h.metrics(EVERYTHING);
     let roots: Vec<OdooId> = everything.team.iter().map(|m| m.user_id).collect();
-    assert_eq!(roots, vec![1], "Ann tops the hierarchy; the share user is in no row");
+    assert_eq!(
+        roots,
+        vec![1],
+        "Ann tops the hierarchy; the share user is in no row"
+    );
     let open = |a: &Aggregate, currency: &str| a.by_currency.get(currency).map(|t| t.open_value);
     assert_eq!(open(&everything.team[0].totals, "USD"), Some(500));
     assert_eq!(
@@ -355,8 +359,7 @@ fn the_everything_rows_split_every_deal_once() {
     assert_eq!(open(&everything.outside, "USD"), Some(2_000));
     assert_eq!(open(&everything.visible, "USD"), Some(2_581));
     assert_eq!(
-        everything.team[0].totals.by_currency["EUR"].won_value,
-        300,
+        everything.team[0].totals.by_currency["EUR"].won_value, 300,
         "currencies stay apart in every row"
     );
     // Top performers are ranked in each currency, never across them.

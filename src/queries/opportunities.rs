@@ -268,7 +268,14 @@ fn find(
                 SortKey::Stage => stage_order(a).cmp(&stage_order(b)),
                 _ => a.date_deadline.cmp(&b.date_deadline),
             };
-            directed(order, filter.descending).then(a.id.cmp(&b.id))
+            // Deals without an expected close come last either way: a date sort is about dates.
+            let undated_last = match filter.sort {
+                SortKey::ExpectedClose => a.date_deadline.is_none().cmp(&b.date_deadline.is_none()),
+                _ => std::cmp::Ordering::Equal,
+            };
+            undated_last
+                .then(directed(order, filter.descending))
+                .then(a.id.cmp(&b.id))
         });
     }
     let ids: Vec<OdooId> = facts.iter().map(|fact| fact.id).collect();

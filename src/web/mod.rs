@@ -159,23 +159,64 @@ mod tests {
     }
 
     #[test]
+    fn every_module_a_script_imports_is_embedded() {
+        let mut imports = 0;
+        for file in Assets::iter().filter(|f| f.ends_with(".js")) {
+            let data = Assets::get(&file).expect("embedded");
+            let text = String::from_utf8_lossy(&data.data);
+            let folder = std::path::Path::new(file.as_ref())
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default();
+            for line in text.lines().filter(|l| l.starts_with("import ")) {
+                let target = line
+                    .split(" from ")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').nth(1))
+                    .unwrap_or_else(|| panic!("{file}: an import without a path: {line}"));
+                let mut path = folder.clone();
+                for part in target.split('/') {
+                    match part {
+                        "." => {}
+                        ".." => {
+                            path.pop();
+                        }
+                        name => path.push(name),
+                    }
+                }
+                let path = path.to_string_lossy().replace('\\', "/");
+                assert!(
+                    Assets::get(&path).is_some(),
+                    "{file} imports {target}: {path} is not embedded"
+                );
+                assert_eq!(content_type(&path), "text/javascript; charset=utf-8");
+                imports += 1;
+            }
+        }
+        assert!(
+            imports >= 10,
+            "the page is split into modules ({imports} imports)"
+        );
+    }
+
+    #[test]
     fn assets_are_gzipped_for_browsers_that_accept_it() {
         use std::io::Read;
-        let plain = serve("app.js", &HeaderMap::new());
+        let plain = serve("js/pages/dashboard.js", &HeaderMap::new());
         assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
         let mut headers = HeaderMap::new();
         headers.insert(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("br, gzip;q=0.8"),
         );
-        let gzipped = serve("app.js", &headers);
+        let gzipped = serve("js/pages/dashboard.js", &headers);
         assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
         assert_eq!(gzipped.headers()[header::VARY], "accept-encoding");
-        let compressed = &GZIPPED["app.js"];
-        let original = Assets::get("app.js").expect("embedded").data;
+        let compressed = &GZIPPED["js/pages/dashboard.js"];
+        let original = Assets::get("js/pages/dashboard.js").expect("embedded").data;
         assert!(
             compressed.len() * 2 < original.len(),
-            "gzip at least halves app.js"
+            "gzip at least halves a page script"
         );
         let mut unpacked = Vec::new();
         flate2::read::GzDecoder::new(compressed.as_slice())
@@ -186,7 +227,7 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("gzip;q=0, identity"),
         );
-        let refused = serve("app.js", &headers);
+        let refused = serve("js/pages/dashboard.js", &headers);
         assert!(refused.headers().get(header::CONTENT_ENCODING).is_none());
     }
 

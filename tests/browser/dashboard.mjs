@@ -1,76 +1,47 @@
 // Drives the dashboard of a running `pipelog serve --demo` in headless Chromium and checks what
 // people see against the API. Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { clickEveryNumber } from "./figures.mjs";
+import { launch, open, ready, signIn as signInWith, stable } from "./support.mjs";
 import { navigationMedian } from "./timing.mjs";
 
 const [base, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-});
-const results = {};
+const browser = await launch();
+const results = { numbers: {} };
 const errors = [];
+const signIn = (email, options) => signInWith(browser, base, errors, email, options);
+const json = async (page, path) => (await page.request.get(`${base}${path}`)).json();
 
-async function signIn(email, viewport = { width: 1280, height: 900 }, colorScheme = "light") {
-  const context = await browser.newContext({ viewport, colorScheme, acceptDownloads: true });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(`${email}: ${e}`));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(`${email}: ${m.text()}`); });
-  await page.goto(`${base}/#/login`);
-  await page.fill("input[name=email]", email);
-  await page.fill("input[name=password]", "demo");
-  await page.click("button[type=submit]");
-  await page.waitForSelector("section[data-currency], section .muted");
-  return { context, page };
-}
-
-// The demo keeps changing (a sync every minute): a mismatch between the page and the API fails the
-// test only if no sync ran while it was checked; otherwise the check runs again.
-async function stable(page, check) {
-  const syncRuns = async () => (await (await page.request.get(`${base}/api/sync/status`)).json()).history.runs_total;
-  for (let attempt = 1; ; attempt++) {
-    const before = await syncRuns();
-    try { return await check(); }
-    catch (error) { if (attempt >= 3 || (await syncRuns()) === before) throw error; }
-  }
-}
-
-// The figures on the page equal the API's, for the same session.
-async function checkFigures(page, label) {
-  return stable(page, async () => {
-  await page.goto(`${base}/#/team`);
-  await page.waitForSelector("h1:text('Team')");
-  await page.goto(`${base}/#/dashboard`);
-  await page.waitForSelector("section[data-currency], section .muted");
-  const api = await (await page.request.get(`${base}/api/dashboard`)).json();
-  for (const [currency, figures] of Object.entries(api.currencies)) {
-    const section = page.locator(`section[data-currency="${currency}"]`);
-    const active = await section.locator(".card", { hasText: "Open opportunities" }).locator(".value").textContent();
-    assert.equal(Number(active), figures.active_opportunities, `${label}: active ${currency}`);
-    const open = await section.locator(".card", { hasText: "Open pipeline" }).locator(".value").textContent();
-    assert.equal(Number(open.replace(/[^0-9]/g, "")), Math.round(figures.pipeline_value), `${label}: open pipeline ${currency}`);
-  }
-  return api;
+// The cards on the page equal the API's, for the same session.
+async function checkCards(page, label, hash = "#/dashboard") {
+  return stable(page, base, async () => {
+    await open(page, base, hash);
+    const api = await json(page, `/api/dashboard?${hash.split("?")[1] || ""}`);
+    for (const [currency, figures] of Object.entries(api.currencies)) {
+      const card = (name) => page.locator(`section[data-currency="${currency}"] .card`, { hasText: name }).locator(".value").textContent();
+      assert.equal(Number((await card("Open opportunities")).replace(/[^0-9]/g, "")), figures.active_opportunities, `${label}: open ${currency}`);
+      assert.equal(Number((await card("Open pipeline")).replace(/[^0-9]/g, "")), Math.round(figures.pipeline_cents / 100), `${label}: open pipeline ${currency}`);
+      assert.equal(Number((await card("Won revenue")).replace(/[^0-9]/g, "")), Math.round(figures.won_cents / 100), `${label}: won ${currency}`);
+    }
+    return api;
   });
 }
 
 async function total(page) {
-  await page.goto(`${base}/#/opportunities`);
-  await page.waitForSelector("#total");
+  await open(page, base, "#/opportunities");
   return Number((await page.textContent("#total")).replace(/[^0-9]/g, ""));
 }
 
-// Admin: everything; a manager: their subtree; a salesperson: their own.
 // Keyboard: the sign-in page starts in its form, the navigation is hidden until signed in, and Tab
 // goes email, password, submit.
 {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${base}/#/login`);
-  await page.waitForSelector("form.login input[name=email]");
+  await ready(page, "#/login");
   assert.equal(await page.isVisible("#nav"), false, "no navigation before sign-in");
   const focused = () => page.evaluate(() => document.activeElement.name || document.activeElement.type || document.activeElement.tagName);
   assert.equal(await focused(), "email", "focus starts in the form");
@@ -81,185 +52,146 @@ async function total(page) {
   await context.close();
 }
 
-const admin = await signIn("admin@example.com");
+const admin = await signIn("admin@example.com", { viewport: { width: 1440, height: 900 } });
 // A page that is not there says so and offers a way back.
 await admin.page.goto(`${base}/#/opportunity/999999999`);
 await admin.page.waitForSelector("h1:has-text('Not found')");
 await admin.page.click("a:has-text('Back to the dashboard')");
-await admin.page.waitForSelector("section[data-currency]");
-const adminApi = await checkFigures(admin.page, "admin");
-await admin.page.waitForSelector("svg[data-chart=forecast]");
-await admin.page.waitForSelector("svg[data-chart=won]");
-await stable(admin.page, async () => {
-  await admin.page.goto(`${base}/#/dashboard`);
-  await admin.page.waitForSelector("svg[data-chart=forecast]");
-  await admin.page.selectOption("select[name=period]", "year");
-  await admin.page.click("button[name=apply]");
-  await admin.page.waitForFunction(() => location.hash.includes("from="));
-  await admin.page.waitForSelector("#period-note");
-  await admin.page.waitForSelector("svg[data-chart=forecast]");
-  const yearly = await (await admin.page.request.get(`${base}/api/dashboard?${admin.page.url().split("?")[1]}`)).json();
-  for (const [currency, figures] of Object.entries(yearly.currencies)) {
-    const won = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Won revenue" }).locator(".value").textContent();
-    assert.equal(Number(won.replace(/[^0-9]/g, "")), Math.round(figures.won_revenue), `won this year ${currency}`);
-  }
-});
-await admin.page.screenshot({ path: `${shots}/dashboard-admin.png`, fullPage: true });
-await admin.page.goto(`${base}/#/dashboard`);
-await admin.page.waitForSelector("section[data-currency]");
-const team = await (await admin.page.request.get(`${base}/api/team`)).json();
+await ready(admin.page, "#/dashboard");
+const adminApi = await checkCards(admin.page, "admin");
+
+const team = await json(admin.page, "/api/team");
 const people = [];
 const walk = (nodes, depth) => nodes.forEach((n) => { people.push({ ...n, depth }); walk(n.reports, depth + 1); });
 walk(team.team, 0);
-const accounts = (await (await admin.page.request.get(`${base}/api/admin/accounts`)).json()).accounts;
+const accounts = (await json(admin.page, "/api/admin/accounts")).accounts;
 const emailOf = (userId) => accounts.find((a) => a.user_id === userId)?.email;
 const manager = people.find((p) => p.depth >= 1 && p.reports.some((r) => r.reports.length === 0) && emailOf(p.user_id));
 const seller = people.find((p) => p.reports.length === 0 && emailOf(p.user_id));
 assert.ok(manager && seller, "a manager and a salesperson with accounts");
-const adminTotal = await total(admin.page);
+const options = await json(admin.page, "/api/filters");
+assert.ok(options.teams.length && options.stages.length && options.salespeople.length, "filter choices");
 
 const managerSession = await signIn(emailOf(manager.user_id));
-await checkFigures(managerSession.page, "manager");
-const managerTotal = await total(managerSession.page);
+await checkCards(managerSession.page, "manager");
 const sellerSession = await signIn(emailOf(seller.user_id));
-await checkFigures(sellerSession.page, "salesperson");
-const sellerTotal = await total(sellerSession.page);
-assert.ok(sellerTotal < adminTotal && managerTotal <= adminTotal, `reach: seller ${sellerTotal}, manager ${managerTotal}, admin ${adminTotal}`);
-results.totals = { admin: adminTotal, manager: managerTotal, salesperson: sellerTotal };
+await checkCards(sellerSession.page, "salesperson");
+results.totals = { admin: await total(admin.page), manager: await total(managerSession.page), salesperson: await total(sellerSession.page) };
+assert.ok(results.totals.salesperson < results.totals.admin && results.totals.manager <= results.totals.admin, `reach: ${JSON.stringify(results.totals)}`);
 
-// Shared filters: a team narrows every card, and lands in the URL.
-const options = await (await admin.page.request.get(`${base}/api/filters`)).json();
-assert.ok(options.teams.length && options.stages.length && options.salespeople.length, "filter choices");
+// Every number, for each kind of viewer, with and without filters: the list behind it holds
+// exactly it, in its currency.
+const year = new Date().getUTCFullYear();
+const views = [
+  ["admin", admin.page, "#/dashboard"],
+  ["admin, this year and a team", admin.page, `#/dashboard?from=${year}-01-01&to=${year}-12-31&team=${options.teams[0].id}`],
+  ["manager", managerSession.page, "#/dashboard"],
+  ["manager, one stage", managerSession.page, `#/dashboard?stage=${options.stages[0].id}`],
+  ["salesperson", sellerSession.page, "#/dashboard"],
+  ["salesperson, this year", sellerSession.page, `#/dashboard?from=${year}-01-01&to=${year}-12-31`],
+];
+for (const [label, page, hash] of views) {
+  results.numbers[label] = await clickEveryNumber(page, base, hash, label);
+}
+// The manager's team table has a row per report and their own deals, and adds up (the API test
+// checks every cent; here the page shows the rows the API gives).
+{
+  const page = managerSession.page;
+  await open(page, base, "#/dashboard");
+  const mine = await json(page, "/api/dashboard");
+  const kinds = new Set(mine.team_table.map((row) => row.kind));
+  assert.ok(kinds.has("report") && kinds.has("total"), `manager's rows: ${[...kinds]}`);
+  const [currency] = Object.keys(mine.currencies);
+  const rows = await page.locator(`table.team[data-currency="${currency}"] tr[data-kind]`).count();
+  assert.equal(rows, mine.team_table.filter((row) => row.kind === "report" || row.currencies[currency]).length, "a row per team table entry");
+  // A stage filter makes win rates meaningless: the page says so instead of showing 0 % or 100 %.
+  await open(page, base, `#/dashboard?stage=${options.stages[0].id}`);
+  assert.ok((await page.textContent("main")).includes("Win rates are not shown for one stage"));
+}
+
+// A period narrows every closing figure, and the page says so.
+await open(admin.page, base, `#/dashboard?from=${year}-01-01&to=${year}-12-31`);
+await admin.page.waitForSelector("#period-note");
+await admin.page.screenshot({ path: `${shots}/dashboard-admin-period.png`, fullPage: true });
+
 // Namesakes (the demo has two Luis Evans) can be told apart in every picker.
 {
   const names = options.salespeople.map((p) => p.name);
   assert.ok(names.some((n, i) => names.indexOf(n) !== i), "the demo has namesakes");
-  await admin.page.goto(`${base}/#/dashboard`);
-  await admin.page.waitForSelector("select[name=user] option", { state: "attached" });
+  await open(admin.page, base, "#/dashboard");
   const labels = (await admin.page.locator("select[name=user] option").allTextContents()).slice(1);
   assert.equal(labels.length, names.length);
   assert.equal(new Set(labels).size, labels.length, "every person in the picker is told apart");
 }
 // The figures are defined on the page, behind a disclosure that works by tap or keyboard.
 {
-  await admin.page.goto(`${base}/#/dashboard`);
-  await admin.page.waitForSelector("details.definitions summary");
   assert.equal(await admin.page.isVisible("details.definitions dl"), false);
   await admin.page.click("details.definitions summary");
   const terms = await admin.page.locator("details.definitions dt").allTextContents();
   for (const label of await admin.page.locator("section[data-currency] .card .label").allTextContents()) {
-    assert.ok(terms.includes(label), `${label} is defined on the page: ${JSON.stringify(terms)}`);
+    const term = terms.find((t) => label.startsWith(t));
+    assert.ok(term, `${label} is defined on the page: ${JSON.stringify(terms)}`);
   }
+}
+// Charts read without hovering: an axis, value labels, a legend, and the same figures as a table.
+{
+  const forecast = admin.page.locator("section[data-currency] figure[data-chart=forecast]").first();
+  assert.ok(await forecast.locator("text.tick").count() >= 3, "an axis with ticks");
+  assert.ok(await forecast.locator("line.grid").count() >= 2, "gridlines");
+  assert.ok(await forecast.locator("text.value").count() >= 1, "value labels where they fit");
+  const legend = await forecast.locator("ul.legend li").allTextContents();
+  assert.deepEqual(legend, ["Open", "Weighted", "Overdue (open)", "No expected close (open)"], "a legend");
+  const columns = await forecast.locator("svg a").count();
+  await forecast.locator("details.as-table summary").click();
+  assert.equal(await forecast.locator("tbody tr").count(), columns, "the table has a row per column");
+  const months = await forecast.locator("tbody th").allTextContents();
+  assert.ok(months.includes("Overdue (expected before today)") && months.includes("No expected close"), "overdue and undated deals are shown");
+  assert.ok(months.some((m) => new RegExp(`\\b${year}\\b|\\b${year + 1}\\b`).test(m)), `months read in words: ${months}`);
 }
 // Keyboard: browsing a filter with the arrow keys applies nothing; Apply does, and the focus stays
 // on it after the page is drawn again.
 {
-  await admin.page.goto(`${base}/#/dashboard`);
-  await admin.page.waitForSelector("section[data-currency]");
+  await open(admin.page, base, "#/dashboard");
   await admin.page.focus("select[name=team]");
   await admin.page.keyboard.press("ArrowDown");
   await admin.page.keyboard.press("ArrowDown");
   assert.ok(!admin.page.url().includes("team="), "arrow keys do not apply a filter");
   assert.equal(await admin.page.evaluate(() => document.activeElement.name), "team", "focus stays in the select");
-  await admin.page.evaluate(() => document.querySelectorAll("section[data-currency]").forEach((s) => s.setAttribute("data-old", "")));
   await admin.page.focus("button[name=apply]");
   await admin.page.keyboard.press("Enter");
-  await admin.page.waitForFunction(() => location.hash.includes("team="));
-  await admin.page.waitForSelector("section[data-currency]:not([data-old]), section .muted");
+  await admin.page.waitForFunction(() => location.hash.includes("team=") && document.getElementById("main").dataset.ready === location.hash);
   assert.equal(await admin.page.evaluate(() => document.activeElement.name), "apply", "focus is kept after the re-render");
 }
-await stable(admin.page, async () => {
-  await admin.page.goto(`${base}/#/dashboard`);
-  await admin.page.waitForSelector("section[data-currency]");
-  // Mark what is on screen now, so that the checks below wait for the narrowed render.
-  await admin.page.evaluate(() => document.querySelectorAll("section[data-currency]").forEach((s) => s.setAttribute("data-old", "")));
-  await admin.page.selectOption("select[name=team]", String(options.teams[0].id));
-  await admin.page.click("button[name=apply]");
-  await admin.page.waitForFunction(() => location.hash.includes("team="));
-  await admin.page.waitForSelector("section[data-currency]:not([data-old])");
-  await admin.page.waitForSelector("svg[data-chart=forecast]");
-  const teamQuery = admin.page.url().split("?")[1];
-  const teamApi = await (await admin.page.request.get(`${base}/api/dashboard?${teamQuery}`)).json();
-  assert.notDeepEqual(teamApi.currencies, adminApi.currencies, "a team narrows the figures");
-  for (const [currency, figures] of Object.entries(teamApi.currencies)) {
-    const active = await admin.page.locator(`section[data-currency="${currency}"] .card`, { hasText: "Open opportunities" }).locator(".value").textContent();
-    assert.equal(Number(active), figures.active_opportunities, `team filter: active ${currency}`);
-  }
-  await admin.page.screenshot({ path: `${shots}/dashboard-team.png`, fullPage: true });
-
-  // Every number drills down to the opportunities behind it (a card, a stage bar, a month): the
-  // list holds that currency only, and its totals are the number clicked, to the cent.
-  const [teamCurrency, teamFigures] = Object.entries(teamApi.currencies)[0];
-  const listTotals = async (currency) => {
-    await admin.page.waitForSelector("#totals");
-    const item = admin.page.locator(`#totals li[data-currency="${currency}"]`);
-    const others = await admin.page.locator(`#totals li:not([data-currency="${currency}"])`).count();
-    assert.equal(others, 0, "a drill-down lists one currency");
-    return { count: Number(await item.getAttribute("data-count")), cents: Number(await item.getAttribute("data-value-cents")) };
-  };
-  await admin.page.locator(`section[data-currency="${teamCurrency}"] .card`, { hasText: "Open opportunities" }).locator("a").click();
-  await admin.page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("team="));
-  assert.deepEqual(await listTotals(teamCurrency), { count: teamFigures.active_opportunities, cents: teamFigures.pipeline_cents }, "card drill-down");
-  assert.equal(Number(await admin.page.textContent("#total")), teamFigures.active_opportunities);
-  await admin.page.goBack();
-  await admin.page.waitForSelector("svg[data-chart=stages] a");
-  const stage = teamFigures.by_stage[0];
-  await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=stages] a[data-stage="${stage.stage_id}"]`).click();
-  await admin.page.waitForFunction(() => location.hash.includes("stage="));
-  assert.deepEqual(await listTotals(teamCurrency), { count: stage.count, cents: stage.value_cents }, "stage bar drill-down");
-  await admin.page.goBack();
-  await admin.page.waitForSelector("svg[data-chart=forecast] a");
-  const trends = await (await admin.page.request.get(`${base}/api/dashboard/trends?${teamQuery}`)).json();
-  // Every bar of the forecast: overdue, each month shown, and no expected close.
-  const series = trends.currencies[teamCurrency];
-  const bars = [series.overdue, ...series.forecast.slice(0, 16), series.no_expected_close].filter(Boolean);
-  assert.ok(series.overdue && series.no_expected_close, "the demo has overdue and undated deals");
-  for (const bar of [bars[0], bars[1], bars[bars.length - 1]]) {
-    await admin.page.locator(`section[data-currency="${teamCurrency}"] svg[data-chart=forecast] a[data-month="${bar.month}"]`).click();
-    await admin.page.waitForFunction(() => location.hash.startsWith("#/opportunities"));
-    assert.deepEqual(await listTotals(teamCurrency), { count: bar.count, cents: bar.value_cents }, `forecast ${bar.month} drill-down`);
-    await admin.page.goBack();
-    await admin.page.waitForSelector("svg[data-chart=forecast] a");
-  }
-  await admin.page.screenshot({ path: `${shots}/drill-down.png`, fullPage: true });
-});
 
 // Drill down: the manager's team table → a report's dashboard → their opportunities → a timeline.
-const { page } = managerSession;
-await page.goto(`${base}/#/dashboard`);
-await page.waitForSelector("section h2:text('Team')");
-await stable(page, async () => {
-  await page.goto(`${base}/#/dashboard`);
-  await page.waitForSelector("section h2:text('Team')");
-  const mine = await (await page.request.get(`${base}/api/dashboard`)).json();
-  const [rowCurrency, rowFigures] = Object.entries(mine.team_metrics[0].currencies)[0];
-  await page.locator("section:has(h2:text('Team')) tbody td.num a").first().click();
-  await page.waitForFunction(() => location.hash.startsWith("#/opportunities") && location.hash.includes("user="));
-  await page.waitForSelector("#totals");
-  const row = page.locator(`#totals li[data-currency="${rowCurrency}"]`);
-  assert.equal(Number(await row.getAttribute("data-count")), rowFigures.active_opportunities, "team table drill-down: count");
-  assert.equal(Number(await row.getAttribute("data-value-cents")), rowFigures.pipeline_cents, "team table drill-down: value");
-});
-await page.goBack();
-await page.waitForSelector("section h2:text('Team')");
-await page.locator("section:has(h2:text('Team')) tbody tr td:first-child a").first().click();
-await page.waitForFunction(() => location.hash.includes("user="));
-await page.waitForSelector("section[data-currency], section .muted");
-await page.screenshot({ path: `${shots}/dashboard-report.png`, fullPage: true });
-await page.goto(`${base}/#/opportunities?sort=-revenue`);
-await page.waitForSelector("tbody tr a");
-await page.locator("tbody tr a").first().click();
-await page.waitForSelector("ol.timeline li");
-await page.screenshot({ path: `${shots}/opportunity.png`, fullPage: true });
+{
+  const { page } = managerSession;
+  await open(page, base, "#/dashboard");
+  await page.locator("table.team tbody tr[data-kind=report] td:first-child a").first().click();
+  await page.waitForFunction(() => location.hash.includes("user=") && document.getElementById("main").dataset.ready === location.hash);
+  await page.screenshot({ path: `${shots}/dashboard-report.png`, fullPage: true });
+  await open(page, base, "#/opportunities?sort=-revenue");
+  await page.locator("tbody tr a").first().click();
+  await page.waitForSelector("ol.timeline li");
+  // The deal in Odoo: the simulated Odoo (version 18) names it at /odoo/crm/<id>.
+  const id = page.url().split("/").pop();
+  const href = await page.getAttribute("#odoo-link", "href");
+  assert.match(href, new RegExp(`/odoo/crm/${id}$`), "a link to the deal in Odoo 17.2 and later");
+  const detail = await json(page, `/api/opportunities/${id}`);
+  const inOdoo = await page.request.get(href);
+  assert.equal(inOdoo.status(), 200);
+  assert.ok((await inOdoo.text()).includes(detail.opportunity.name.replace(/&/g, "&amp;").replace(/</g, "&lt;")), "the link opens that deal");
+  await page.screenshot({ path: `${shots}/opportunity.png`, fullPage: true });
+}
 
 // Reassign (as the admin), confirming the dialog; the page shows the outcome.
-admin.page.on("dialog", (dialog) => dialog.accept());
-await admin.page.goto(`${base}/#/opportunities?status=open&sort=-revenue`);
-await admin.page.waitForSelector("tbody tr a");
+const dialogs = [];
+admin.page.on("dialog", (dialog) => { dialogs.push(dialog.message()); dialog.accept(); });
+await open(admin.page, base, "#/opportunities?status=open&sort=-revenue");
 await admin.page.locator("tbody tr a").first().click();
 await admin.page.waitForSelector("#reassign select[name=salesperson]");
 const leadId = admin.page.url().split("/").pop();
-const before = await (await admin.page.request.get(`${base}/api/opportunities/${leadId}`)).json();
+const before = await json(admin.page, `/api/opportunities/${leadId}`);
 const sent = admin.page.waitForRequest((r) => r.url().endsWith(`/api/opportunities/${leadId}/assign`));
 // Choose and submit at once: nothing may re-render the form in between.
 await admin.page.selectOption("#reassign select[name=salesperson]", String(seller.user_id));
@@ -270,7 +202,7 @@ await admin.page.waitForSelector("#reassign [role=status]:has-text('Reassigned t
 await admin.page.screenshot({ path: `${shots}/reassigned.png`, fullPage: true });
 
 // Someone else reassigns it meanwhile: the page's next attempt is refused, says why, and reloads.
-const now = await (await admin.page.request.get(`${base}/api/opportunities/${leadId}`)).json();
+const now = await json(admin.page, `/api/opportunities/${leadId}`);
 const other = people.find((p) => p.user_id !== seller.user_id && p.user_id !== now.opportunity.salesperson?.id);
 const behind = await admin.page.request.post(`${base}/api/opportunities/${leadId}/assign`, {
   data: { salesperson: other.user_id }, headers: { "if-match": `"${now.version}"` } });
@@ -297,7 +229,7 @@ await visitor.fill("input[name=password]", "long-enough");
 await visitor.click("button[type=submit]");
 await visitor.waitForSelector("[role=alert]:has-text('waiting for approval')");
 await visitor.screenshot({ path: `${shots}/signup.png` });
-await admin.page.goto(`${base}/#/admin`);
+await open(admin.page, base, "#/admin");
 await admin.page.locator("tr[data-email='newcomer@example.com'] button", { hasText: "Approve" }).click();
 await admin.page.waitForSelector("tr[data-email='newcomer@example.com'] button:text('Disable')");
 // The approved newcomer has no Odoo user: the dashboard says why it is empty and what to do.
@@ -308,12 +240,44 @@ await visitor.click("button[type=submit]");
 await visitor.waitForSelector("h1:text('Nothing to show yet')");
 assert.ok((await visitor.textContent("main")).includes("not linked to an Odoo user"), "an unlinked account is told why");
 
+// Admin: names and last sign-in; a role change and a disable, each confirmed; errors in place.
+{
+  const page = admin.page;
+  await open(page, base, "#/admin");
+  const row = (email) => page.locator(`tr[data-email='${email}']`);
+  assert.ok((await row("admin@example.com").textContent()).includes("Demo Admin"), "names are shown");
+  assert.ok(!(await row("newcomer@example.com").textContent()).includes("never"), "the newcomer's sign-in is shown");
+  dialogs.length = 0;
+  await row("newcomer@example.com").locator("button", { hasText: "Make admin" }).click();
+  await page.waitForSelector("tr[data-email='newcomer@example.com'] button:text('Make member')");
+  assert.match(dialogs[0], /Make Newcomer \(newcomer@example.com\) an admin/, "the role change is confirmed first");
+  await row("newcomer@example.com").locator("button", { hasText: "Make member" }).click();
+  await page.waitForSelector("tr[data-email='newcomer@example.com'] button:text('Make admin')");
+  await row("newcomer@example.com").locator("button", { hasText: "Disable" }).click();
+  await page.waitForSelector("tr[data-email='newcomer@example.com'] button:text('Approve')");
+  assert.match(dialogs.at(-1), /Disable Newcomer/, "disabling is confirmed first");
+  // Disabling yourself is refused: the page says so in place and stays.
+  await row("admin@example.com").locator("button", { hasText: "Disable" }).click();
+  await page.waitForSelector("#accounts-status.error:has-text('your own account')");
+  assert.ok(await page.isVisible("h2:text('Manager overrides')"), "the rest of the page stays");
+  // A sync started here shows while it runs, and the runs table follows it without a reload.
+  const runsBefore = (await json(page, "/api/sync/status")).history.runs_total;
+  const firstRun = await page.textContent("#runs tbody tr:first-child td:first-child");
+  await page.click("button:text('Sync now')");
+  await page.waitForFunction(([before]) => {
+    const first = document.querySelector("#runs tbody tr:first-child td:first-child");
+    return first && first.textContent !== before;
+  }, [firstRun], { timeout: 20000 });
+  assert.ok((await json(page, "/api/sync/status")).history.runs_total > runsBefore, "a run was recorded");
+}
+
 // A manager override, then back to Odoo's; and the views verified against the log.
+await open(admin.page, base, "#/admin");
 await admin.page.selectOption("#override select[name=user]", String(seller.user_id));
 await admin.page.selectOption("#override select[name=manager]", String(manager.user_id));
 await admin.page.click("#override button[type=submit]");
 await admin.page.waitForSelector(`tr[data-user="${seller.user_id}"]`);
-const overridden = await (await admin.page.request.get(`${base}/api/admin/overrides`)).json();
+const overridden = await json(admin.page, "/api/admin/overrides");
 assert.ok(overridden.overrides.some((o) => o.user_id === seller.user_id && o.manager_id === manager.user_id), "override listed");
 await admin.page.screenshot({ path: `${shots}/admin.png`, fullPage: true });
 await admin.page.locator(`tr[data-user="${seller.user_id}"] button`).click();
@@ -322,28 +286,71 @@ await admin.page.click("button:text('Verify views')");
 await admin.page.waitForSelector("#views-status:has-text('Views verified')");
 
 // CSV export of exactly what is shown.
-await stable(admin.page, async () => {
-  await admin.page.goto(`${base}/#/opportunities?status=won`);
-  await admin.page.waitForSelector("#total");
+await stable(admin.page, base, async () => {
+  await open(admin.page, base, "#/opportunities?status=won");
   const shown = Number((await admin.page.textContent("#total")).replace(/[^0-9]/g, ""));
   const [download] = await Promise.all([admin.page.waitForEvent("download"), admin.page.click("button:text('Export CSV')")]);
-  const csv = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
+  const csv = await readFile(await download.path(), "utf8");
   assert.equal(csv.trim().split("\n").length - 1, shown, "CSV rows = rows shown");
 });
 
-// Dark mode on a phone.
-const phone = await signIn("admin@example.com", { width: 390, height: 844 }, "dark");
-await phone.page.screenshot({ path: `${shots}/phone-dark.png`, fullPage: true });
-const background = await phone.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-assert.notEqual(background, "rgb(247, 248, 250)", "dark background");
+// Phones and desktops, light and dark: readable (no text under 12 px), nothing cut off.
+async function checkLayout(page, label) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${label}: the page is ${overflow}px wider than the screen`);
+  const small = await page.evaluate(() => {
+    const tiny = [];
+    for (const node of document.querySelectorAll("main *")) {
+      if (!node.childNodes.length || ![...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())) continue;
+      const box = node.getBoundingClientRect();
+      if (!box.width || !box.height || node.closest("details:not([open])")) continue;
+      let size = parseFloat(getComputedStyle(node).fontSize);
+      const svg = node.closest("svg");
+      // SVG text scales with its drawing.
+      if (svg && svg.viewBox.baseVal && svg.viewBox.baseVal.width) size *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      if (size < 11.99) tiny.push(`${node.tagName}.${node.getAttribute("class") || ""} "${node.textContent.trim().slice(0, 20)}" ${size.toFixed(1)}px`);
+    }
+    return tiny;
+  });
+  assert.deepEqual(small, [], `${label}: text under 12 px`);
+}
+const screens = [["desktop", { width: 1440, height: 900 }], ["phone", { width: 390, height: 844 }]];
+for (const [screen, viewport] of screens) {
+  for (const colorScheme of ["light", "dark"]) {
+    const { page, context } = await signIn("admin@example.com", { viewport, colorScheme, hasTouch: screen === "phone" });
+    for (const [name, hash] of [["dashboard", "#/dashboard"], ["list", "#/opportunities?status=open"], ["admin", "#/admin"]]) {
+      await open(page, base, hash);
+      await checkLayout(page, `${name} on ${screen}, ${colorScheme}`);
+      await page.screenshot({ path: `${shots}/${name}-${screen}-${colorScheme}.png`, fullPage: true });
+    }
+    if (colorScheme === "dark") {
+      const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      assert.notEqual(background, "rgb(247, 248, 250)", "dark background");
+    }
+    if (screen === "phone" && colorScheme === "light") {
+      // Touch: a first tap on a column shows its values, a second opens its list.
+      await open(page, base, "#/dashboard");
+      const column = page.locator("section[data-currency] figure[data-chart=forecast] svg a").nth(1);
+      await column.tap();
+      const readout = await page.textContent("section[data-currency] figure[data-chart=forecast] .readout");
+      assert.match(readout, /deals?, open .+, weighted /, "a tap shows the column's values");
+      assert.equal(new URL(page.url()).hash, "#/dashboard", "the first tap stays on the dashboard");
+      await column.tap();
+      await page.waitForFunction(() => location.hash.startsWith("#/opportunities"));
+      await page.screenshot({ path: `${shots}/phone-tapped-list.png`, fullPage: true });
+    }
+    await context.close();
+  }
+}
 
 // Time from navigation to numbers on screen, measured in the page (Performance API).
 results.dashboard_navigation_ms_median = await navigationMedian(admin.page);
 results.opportunities = Object.values(adminApi.currencies).reduce((n, f) => n + f.active_opportunities, 0);
 
-// The conflict and the missing page provoked above are the only failed requests a page may log.
-const provoked = errors.filter((e) => e.includes("status of 409 (Conflict)") || e.includes("status of 404 (Not Found)"));
-assert.equal(provoked.length, 2, `the provoked conflict and 404: ${provoked}`);
+// The provoked failures are the only failed requests a page may log: the missing page, the
+// conflict, and disabling yourself.
+const provoked = errors.filter((e) => /status of (409 \(Conflict\)|404 \(Not Found\)|400 \(Bad Request\))/.test(e));
+assert.equal(provoked.length, 3, `the provoked 404, conflict and refusal: ${provoked}`);
 assert.deepEqual(errors.filter((e) => !provoked.includes(e)), [], "no errors in the pages");
 await browser.close();
 console.log(JSON.stringify(results));

@@ -50,7 +50,7 @@ const results = {
 // Chromium's guidance calls anything under 0.1 good).
 assert.ok(results.dashboard_layout_shift < 0.01, `layout shift ${results.dashboard_layout_shift}`);
 await page.goto(`${base}/#/dashboard`);
-await page.waitForSelector("svg[data-chart=forecast]");
+await page.waitForSelector("figure[data-chart=forecast] svg");
 await page.screenshot({ path: `${shots}/dashboard-odoo.png`, fullPage: true });
 assert.deepEqual(errors, [], "no errors in the page");
 await browser.close();

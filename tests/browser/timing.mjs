@@ -57,7 +57,7 @@ export async function loadLayoutShift(page, base, hash = "#/dashboard") {
     }).observe({ type: "layout-shift", buffered: true });
   });
   await page.goto(`${base}/${hash}`);
-  await page.waitForSelector("svg[data-chart=won], [data-slot=won] p");
+  await page.waitForSelector("figure[data-chart=won] svg, [data-slot=won] p");
   await page.waitForTimeout(200);
   return page.evaluate(() => window.__shift);
 }

@@ -27,16 +27,17 @@ mod tests {
     #[test]
     fn the_address_follows_the_web_client_of_the_version() {
         let at = |version| lead_url("https://crm.example.com/", version, 42);
-        assert_eq!(
-            at(Some("18.0+e")),
-            "https://crm.example.com/odoo/crm/42"
-        );
+        assert_eq!(at(Some("18.0+e")), "https://crm.example.com/odoo/crm/42");
         assert_eq!(at(Some("saas~17.2")), "https://crm.example.com/odoo/crm/42");
         assert_eq!(at(Some("19.0")), "https://crm.example.com/odoo/crm/42");
         let legacy = "https://crm.example.com/web#id=42&model=crm.lead&view_type=form";
         assert_eq!(at(Some("17.0")), legacy);
         assert_eq!(at(Some("16.0")), legacy);
-        assert_eq!(at(None), legacy, "an unknown version gets the address every version opens");
+        assert_eq!(
+            at(None),
+            legacy,
+            "an unknown version gets the address every version opens"
+        );
         assert_eq!(at(Some("unknown")), legacy);
     }
 }
