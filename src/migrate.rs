@@ -418,6 +418,7 @@ fn opportunity_events(
         date_closed: None,
         active: true,
         lost_reason: None,
+        prorated_revenue: None,
     };
     events.push(Event::OpportunityCreated { id, record });
     Ok(events)

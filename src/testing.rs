@@ -212,6 +212,9 @@ fn arb_opportunity() -> impl Strategy<Value = OpportunityRecord> {
                         .map(|z| z.timestamp()),
                     active,
                     lost_reason: None,
+                    // Servers with and without a stored weighted value.
+                    prorated_revenue: (revenue % 3 == 0)
+                        .then(|| crate::domain::prorated_cents(revenue, probability)),
                 }
             },
         )
@@ -404,8 +407,8 @@ pub fn brute_force_totals(
         } else {
             totals.open_count += 1;
             totals.open_value += record.expected_revenue;
-            totals.weighted_value +=
-                (record.expected_revenue as f64 * record.probability / 100.0).round() as i64;
+            // Per record as specified (and unit-tested) by `weighted_revenue`.
+            totals.weighted_value += record.weighted_revenue();
         }
         let stage = totals
             .by_stage

@@ -13,8 +13,12 @@ use pipelog::store::ReadOnlyStore;
 use serde_json::json;
 use support::{FakeServer, Pipelog, small_crm, text};
 
-/// Every lead in the simulated Odoo, as pipelog should show it: stage, salesperson, status, cents.
-fn expected_leads(crm: &Crm) -> BTreeMap<u64, (Option<u64>, Option<u64>, DealStatus, i64)> {
+/// What a lead shows: stage, salesperson, status, expected revenue and weighted value in cents.
+type Shown = (Option<u64>, Option<u64>, DealStatus, i64, i64);
+
+/// Every lead in the simulated Odoo, as pipelog should show it; the weighted value is Odoo's
+/// stored `prorated_revenue` (rounded half-up to the cent) for open deals.
+fn expected_leads(crm: &Crm) -> BTreeMap<u64, Shown> {
     crm.table("crm.lead")
         .expect("leads")
         .iter()
@@ -28,12 +32,21 @@ fn expected_leads(crm: &Crm) -> BTreeMap<u64, (Option<u64>, Option<u64>, DealSta
                 DealStatus::Open
             };
             let cents = (lead["expected_revenue"].as_f64().unwrap_or(0.0) * 100.0).round() as i64;
-            (*id, (stage, lead["user_id"].as_u64(), status, cents))
+            let probability = lead["probability"].as_f64().unwrap_or(0.0);
+            // Only open deals are weighted (a won or lost one is no longer a forecast).
+            let weighted = match status {
+                DealStatus::Open => pipelog::domain::prorated_cents(cents, probability),
+                _ => 0,
+            };
+            (
+                *id,
+                (stage, lead["user_id"].as_u64(), status, cents, weighted),
+            )
         })
         .collect()
 }
 
-fn held_leads(pipelog: &Pipelog) -> BTreeMap<u64, (Option<u64>, Option<u64>, DealStatus, i64)> {
+fn held_leads(pipelog: &Pipelog) -> BTreeMap<u64, Shown> {
     let store = ReadOnlyStore::open(pipelog.data()).expect("opens");
     let snapshot = store.read().expect("snapshot");
     snapshot
@@ -50,6 +63,7 @@ fn held_leads(pipelog: &Pipelog) -> BTreeMap<u64, (Option<u64>, Option<u64>, Dea
                     view.salesperson.map(|s| s.id),
                     view.status,
                     view.expected_revenue,
+                    view.weighted_revenue,
                 ),
             )
         })

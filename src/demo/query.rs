@@ -554,7 +554,10 @@ fn stored_value(crm: &Crm, model: &str, record: &Record, field: &FieldDef) -> Va
                 .get("probability")
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0);
-            json!((expected * probability / 100.0 * 100.0).round() / 100.0)
+            // Stored rounded to the cent, as Odoo's monetary fields are.
+            let cents =
+                crate::domain::prorated_cents((expected * 100.0).round() as i64, probability);
+            json!(cents as f64 / 100.0)
         }
         "display_name" => json!(display_name(crm, model, record)),
         _ => record.get(field.name).cloned().unwrap_or(Value::Null),

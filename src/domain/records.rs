@@ -103,6 +103,10 @@ record! {
         /// `false` means lost (Odoo archives lost opportunities).
         pub active: bool,
         pub lost_reason: Option<String>,
+        /// Odoo's stored `prorated_revenue` (expected revenue × probability, rounded to the cent
+        /// as Odoo stores it); `None` when the server has no such field.
+        #[serde(default)]
+        pub prorated_revenue: Option<Cents>,
     }
 }
 
@@ -138,16 +142,33 @@ record! {
 }
 
 impl OpportunityRecord {
-    /// Expected revenue weighted by probability, rounded to whole cents. Computed per opportunity so that
-    /// sums over many opportunities stay exact integers.
+    /// Expected revenue weighted by probability, in cents: Odoo's own `prorated_revenue` where the
+    /// server has it (its reports sum those), else computed per opportunity as Odoo computes it,
+    /// so that sums over many opportunities stay exact integers and equal Odoo's.
     pub fn weighted_revenue(&self) -> Cents {
-        let probability = if self.probability.is_finite() {
-            self.probability.clamp(0.0, 100.0)
-        } else {
-            0.0
-        };
-        (self.expected_revenue as f64 * probability / 100.0).round() as Cents
+        self.prorated_revenue.unwrap_or_else(|| {
+            let probability = if self.probability.is_finite() {
+                self.probability.clamp(0.0, 100.0)
+            } else {
+                0.0
+            };
+            prorated_cents(self.expected_revenue, probability)
+        })
     }
+}
+
+/// Odoo's `prorated_revenue` of an expected revenue (cents) at a probability (percent): the
+/// amount in currency units times the probability over 100, rounded half-up to the cent the way
+/// Odoo's `float_round` does it. Its epsilon (2^-52 of the value's magnitude) pushes an x.xx5
+/// that binary floating point holds as x.xx4999… up, where a plain round would go down.
+pub fn prorated_cents(expected: Cents, probability: f64) -> Cents {
+    let units = expected as f64 / 100.0 * probability / 100.0;
+    let normalized = units / 0.01;
+    if normalized == 0.0 || !normalized.is_finite() {
+        return 0;
+    }
+    let epsilon = 2f64.powf(normalized.abs().log2() - 52.0);
+    (normalized + normalized.signum() * epsilon).round() as Cents
 }
 
 /// Lower-cases an email for identity comparisons (emails are case-insensitive identities here).
@@ -238,6 +259,7 @@ mod tests {
             date_closed: None,
             active: true,
             lost_reason: None,
+            prorated_revenue: None,
         }
     }
 
@@ -279,6 +301,31 @@ mod tests {
             after: serde_json::json!("high"),
         };
         assert!(record.apply_change(&change).is_err());
+    }
+
+    #[test]
+    fn prorated_revenue_rounds_half_up_as_odoo_does() {
+        // 2.675 is 2.67499999… in binary: Python's round(2.675, 2) gives 2.67, Odoo's float_round 2.68.
+        assert_eq!(prorated_cents(535, 50.0), 268);
+        assert_eq!(prorated_cents(201, 50.0), 101, "1.005 → 1.01");
+        assert_eq!(prorated_cents(1001, 50.0), 501, "5.005 → 5.01");
+        assert_eq!(prorated_cents(100, 33.33), 33, "0.3333 → 0.33");
+        assert_eq!(prorated_cents(1_234_500, 33.47), 413_187);
+        assert_eq!(prorated_cents(0, 50.0), 0);
+        assert_eq!(
+            prorated_cents(-535, 50.0),
+            -268,
+            "half-up away from zero, as Odoo"
+        );
+    }
+
+    #[test]
+    fn odoo_s_stored_prorated_revenue_is_the_weighted_value() {
+        let mut record = crate::domain::samples::opportunity(Some(1), 1, 1001);
+        record.probability = 50.0;
+        assert_eq!(record.weighted_revenue(), 501);
+        record.prorated_revenue = Some(500);
+        assert_eq!(record.weighted_revenue(), 500, "what Odoo stored wins");
     }
 
     #[test]

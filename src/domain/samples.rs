@@ -44,6 +44,7 @@ pub fn opportunity(owner: Option<OdooId>, stage: OdooId, cents: Cents) -> Opport
         date_closed: None,
         active: true,
         lost_reason: None,
+        prorated_revenue: None,
     }
 }
 

@@ -86,6 +86,7 @@ impl SyncModel {
                 "expected_revenue",
                 "company_currency",
                 "probability",
+                "prorated_revenue",
                 "date_deadline",
                 "date_closed",
                 "active",
@@ -223,6 +224,11 @@ fn map_fields(
                     &lookups.lost_reasons,
                     wire::many2one(raw, "lost_reason_id")?,
                 ),
+                // Only where the server has the field (it is then always in the answer).
+                prorated_revenue: raw
+                    .get("prorated_revenue")
+                    .map(|_| wire::cents(raw, "prorated_revenue"))
+                    .transpose()?,
             })
         }
         SyncModel::Partner => SyncedRecord::Account(AccountRecord {
@@ -274,6 +280,31 @@ mod tests {
             (1_100_000, "USD", false)
         );
         assert_eq!(o.lost_reason.as_deref(), Some("Too expensive"));
+        assert_eq!(o.prorated_revenue, None, "a server without the field");
+    }
+
+    #[test]
+    fn odoo_s_prorated_revenue_is_read_as_the_weighted_value() {
+        // As recorded from Odoo 18 (crm.lead.json): 40,000 at 10 % stored as 4000.0.
+        let raw = json!({"id": 9, "name": "Quote", "type": "opportunity", "expected_revenue": 40000.0,
+            "probability": 10.0, "prorated_revenue": 4000.0, "active": true, "write_date": false});
+        let (_, record, _) = map_record(SyncModel::Lead, &raw, &lookups()).expect("maps");
+        let SyncedRecord::Opportunity(o) = record else {
+            panic!("an opportunity")
+        };
+        assert_eq!(o.prorated_revenue, Some(400_000));
+        let stored_differently = json!({"id": 9, "type": "opportunity", "expected_revenue": 10.01,
+            "probability": 50.0, "prorated_revenue": 5.0, "write_date": false});
+        let (_, record, _) =
+            map_record(SyncModel::Lead, &stored_differently, &lookups()).expect("maps");
+        let SyncedRecord::Opportunity(o) = record else {
+            panic!("an opportunity")
+        };
+        assert_eq!(
+            o.weighted_revenue(),
+            500,
+            "Odoo's stored value, not a recomputation (501)"
+        );
     }
 
     #[test]
