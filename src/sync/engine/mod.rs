@@ -23,6 +23,7 @@ use crate::domain::{Event, Metadata, ModelSyncCounts, NewEvent, OdooId, Quaranti
 use crate::projections::ReadModel;
 use crate::store::{CommandBatch, SourceUpdates, Store, StoreError};
 
+mod log;
 mod pages;
 
 /// The Sales group whose members see every lead, not only their own.
@@ -264,7 +265,25 @@ impl Syncer {
         }
         match outcome {
             Ok(()) => {
-                tracing::info!(run = %run_id, duration_ms, events = run.events, counts = ?run.counts, "sync completed");
+                let total =
+                    run.counts
+                        .values()
+                        .fold(ModelSyncCounts::default(), |mut total, counts| {
+                            total.add(counts);
+                            total
+                        });
+                tracing::info!(
+                    run = %run_id,
+                    duration_ms,
+                    events = run.events,
+                    fetched = total.fetched,
+                    created = total.created,
+                    updated = total.updated,
+                    deleted = total.deleted,
+                    quarantined = total.quarantined,
+                    models = %log::describe_counts(&run.counts),
+                    "sync completed"
+                );
                 Ok(SyncReport {
                     run_id,
                     counts: run.counts,
