@@ -144,6 +144,7 @@ fn opportunity(rng: &mut Rng) -> OpportunityRecord {
         date_closed: None,
         active: true,
         lost_reason: None,
+        prorated_revenue: None,
     }
 }
 

@@ -64,6 +64,7 @@ fn seeded(dir: &Path) -> std::path::PathBuf {
                 date_closed: None,
                 active: true,
                 lost_reason: None,
+                prorated_revenue: None,
             },
         },
     ];

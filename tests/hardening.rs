@@ -291,6 +291,7 @@ fn idempotency_keys_are_scoped_bound_to_their_request_and_checked_after_permissi
         after: 0,
         count: 1,
         delay_ms: 1_500,
+        only: None,
     });
     let calls_before = odoo.fake.object_calls();
     let (first, second) = std::thread::scope(|scope| {

@@ -84,6 +84,7 @@ fn csrf_throttling_write_back_idempotency_conflicts_and_restarts_on_the_real_bin
         after: 0,
         count: 2,
         delay_ms: 0,
+        only: None,
     });
     let refused = assign("a-1", None);
     assert_eq!(refused.status(), 502);

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use pipelog::demo::crm::{Crm, WON_STAGE, obj};
-use pipelog::demo::{CrmOptions, Fault, FaultKind};
+use pipelog::demo::{CrmOptions, Fault, FaultKind, FaultedMethod};
 use pipelog::projections::DealStatus;
 use pipelog::store::ReadOnlyStore;
 use serde_json::json;
@@ -132,6 +132,112 @@ fn first_load_no_change_resync_and_incremental_changes() {
     );
 }
 
+/// The admin's open pipeline per currency, in cents, as the API's figures are summed: every
+/// total a hard delete must leave.
+fn open_pipeline(pipelog: &Pipelog) -> BTreeMap<String, i64> {
+    let store = ReadOnlyStore::open(pipelog.data()).expect("opens");
+    let snapshot = store.read().expect("snapshot");
+    let everything = snapshot
+        .metrics(pipelog::projections::EVERYTHING)
+        .expect("read")
+        .expect("metrics");
+    everything
+        .visible
+        .by_currency
+        .iter()
+        .map(|(currency, totals)| (currency.clone(), totals.open_value))
+        .collect()
+}
+
+#[test]
+fn a_hard_delete_leaves_every_total_at_the_next_incremental_sync() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "");
+    succeed(pipelog.sync(&[]));
+    // Two open opportunities, with their currency and value as pipelog holds them.
+    let open_leads: Vec<(u64, String, i64)> = {
+        let store = ReadOnlyStore::open(pipelog.data()).expect("opens");
+        let snapshot = store.read().expect("snapshot");
+        snapshot
+            .opportunity_facts()
+            .expect("facts")
+            .into_iter()
+            .filter(|f| {
+                f.status == DealStatus::Open && f.kind == pipelog::domain::LeadKind::Opportunity
+            })
+            .take(2)
+            .map(|f| (f.id, f.currency, f.expected_revenue))
+            .collect()
+    };
+    assert_eq!(open_leads.len(), 2);
+    let before = open_pipeline(&pipelog);
+    hard_delete_leads(
+        &server,
+        &open_leads.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
+    );
+    // An ordinary incremental sync (the periodic reconcile is an hour away): the count differs,
+    // so the ids are compared at once.
+    let report = succeed(pipelog.sync(&[]));
+    assert!(report.contains("deleted     2"), "{report}");
+    assert_eq!(event_count(&pipelog, "OpportunityDeleted"), 2);
+    assert_mirrors(&server, &pipelog);
+    let mut expected = before.clone();
+    for (_, currency, cents) in &open_leads {
+        *expected.entry(currency.clone()).or_default() -= cents;
+    }
+    expected.retain(|_, cents| *cents != 0);
+    assert_eq!(
+        open_pipeline(&pipelog),
+        expected,
+        "the deleted deals left the totals"
+    );
+    let last = &pipelog.status()["last_sync"];
+    let why = last["outcome"]["succeeded"]["counts"]["crm.lead"]["reconciled"].as_str();
+    assert!(
+        why.is_some_and(|w| w.contains("Odoo holds")),
+        "the status says why: {last}"
+    );
+
+    // Counts that agree cost one call per model and compare no ids.
+    succeed(pipelog.sync(&[]));
+    let last = &pipelog.status()["last_sync"];
+    assert!(
+        last["outcome"]["succeeded"]["counts"]["crm.lead"]["reconciled"].is_null(),
+        "{last}"
+    );
+
+    // The comparison fails after the count differed: nothing is deleted, and the next sync does it.
+    let victim = server
+        .fake
+        .crm()
+        .table("crm.lead")
+        .expect("leads")
+        .keys()
+        .copied()
+        .next()
+        .expect("a lead");
+    hard_delete_leads(&server, &[victim]);
+    // Every retry of the id comparison fails (the count and the reads still answer).
+    server.fake.inject(Fault {
+        kind: FaultKind::ServerError,
+        after: 0,
+        count: 100,
+        delay_ms: 0,
+        only: Some(FaultedMethod::Search),
+    });
+    let failed = pipelog.sync(&[]);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert_eq!(
+        event_count(&pipelog, "OpportunityDeleted"),
+        2,
+        "nothing deleted on failure"
+    );
+    server.fake.clear_faults();
+    succeed(pipelog.sync(&[]));
+    assert_eq!(event_count(&pipelog, "OpportunityDeleted"), 3);
+    assert_mirrors(&server, &pipelog);
+}
+
 #[test]
 fn hard_deletes_are_found_by_reconcile_and_mass_deletes_need_confirmation() {
     let server = FakeServer::start(small_crm());
@@ -193,6 +299,7 @@ fn every_injected_fault_fails_cleanly_and_the_next_sync_recovers() {
             after: 8,
             count: 50,
             delay_ms: 0,
+            only: None,
         });
         let failed = pipelog.sync(&["--full"]);
         assert_eq!(failed.status.code(), Some(1), "{kind:?}: {}", text(&failed));
@@ -228,12 +335,14 @@ fn transient_faults_are_retried() {
         after: 3,
         count: 1,
         delay_ms: 0,
+        only: None,
     });
     server.fake.inject(Fault {
         kind: FaultKind::Truncated,
         after: 6,
         count: 1,
         delay_ms: 0,
+        only: None,
     });
     succeed(pipelog.sync(&[]));
     assert_mirrors(&server, &pipelog);
@@ -409,6 +518,7 @@ fn a_slow_odoo_times_out_with_a_clear_error() {
         after: 2,
         count: 5,
         delay_ms: 2_500,
+        only: None,
     });
     let output = pipelog.sync(&[]);
     assert_eq!(output.status.code(), Some(1));

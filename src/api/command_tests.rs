@@ -199,6 +199,7 @@ async fn reassignment_is_written_to_odoo_first_and_confirmed_by_the_next_sync() 
         after: 0,
         count: 1,
         delay_ms: 0,
+        only: None,
     });
     let refused = send(&app, assign("try-1")).await;
     assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{}", refused.text);

@@ -12,4 +12,4 @@ pub mod query;
 pub mod server;
 
 pub use crm::{Crm, CrmOptions};
-pub use server::{FakeOdoo, Fault, FaultKind, serve};
+pub use server::{FakeOdoo, Fault, FaultKind, FaultedMethod, serve};

@@ -45,6 +45,32 @@ pub struct Fault {
     pub count: u64,
     #[serde(default)]
     pub delay_ms: u64,
+    /// Only calls of this method count (and `after` counts only them); every call when `None`.
+    #[serde(default)]
+    pub only: Option<FaultedMethod>,
+}
+
+/// A method a fault may be limited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultedMethod {
+    Search,
+    SearchRead,
+    SearchCount,
+    Read,
+    Write,
+}
+
+impl FaultedMethod {
+    fn name(self) -> &'static str {
+        match self {
+            FaultedMethod::Search => "search",
+            FaultedMethod::SearchRead => "search_read",
+            FaultedMethod::SearchCount => "search_count",
+            FaultedMethod::Read => "read",
+            FaultedMethod::Write => "write",
+        }
+    }
 }
 
 fn one() -> u64 {
@@ -56,6 +82,7 @@ pub struct FakeOdoo {
     crm: Mutex<Crm>,
     faults: Mutex<Vec<Fault>>,
     object_calls: Mutex<u64>,
+    calls_by_method: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl FakeOdoo {
@@ -64,6 +91,7 @@ impl FakeOdoo {
             crm: Mutex::new(Crm::generate(options)),
             faults: Mutex::new(Vec::new()),
             object_calls: Mutex::new(0),
+            calls_by_method: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -75,7 +103,11 @@ impl FakeOdoo {
     }
 
     pub fn inject(&self, fault: Fault) {
-        let calls = *self.calls();
+        // `after` counts from now: calls of its method, or every call.
+        let calls = match fault.only {
+            Some(method) => self.calls_of(method),
+            None => *self.calls(),
+        };
         let mut fault = fault;
         fault.after += calls;
         self.faults
@@ -116,21 +148,47 @@ impl FakeOdoo {
         *self.calls()
     }
 
+    /// Calls of `method` answered so far (what a fault limited to it counts as `after`).
+    pub fn calls_of(&self, method: FaultedMethod) -> u64 {
+        self.calls_by_method
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(method.name())
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn calls(&self) -> MutexGuard<'_, u64> {
         self.object_calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts one object call and returns the fault that applies to it, if any.
-    fn next_fault(&self) -> Option<Fault> {
+    /// Counts one object call of `method` and returns the fault that applies to it, if any.
+    fn next_fault(&self, method: &str) -> Option<Fault> {
         let call = {
             let mut calls = self.calls();
             *calls += 1;
             *calls
         };
+        let of_method = {
+            let mut by_method = self
+                .calls_by_method
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let count = by_method.entry(method.to_string()).or_default();
+            *count += 1;
+            *count
+        };
         let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
         faults
             .iter()
-            .find(|f| call > f.after && call <= f.after + f.count)
+            .find(|f| {
+                let index = match f.only {
+                    None => call,
+                    Some(only) if only.name() == method => of_method,
+                    Some(_) => return false,
+                };
+                index > f.after && index <= f.after + f.count
+            })
             .copied()
     }
 
@@ -157,7 +215,11 @@ pub async fn serve(
         .await
 }
 
+/// Odoo leaves `result` out when the method returned None (recorded on 18.0).
 fn rpc_result(id: &Value, result: Value) -> Response {
+    if result.is_null() {
+        return axum::Json(json!({"jsonrpc": "2.0", "id": id})).into_response();
+    }
     axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
 }
 
@@ -281,7 +343,7 @@ async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
             let secret = args.get(2).and_then(Value::as_str).unwrap_or_default();
             // Sign-ins count as calls, so that an injected refusal applies to them too.
             let refused = fake
-                .next_fault()
+                .next_fault(method)
                 .is_some_and(|f| f.kind == FaultKind::AuthFailure);
             let crm = fake.crm();
             let account = crm.accounts.iter().find(|a| {
@@ -293,7 +355,7 @@ async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
             }
         }
         ("object", "execute_kw" | "execute") => {
-            let fault = fake.next_fault();
+            let fault = fake.next_fault(args.get(4).and_then(Value::as_str).unwrap_or_default());
             let db = args
                 .first()
                 .and_then(Value::as_str)
@@ -384,7 +446,7 @@ async fn json2(
         // Odoo 18 has no JSON-2: the path falls into the web client's /json route and redirects.
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/web/login")]).into_response();
     }
-    let fault = fake.next_fault();
+    let fault = fake.next_fault(&method);
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

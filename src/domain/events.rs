@@ -59,6 +59,10 @@ pub struct ModelSyncCounts {
     pub deleted: u64,
     #[serde(default)]
     pub quarantined: u64,
+    /// Why this run compared every id with Odoo's to find hard deletes (a full sync, the
+    /// periodic check, or a count that differed); `None` when it did not.
+    #[serde(default)]
+    pub reconciled: Option<String>,
 }
 
 impl ModelSyncCounts {
@@ -68,6 +72,9 @@ impl ModelSyncCounts {
         self.updated += more.updated;
         self.deleted += more.deleted;
         self.quarantined += more.quarantined;
+        if self.reconciled.is_none() {
+            self.reconciled.clone_from(&more.reconciled);
+        }
     }
 }
 

@@ -149,3 +149,19 @@ async fn a_stopped_run_ends_between_pages_with_whole_pages_committed() {
     assert!(held > 0 && held < 400, "{held} opportunities held");
     assert!(setup.store.verify(&mut |_| {}).expect("verify").is_clean());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_that_returns_nothing_is_not_an_error() {
+    let setup = setup(crm(20, 5), 50).await;
+    let archived = setup
+        .syncer
+        .client()
+        .call(
+            "crm.lead",
+            "action_archive",
+            crate::sync::odoo::Call::on(vec![1]),
+        )
+        .await
+        .expect("an answer without result is a success");
+    assert_eq!(archived, serde_json::Value::Null);
+}

@@ -5,8 +5,16 @@ import { el } from "../dom.js";
 import { dateTime } from "../format.js";
 
 const outcomeOf = (run) => typeof run.outcome === "string" ? run.outcome : Object.keys(run.outcome)[0];
-const notesOf = (run) => run.outcome.failed ? run.outcome.failed.reason
-  : run.outcome.succeeded ? [...run.outcome.succeeded.warnings, run.outcome.succeeded.quarantined.length ? `${run.outcome.succeeded.quarantined.length} quarantined` : ""].filter(Boolean).join("; ") : "";
+// What a run says beyond its outcome: its error, or its warnings, quarantined records and the id
+// comparisons that looked for deletes (and why they ran).
+function notesOf(run) {
+  if (run.outcome.failed) return run.outcome.failed.reason;
+  const done = run.outcome.succeeded;
+  if (!done) return "";
+  const reconciled = Object.entries(done.counts).filter(([, c]) => c.reconciled)
+    .map(([model, c]) => `${model}: ids compared (${c.reconciled}), ${c.deleted} deleted`);
+  return [...done.warnings, done.quarantined.length ? `${done.quarantined.length} quarantined` : "", ...reconciled].filter(Boolean).join("; ");
+}
 
 function accountsSection(view, accounts) {
   const status = el("p", { role: "alert", id: "accounts-status" });

@@ -21,11 +21,14 @@ pub(super) fn describe_counts(
             .filter(|(n, _)| *n > 0)
             .map(|(n, what)| format!("{n} {what}"))
             .collect();
-            let parts = if parts.is_empty() {
+            let mut parts = if parts.is_empty() {
                 "nothing".to_string()
             } else {
                 parts.join(", ")
             };
+            if let Some(why) = &c.reconciled {
+                parts.push_str(&format!(" (ids reconciled: {why})"));
+            }
             format!("{model}: {parts}")
         })
         .collect::<Vec<_>>()
@@ -45,14 +48,15 @@ mod tests {
                 fetched: 600,
                 created: 598,
                 updated: 2,
-                deleted: 0,
+                deleted: 1,
                 quarantined: 0,
+                reconciled: Some("Odoo holds 599, pipelog 600".into()),
             },
         );
         counts.insert("crm.stage".to_string(), ModelSyncCounts::default());
         assert_eq!(
             describe_counts(&counts),
-            "crm.lead: 600 fetched, 598 created, 2 updated; crm.stage: nothing"
+            "crm.lead: 600 fetched, 598 created, 2 updated, 1 deleted (ids reconciled: Odoo holds 599, pipelog 600); crm.stage: nothing"
         );
     }
 }

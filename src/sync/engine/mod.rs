@@ -25,6 +25,7 @@ use crate::store::{CommandBatch, SourceUpdates, Store, StoreError};
 
 mod log;
 mod pages;
+mod reconcile;
 
 /// The Sales group whose members see every lead, not only their own.
 pub const ALL_LEADS_GROUP: &str = "sales_team.group_sale_salesman_all_leads";
@@ -346,7 +347,20 @@ impl Syncer {
                 (Some(newest), Some(old)) => Some(newest.max(old)),
                 (newest, old) => newest.or(old),
             };
-            if due {
+            // Hard deletes leave no trace in Odoo; a count that differs from what is held shows
+            // there were some (one round trip), so the ids are compared at once, not only when due.
+            let reconcile = if request.full {
+                Some("a full sync".to_string())
+            } else if due {
+                Some("the periodic check".to_string())
+            } else {
+                self.count_differs(model).await?
+            };
+            if let Some(why) = reconcile {
+                run.counts
+                    .entry(model.odoo_name().to_string())
+                    .or_default()
+                    .reconciled = Some(why);
                 let (missing, held) = self.missing_ids(model).await?;
                 pending_deletes.push((model, missing, held));
                 next.last_reconcile_at = Some(now);
@@ -487,73 +501,6 @@ impl Syncer {
             store.with_model(|read| held_ids(read, kind))
         })
         .await
-    }
-
-    /// Ids pipelog holds that Odoo no longer has, and how many it holds.
-    async fn missing_ids(&self, model: SyncModel) -> Result<(Vec<OdooId>, usize), SyncError> {
-        let call = Call::new()
-            .param("domain", json!([]))
-            .param("order", json!("id asc"))
-            .param("context", json!({"active_test": false}));
-        let remote: BTreeSet<OdooId> = self
-            .client
-            .call(model.odoo_name(), "search", call)
-            .await?
-            .as_array()
-            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default();
-        let held = self.held_ids(model).await?;
-        // Records the legacy migration made up (stages known by name only) are not Odoo's to delete.
-        let missing: Vec<OdooId> = held
-            .difference(&remote)
-            .copied()
-            .filter(|id| !crate::migrate::is_legacy(model, *id))
-            .collect();
-        Ok((missing, held.len()))
-    }
-
-    async fn apply_deletions(
-        &self,
-        run: &mut Run,
-        request: RunRequest,
-        pending: Vec<(SyncModel, Vec<OdooId>, usize)>,
-        reconciled: Vec<(SyncModel, Cursor)>,
-    ) -> Result<(), SyncError> {
-        if !request.allow_mass_delete {
-            for (model, missing, held) in &pending {
-                let share = if *held == 0 {
-                    0.0
-                } else {
-                    missing.len() as f64 / *held as f64
-                };
-                if share > self.options.mass_delete_share {
-                    return Err(SyncError::MassDelete {
-                        model: model.odoo_name(),
-                        would_delete: missing.len(),
-                        held: *held,
-                        percent: share * 100.0,
-                        limit: self.options.mass_delete_share * 100.0,
-                    });
-                }
-            }
-        }
-        let mut events = Vec::new();
-        let mut updates = SourceUpdates::default();
-        for (model, missing, _) in pending {
-            run.counts
-                .entry(model.odoo_name().to_string())
-                .or_default()
-                .deleted += missing.len() as u64;
-            for id in missing {
-                events.push(NewEvent::new(deletion(model, id)).with_metadata(run.metadata.clone()));
-                updates.deletes.push(source_key(model, id));
-            }
-        }
-        updates.cursors = reconciled
-            .iter()
-            .map(|(model, cursor)| cursor_entry(*model, cursor))
-            .collect();
-        self.append(run, events, updates).await
     }
 }
 

@@ -112,6 +112,15 @@ impl Call {
     }
 }
 
+/// What a JSON-RPC answer without an `error` returned: its `result`, or null when Odoo left it out
+/// (it does for methods that return None).
+fn returned(mut answer: Value) -> Value {
+    answer
+        .get_mut("result")
+        .map(Value::take)
+        .unwrap_or(Value::Null)
+}
+
 impl OdooClient {
     pub fn new(settings: OdooSettings) -> Result<OdooClient, OdooError> {
         let base = settings.url.trim_end_matches('/').to_string();
@@ -341,13 +350,9 @@ impl OdooClient {
         if let Some(error) = answer.get("error") {
             return Err(self.server_error(what, error.get("data").unwrap_or(error)));
         }
-        answer
-            .get("result")
-            .cloned()
-            .ok_or_else(|| OdooError::Malformed {
-                what: what.into(),
-                reason: "no result and no error".into(),
-            })
+        // A method that returns None (`action_archive`, `action_set_lost`) gives an answer with
+        // neither `result` nor `error`: it returned nothing, which is not a malformed answer.
+        Ok(returned(answer))
     }
 
     async fn json2(&self, model: &str, method: &str, call: &Call) -> Result<Value, OdooError> {
@@ -483,4 +488,23 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_without_result_returned_nothing() {
+        // As Odoo 18 answers `action_archive` (shared/odoo/tracking/mail.tracking.value.json).
+        assert_eq!(returned(json!({"jsonrpc": "2.0", "id": 7})), Value::Null);
+        assert_eq!(
+            returned(json!({"jsonrpc": "2.0", "id": 7, "result": [1, 2]})),
+            json!([1, 2])
+        );
+        assert_eq!(
+            returned(json!({"jsonrpc": "2.0", "id": 7, "result": false})),
+            json!(false)
+        );
+    }
 }
