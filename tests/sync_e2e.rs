@@ -238,6 +238,75 @@ fn a_hard_delete_leaves_every_total_at_the_next_incremental_sync() {
     assert_mirrors(&server, &pipelog);
 }
 
+/// How many records of `model` the last sync read.
+fn fetched(pipelog: &Pipelog, model: &str) -> u64 {
+    let last = &pipelog.status()["last_sync"];
+    last["outcome"]["succeeded"]["counts"][model]["fetched"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counts for {model}: {last}"))
+}
+
+#[test]
+fn after_a_burst_of_writes_a_quiet_odoo_is_read_from_its_clock_not_its_newest_write() {
+    let server = FakeServer::start(small_crm());
+    let pipelog = Pipelog::new(&server.url, "");
+    succeed(pipelog.sync(&[]));
+    // A burst: every lead written at once (an import, a mass edit, the daily probability cron).
+    let ids: Vec<u64> = server
+        .fake
+        .crm()
+        .table("crm.lead")
+        .expect("leads")
+        .keys()
+        .copied()
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        server.fake.crm().update(
+            "crm.lead",
+            *id,
+            obj(json!({"probability": 10.0 + n as f64 % 80.0})),
+        );
+    }
+    succeed(pipelog.sync(&[]));
+    assert_eq!(
+        fetched(&pipelog, "crm.lead"),
+        ids.len() as u64,
+        "the burst is read"
+    );
+    // Nothing changes from then on. The next sync may read the burst once more (it was written
+    // within the overlap before the read that saw it); after that nothing is read, because the
+    // overlap trails the time of the last read, not the newest write. (Following the newest
+    // write, every sync would read all of them again, for as long as nothing newer is written.)
+    let ten_minutes = std::time::Duration::from_secs(600);
+    server.fake.crm().advance_clock(ten_minutes);
+    succeed(pipelog.sync(&[]));
+    server.fake.crm().advance_clock(ten_minutes);
+    succeed(pipelog.sync(&[]));
+    assert_eq!(
+        fetched(&pipelog, "crm.lead"),
+        0,
+        "a quiet Odoo costs nothing"
+    );
+    assert_mirrors(&server, &pipelog);
+
+    // A slow transaction: it started 30 s before that read (Odoo stamps its start) and commits
+    // after it. The overlap behind the read's clock still finds it, as one change.
+    let updates = event_count(&pipelog, "OpportunityUpdated");
+    {
+        let mut crm = server.fake.crm();
+        let started = crm.now().as_microsecond() - 30_000_000;
+        crm.update_stamped(
+            "crm.lead",
+            ids[0],
+            obj(json!({"expected_revenue": 12_345.0})),
+            started,
+        );
+    }
+    succeed(pipelog.sync(&[]));
+    assert_eq!(event_count(&pipelog, "OpportunityUpdated"), updates + 1);
+    assert_mirrors(&server, &pipelog);
+}
+
 #[test]
 fn hard_deletes_are_found_by_reconcile_and_mass_deletes_need_confirmation() {
     let server = FakeServer::start(small_crm());

@@ -410,6 +410,8 @@ pub struct Crm {
     last_write_micros: i64,
     /// Generated data is dated back, like a CRM that existed before pipelog was installed.
     generating: bool,
+    /// How far the server's clock is ahead of the real one (tests move it on).
+    clock_offset_micros: i64,
 }
 
 pub fn format_datetime(micros: i64) -> String {
@@ -427,6 +429,7 @@ impl Crm {
             accounts: Vec::new(),
             last_write_micros: Timestamp::now().as_microsecond() - 400 * 86_400_000_000,
             generating: true,
+            clock_offset_micros: 0,
         };
         for (model, _, _) in MODELS {
             crm.tables.insert((*model).to_string(), BTreeMap::new());
@@ -439,9 +442,20 @@ impl Crm {
         crm
     }
 
+    /// The server's clock: what it stamps writes with and sends as the HTTP `Date`.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_microsecond(Timestamp::now().as_microsecond() + self.clock_offset_micros)
+            .unwrap_or_else(|_| Timestamp::now())
+    }
+
+    /// Moves the server's clock on (time passing without waiting for it).
+    pub fn advance_clock(&mut self, by: std::time::Duration) {
+        self.clock_offset_micros += by.as_micros() as i64;
+    }
+
     /// A write timestamp: now, or just after the last one if the clock has not moved on.
     pub fn tick(&mut self) -> i64 {
-        let now = Timestamp::now().as_microsecond();
+        let now = self.now().as_microsecond();
         // Generated history is spread out, a minute per record, like a CRM in use for weeks.
         self.last_write_micros = if self.generating {
             self.last_write_micros + 60_000_000
@@ -475,6 +489,12 @@ impl Crm {
     /// Updates fields of one record and bumps its `write_date`. Returns false for unknown ids.
     pub fn update(&mut self, model: &str, id: u64, values: Record) -> bool {
         let micros = self.tick();
+        self.update_stamped(model, id, values, micros)
+    }
+
+    /// Updates fields of one record with `write_date` set to `micros`: as a transaction that
+    /// started then (Odoo stamps a write with its transaction's start) commits now.
+    pub fn update_stamped(&mut self, model: &str, id: u64, values: Record, micros: i64) -> bool {
         let Some(record) = self.tables.get_mut(model).and_then(|t| t.get_mut(&id)) else {
             return false;
         };

@@ -193,6 +193,7 @@ impl FakeOdoo {
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
+        let clock = self.clone();
         Router::new()
             .route("/jsonrpc", post(jsonrpc))
             .route("/json/2/{model}/{method}", post(json2))
@@ -200,6 +201,22 @@ impl FakeOdoo {
             .route("/odoo/crm/{id}", get(lead_page))
             .route("/__fake/mutate", post(mutate))
             .route("/__fake/faults", post(add_fault).delete(clear_faults))
+            // Odoo's answers carry the server's clock (whole seconds), as any HTTP server's do.
+            .layer(axum::middleware::map_response(
+                move |mut response: Response| {
+                    let now = clock.crm().now();
+                    async move {
+                        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+                            .timestamp_to_rfc9110_string(&now)
+                            .ok()
+                            .and_then(|d| axum::http::HeaderValue::from_str(&d).ok());
+                        if let Some(value) = date {
+                            response.headers_mut().insert(header::DATE, value);
+                        }
+                        response
+                    }
+                },
+            ))
             .with_state(self.clone())
     }
 }

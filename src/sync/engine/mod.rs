@@ -113,7 +113,9 @@ pub struct SyncReport {
 /// Per-model progress kept between runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Cursor {
-    /// The newest `write_date` read, as Odoo formats it.
+    /// Where the next read starts, less the overlap, as Odoo formats a datetime: the server's
+    /// clock before the last read began, or (from a server without a `Date`) the newest
+    /// `write_date` read.
     watermark: Option<String>,
     last_reconcile_at: Option<Timestamp>,
 }
@@ -307,6 +309,10 @@ impl Syncer {
         let lookups = Arc::new(self.lookups().await?);
         let installed = self.installed_fields(run).await?;
         let now = Timestamp::now();
+        // The next reads start from the server's clock before this one began, less the overlap,
+        // not from the newest record: after a burst of writes, a quiet Odoo then costs nothing.
+        // Without a `Date`, from the newest `write_date` read, as before.
+        let read_began = self.client.server_clock().await.unwrap_or(None);
         let mut pending_deletes: Vec<(SyncModel, Vec<OdooId>, usize)> = Vec::new();
         let mut reconciled = Vec::new();
         for (model, fields) in &installed {
@@ -343,9 +349,10 @@ impl Syncer {
                     .await?;
             }
             let mut next = cursor.clone();
-            next.watermark = match (newest, cursor.watermark) {
-                (Some(newest), Some(old)) => Some(newest.max(old)),
-                (newest, old) => newest.or(old),
+            next.watermark = match (read_began, newest, cursor.watermark) {
+                (Some(clock), _, _) => Some(crate::sync::odoo::wire::format_datetime(clock)),
+                (None, Some(newest), Some(old)) => Some(newest.max(old)),
+                (None, newest, old) => newest.or(old),
             };
             // Hard deletes leave no trace in Odoo; a count that differs from what is held shows
             // there were some (one round trip), so the ids are compared at once, not only when due.

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
@@ -110,6 +111,13 @@ impl Call {
         self.params.insert(name.to_string(), value);
         self
     }
+}
+
+/// An HTTP `Date` (`Tue, 01 Dec 2026 22:52:16 GMT`, RFC 9110).
+fn http_date(text: &str) -> Option<Timestamp> {
+    jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(text)
+        .ok()
 }
 
 /// What a JSON-RPC answer without an `error` returned: its `result`, or null when Odoo left it out
@@ -286,6 +294,36 @@ impl OdooClient {
                 reason: format!("no version in {info}"),
             })?;
         Ok((version, major as u32))
+    }
+
+    /// The server's clock, from the HTTP `Date` of an answer to a cheap call (whole seconds): the
+    /// time of an answer received before a read began is not later than the read. `None` when the
+    /// server sends no (readable) `Date`.
+    pub async fn server_clock(&self) -> Result<Option<Timestamp>, OdooError> {
+        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1,
+            "params": {"service": "common", "method": "version", "args": []}});
+        let response = match self
+            .send(
+                self.http.post(format!("{}/jsonrpc", self.base)).json(&body),
+                "the clock check",
+            )
+            .await
+        {
+            // Odoo 20 removed /jsonrpc; /web/version answers on every version that has JSON-2.
+            Err(OdooError::Http { status: 404, .. }) => {
+                self.send(
+                    self.http.get(format!("{}/web/version", self.base)),
+                    "the clock check",
+                )
+                .await?
+            }
+            other => other?,
+        };
+        Ok(response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(http_date))
     }
 
     async fn authenticate(&self) -> Result<u64, OdooError> {
@@ -493,6 +531,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_date_reads_as_the_server_s_clock() {
+        assert_eq!(
+            http_date("Tue, 01 Dec 2026 22:52:16 GMT").map(|t| t.to_string()),
+            Some("2026-12-01T22:52:16Z".to_string())
+        );
+        assert_eq!(http_date("yesterday"), None);
+    }
 
     #[test]
     fn an_answer_without_result_returned_nothing() {
