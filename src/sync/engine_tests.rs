@@ -14,6 +14,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     store: Arc<Store>,
     syncer: Syncer,
+    fake: Arc<FakeOdoo>,
 }
 
 async fn setup(crm: CrmOptions, page_size: usize) -> Setup {
@@ -34,6 +35,7 @@ async fn setup(crm: CrmOptions, page_size: usize) -> Setup {
         _dir: dir,
         syncer: Syncer::new(store.clone(), client, options),
         store,
+        fake,
     }
 }
 
@@ -110,6 +112,32 @@ async fn opportunities_bring_the_partners_they_refer_to_and_no_others() {
         .await
         .expect("resync");
     assert_eq!(again.events, 0);
+    // Of Odoo's contacts, only those deals refer to are ever read: with the deals the first
+    // time, then (the held ones) by id.
+    let contacts = setup
+        .fake
+        .crm()
+        .table("res.partner")
+        .map(|t| t.len())
+        .unwrap_or(0);
+    assert!(contacts > referenced.len(), "the CRM has other contacts");
+    for run in [&report, &again] {
+        assert_eq!(run.counts["res.partner"].fetched, referenced.len() as u64);
+    }
+    // A customer renamed in Odoo: the next sync reads that one partner, and nothing else.
+    let renamed = *referenced.iter().next().expect("a customer");
+    setup.fake.crm().update(
+        "res.partner",
+        renamed,
+        crate::demo::crm::obj(serde_json::json!({"name": "Renamed Ltd"})),
+    );
+    let incremental = setup
+        .syncer
+        .run(RunRequest::default())
+        .await
+        .expect("incremental");
+    let partners = &incremental.counts["res.partner"];
+    assert_eq!((partners.fetched, partners.updated), (1, 1), "{partners:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,6 +158,9 @@ struct Run {
     warnings: Vec<String>,
     quarantined: Vec<QuarantinedRecord>,
     events: u64,
+    /// The partners held when the run began: the partner pass refreshes those (the ones deals
+    /// bring along in this run are read with them).
+    partners_held_before: BTreeSet<OdooId>,
 }
 
 impl Run {
@@ -235,6 +238,7 @@ impl Syncer {
             warnings: Vec::new(),
             quarantined: Vec::new(),
             events: 0,
+            partners_held_before: BTreeSet::new(),
         };
         let outcome = self.sync_all(&mut run, request).await;
         let duration_ms = started.elapsed().as_millis() as u64;
@@ -313,6 +317,7 @@ impl Syncer {
         // not from the newest record: after a burst of writes, a quiet Odoo then costs nothing.
         // Without a `Date`, from the newest `write_date` read, as before.
         let read_began = self.client.server_clock().await.unwrap_or(None);
+        run.partners_held_before = self.held_ids(SyncModel::Partner).await?;
         let mut pending_deletes: Vec<(SyncModel, Vec<OdooId>, usize)> = Vec::new();
         let mut reconciled = Vec::new();
         for (model, fields) in &installed {
