@@ -8,7 +8,11 @@
 //! inject faults. It must not touch the store: it is a source, like a real Odoo.
 
 pub mod crm;
+mod generate;
 pub mod query;
+mod render;
+mod schema;
+mod search;
 pub mod server;
 
 pub use crm::{Crm, CrmOptions};
