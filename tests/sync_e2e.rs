@@ -161,12 +161,12 @@ fn a_hard_delete_leaves_every_total_at_the_next_incremental_sync() {
         snapshot
             .opportunity_facts()
             .expect("facts")
-            .into_iter()
+            .iter()
             .filter(|f| {
                 f.status == DealStatus::Open && f.kind == pipelog::domain::LeadKind::Opportunity
             })
             .take(2)
-            .map(|f| (f.id, f.currency, f.expected_revenue))
+            .map(|f| (f.id, f.currency.clone(), f.expected_revenue))
             .collect()
     };
     assert_eq!(open_leads.len(), 2);

@@ -264,15 +264,33 @@ impl Reach {
     }
 }
 
+/// The facts a figure sums: every fact of the snapshot (shared, not copied) and which of them
+/// count.
+pub(super) struct AdmittedFacts {
+    all: std::sync::Arc<Vec<OpportunityFact>>,
+    admitted: Vec<usize>,
+}
+
+impl AdmittedFacts {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &OpportunityFact> {
+        self.admitted.iter().map(|&index| &self.all[index])
+    }
+}
+
 /// The facts within `reach` that `query` admits.
 pub(super) fn facts_in(
     snapshot: &Snapshot,
     reach: &Reach,
     query: &DashboardQuery,
-) -> Result<Vec<OpportunityFact>, QueryError> {
-    let mut facts = snapshot.opportunity_facts()?;
-    facts.retain(|fact| reach.includes(fact.salesperson) && query.admits(fact));
-    Ok(facts)
+) -> Result<AdmittedFacts, QueryError> {
+    let all = snapshot.opportunity_facts()?;
+    let admitted = all
+        .iter()
+        .enumerate()
+        .filter(|(_, fact)| reach.includes(fact.salesperson) && query.admits(fact))
+        .map(|(index, _)| index)
+        .collect();
+    Ok(AdmittedFacts { all, admitted })
 }
 
 /// The dashboard metrics of `stored`'s subject, summed again from `facts` (already narrowed): the
@@ -280,12 +298,12 @@ pub(super) fn facts_in(
 fn metrics_from_facts(
     snapshot: &Snapshot,
     stored: &MetricsView,
-    facts: &[OpportunityFact],
+    facts: &AdmittedFacts,
 ) -> Result<MetricsView, QueryError> {
     let mut visible = Aggregate::default();
     let mut unassigned = Aggregate::default();
     let mut own: HashMap<OdooId, Aggregate> = HashMap::new();
-    for fact in facts {
+    for fact in facts.iter() {
         let Some(contribution) = fact.contribution() else {
             continue;
         };

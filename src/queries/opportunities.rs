@@ -232,21 +232,22 @@ fn find(
             .as_ref()
             .is_some_and(|members| !members.contains(&owner)),
     };
-    let mut facts = snapshot.opportunity_facts()?;
-    facts.retain(|fact| {
-        viewer.sees_owner(fact.salesperson)
-            && owner_admitted(fact.salesperson)
-            && within_user.as_ref().is_none_or(|owners| {
-                fact.salesperson
-                    .is_some_and(|owner| owners.binary_search(&owner).is_ok())
-            })
-            && admits(fact, filter)
-    });
-    if let Some(text) = &filter.text {
-        let needle = text.to_lowercase();
-        facts.retain(|fact| fact.mentions(&needle));
-    }
-    let totals = totals_of(&facts);
+    let all = snapshot.opportunity_facts()?;
+    let needle = filter.text.as_ref().map(|text| text.to_lowercase());
+    let mut facts: Vec<&OpportunityFact> = all
+        .iter()
+        .filter(|fact| {
+            viewer.sees_owner(fact.salesperson)
+                && owner_admitted(fact.salesperson)
+                && within_user.as_ref().is_none_or(|owners| {
+                    fact.salesperson
+                        .is_some_and(|owner| owners.binary_search(&owner).is_ok())
+                })
+                && admits(fact, filter)
+                && needle.as_deref().is_none_or(|needle| fact.mentions(needle))
+        })
+        .collect();
+    let totals = totals_of(facts.iter().copied());
     let total = facts.len();
     let by_facts = matches!(
         filter.sort,

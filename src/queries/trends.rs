@@ -122,7 +122,7 @@ pub fn trends(
     let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
     let base = Drill::of(subject, query);
     let mut buckets: BTreeMap<(String, Bucket), MonthFigure> = BTreeMap::new();
-    for fact in facts {
+    for fact in facts.iter() {
         if fact.kind != crate::domain::LeadKind::Opportunity {
             continue;
         }

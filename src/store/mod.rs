@@ -16,7 +16,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use jiff::Timestamp;
 use redb::{
@@ -148,6 +148,7 @@ pub struct Store {
     writer: Mutex<Writer>,
     /// Mirrors `Writer::failure.is_some()`, so that readers notice without waiting for the writer.
     failed: AtomicBool,
+    facts: Arc<read::FactsCache>,
 }
 
 struct Writer {
@@ -172,6 +173,7 @@ impl Store {
                 failure: None,
             }),
             failed: AtomicBool::new(false),
+            facts: Arc::default(),
         };
         store.initialize()?;
         Ok(store)
@@ -278,7 +280,7 @@ impl Store {
             // A failure here stays recorded; the read below reports it.
             let _ = self.reopen(&mut writer);
         }
-        Ok(Snapshot::new(self.begin_read()?))
+        Ok(Snapshot::sharing(self.begin_read()?, self.facts.clone()))
     }
 
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
@@ -760,6 +762,18 @@ fn envelope(
     }
 }
 
+/// Marks that this transaction changes the opportunity facts (see `META_FACTS_GENERATION`).
+pub(super) fn bump_facts_generation(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let current: u64 = meta
+        .get(tables::META_FACTS_GENERATION)?
+        .and_then(|value| value.value().parse().ok())
+        .unwrap_or(0);
+    let next = (current + 1).to_string();
+    meta.insert(tables::META_FACTS_GENERATION, next.as_str())?;
+    Ok(())
+}
+
 /// Writes (or deletes) view rows in the given generation of the view tables.
 fn write_rows(
     txn: &WriteTransaction,
@@ -786,6 +800,9 @@ fn write_table_rows(
     rows: &[ViewRow],
     generation: Generation,
 ) -> Result<(), StoreError> {
+    if table == ViewTable::OpportunityFacts && !rows.is_empty() {
+        bump_facts_generation(txn)?;
+    }
     match view_definition(table, generation) {
         ViewDefinition::ById(definition) => {
             let mut open = txn.open_table(definition)?;

@@ -1,6 +1,7 @@
 //! Reading: a snapshot of the log and the views, consistent with itself while writes go on.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableError};
 use serde::Serialize;
@@ -14,12 +15,36 @@ use crate::projections::{
 
 use super::StoreError;
 use super::tables::{
-    CHECKPOINTS, EVENT_TYPE_COUNTS, EVENTS, Generation, META, META_VIEW_SCHEMA, SOURCE_RECORDS,
-    SYNC_CURSORS, ViewDefinition, view_definition,
+    CHECKPOINTS, EVENT_TYPE_COUNTS, EVENTS, Generation, META, META_FACTS_GENERATION,
+    META_VIEW_SCHEMA, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition, view_definition,
 };
 
 pub struct Snapshot {
     txn: ReadTransaction,
+    facts: Option<Arc<FactsCache>>,
+}
+
+/// The opportunity facts of one generation, decoded once and shared: every list, search,
+/// narrowed dashboard and trend reads all of them, and between two writes they are the same.
+#[derive(Default)]
+pub struct FactsCache(Mutex<Option<(u64, Arc<Vec<OpportunityFact>>)>>);
+
+impl FactsCache {
+    fn get(&self, generation: u64) -> Option<Arc<Vec<OpportunityFact>>> {
+        let cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cached
+            .as_ref()
+            .filter(|(held, _)| *held == generation)
+            .map(|(_, facts)| facts.clone())
+    }
+
+    fn keep(&self, generation: u64, facts: Arc<Vec<OpportunityFact>>) {
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // An older snapshot read late must not push out a newer generation.
+        if cached.as_ref().is_none_or(|(held, _)| *held <= generation) {
+            *cached = Some((generation, facts));
+        }
+    }
 }
 
 /// What `pipelog status --json` prints.
@@ -48,7 +73,26 @@ fn missing_is_empty<T>(result: Result<T, TableError>) -> Result<Option<T>, Store
 
 impl Snapshot {
     pub(super) fn new(txn: ReadTransaction) -> Self {
-        Snapshot { txn }
+        Snapshot { txn, facts: None }
+    }
+
+    /// A snapshot that shares decoded facts through `cache`.
+    pub(super) fn sharing(txn: ReadTransaction, cache: Arc<FactsCache>) -> Self {
+        Snapshot {
+            txn,
+            facts: Some(cache),
+        }
+    }
+
+    /// Which generation of the opportunity facts this snapshot holds (0 before any was written).
+    fn facts_generation(&self) -> Result<u64, StoreError> {
+        let Some(meta) = missing_is_empty(self.txn.open_table(META))? else {
+            return Ok(0);
+        };
+        Ok(meta
+            .get(META_FACTS_GENERATION)?
+            .and_then(|value| value.value().parse().ok())
+            .unwrap_or(0))
     }
 
     pub(super) fn txn(&self) -> &ReadTransaction {
@@ -267,7 +311,27 @@ impl Snapshot {
     }
 
     /// Every opportunity's facts, in id order, decoded straight from the table.
-    pub fn opportunity_facts(&self) -> Result<Vec<OpportunityFact>, StoreError> {
+    /// Every opportunity's compact facts, in id order; decoded once per generation when the
+    /// snapshot shares a cache.
+    pub fn opportunity_facts(&self) -> Result<Arc<Vec<OpportunityFact>>, StoreError> {
+        let generation = match &self.facts {
+            Some(cache) => {
+                let generation = self.facts_generation()?;
+                if let Some(facts) = cache.get(generation) {
+                    return Ok(facts);
+                }
+                Some((cache, generation))
+            }
+            None => None,
+        };
+        let facts = Arc::new(self.decode_opportunity_facts()?);
+        if let Some((cache, generation)) = generation {
+            cache.keep(generation, facts.clone());
+        }
+        Ok(facts)
+    }
+
+    fn decode_opportunity_facts(&self) -> Result<Vec<OpportunityFact>, StoreError> {
         let table = ViewTable::OpportunityFacts;
         let ViewDefinition::ById(definition) = view_definition(table, Generation::Live) else {
             return Ok(Vec::new());

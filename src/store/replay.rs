@@ -246,6 +246,8 @@ pub(super) fn replace_views(
     let version = VIEW_SCHEMA_VERSION.to_string();
     meta.insert(META_VIEW_SCHEMA, version.as_str())?;
     drop(meta);
+    // The facts tables were swapped, whatever rows came with them.
+    super::bump_facts_generation(txn)?;
     write_checkpoints(txn, position)
 }
 

@@ -38,6 +38,9 @@ pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("session
 
 pub const META_FORMAT_VERSION: &str = "format_version";
 pub const META_VIEW_SCHEMA: &str = "view_schema_version";
+/// Bumped in every write transaction that changes the opportunity facts: a snapshot with the
+/// same number holds the same facts, so decoded facts can be shared (see `FactsCache`).
+pub const META_FACTS_GENERATION: &str = "facts_generation";
 
 /// How a view table is keyed.
 pub enum ViewDefinition {

@@ -481,3 +481,65 @@ fn after_a_failed_write_the_file_is_reopened_and_the_model_reloaded() {
     );
     assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
 }
+
+#[test]
+fn decoded_facts_are_shared_within_a_generation_and_never_stale() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    let first = store.read().expect("snapshot");
+    let facts = first.opportunity_facts().expect("facts");
+    let again = store
+        .read()
+        .expect("snapshot")
+        .opportunity_facts()
+        .expect("facts");
+    assert!(
+        Arc::ptr_eq(&facts, &again),
+        "no write between: decoded once"
+    );
+    // A change of a deal: the next snapshot sees it, the older one keeps what it saw.
+    store
+        .append(events(vec![Event::OpportunityUpdated {
+            id: 100,
+            changes: vec![crate::domain::FieldChange {
+                field: "expected_revenue".into(),
+                before: serde_json::json!(5_000),
+                after: serde_json::json!(7_000),
+            }],
+        }]))
+        .expect("appends");
+    let changed = store
+        .read()
+        .expect("snapshot")
+        .opportunity_facts()
+        .expect("facts");
+    assert_eq!(changed[0].expected_revenue, 7_000);
+    assert_eq!(
+        first.opportunity_facts().expect("facts")[0].expected_revenue,
+        5_000
+    );
+    // A write that touches no deal keeps the generation; a rebuild starts a new one.
+    store
+        .append(events(vec![Event::UserCreated {
+            id: 8,
+            record: user("Bob", "bob@example.com"),
+        }]))
+        .expect("appends");
+    let unchanged = store
+        .read()
+        .expect("snapshot")
+        .opportunity_facts()
+        .expect("facts");
+    assert!(Arc::ptr_eq(&changed, &unchanged));
+    store.rebuild(&mut no_progress).expect("rebuilds");
+    let rebuilt = store
+        .read()
+        .expect("snapshot")
+        .opportunity_facts()
+        .expect("facts");
+    assert!(
+        !Arc::ptr_eq(&changed, &rebuilt),
+        "the swapped tables are read again"
+    );
+    assert_eq!(*rebuilt, *changed);
+}
