@@ -91,6 +91,18 @@ fn event_count(pipelog: &Pipelog, event_type: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every lead id the simulated Odoo holds.
+fn lead_ids(server: &FakeServer) -> Vec<u64> {
+    server
+        .fake
+        .crm()
+        .table("crm.lead")
+        .expect("leads")
+        .keys()
+        .copied()
+        .collect()
+}
+
 /// Deletes leads in the simulated Odoo the way a hard delete does: without a trace.
 fn hard_delete_leads(server: &FakeServer, ids: &[u64]) {
     let mut crm = server.fake.crm();
@@ -207,15 +219,7 @@ fn a_hard_delete_leaves_every_total_at_the_next_incremental_sync() {
     );
 
     // The comparison fails after the count differed: nothing is deleted, and the next sync does it.
-    let victim = server
-        .fake
-        .crm()
-        .table("crm.lead")
-        .expect("leads")
-        .keys()
-        .copied()
-        .next()
-        .expect("a lead");
+    let victim = lead_ids(&server)[0];
     hard_delete_leads(&server, &[victim]);
     // Every retry of the id comparison fails (the count and the reads still answer).
     server.fake.inject(Fault {
@@ -252,14 +256,7 @@ fn after_a_burst_of_writes_a_quiet_odoo_is_read_from_its_clock_not_its_newest_wr
     let pipelog = Pipelog::new(&server.url, "");
     succeed(pipelog.sync(&[]));
     // A burst: every lead written at once (an import, a mass edit, the daily probability cron).
-    let ids: Vec<u64> = server
-        .fake
-        .crm()
-        .table("crm.lead")
-        .expect("leads")
-        .keys()
-        .copied()
-        .collect();
+    let ids = lead_ids(&server);
     for (n, id) in ids.iter().enumerate() {
         server.fake.crm().update(
             "crm.lead",
@@ -312,14 +309,7 @@ fn hard_deletes_are_found_by_reconcile_and_mass_deletes_need_confirmation() {
     let server = FakeServer::start(small_crm());
     let pipelog = Pipelog::new(&server.url, "");
     succeed(pipelog.sync(&[]));
-    let ids: Vec<u64> = server
-        .fake
-        .crm()
-        .table("crm.lead")
-        .expect("leads")
-        .keys()
-        .copied()
-        .collect();
+    let ids = lead_ids(&server);
     hard_delete_leads(&server, &ids[..3]);
     let report = succeed(pipelog.sync(&["--full"]));
     assert!(report.contains("deleted     3"), "{report}");

@@ -200,16 +200,7 @@ impl Syncer {
         let mut newest: Option<String> = None;
         for chunk in wanted.chunks(self.options.page_size) {
             self.check_stop()?;
-            let domain = json!([["id", "in", chunk]]);
-            let page = self
-                .client
-                .call(
-                    SyncModel::Partner.odoo_name(),
-                    "search_read",
-                    self.search_call(domain, fields),
-                )
-                .await?;
-            let records = into_records(page);
+            let records = self.partners_by_id(chunk, fields).await?;
             for written in records.iter().filter_map(|r| r["write_date"].as_str()) {
                 newest = Some(newest.map_or(written.to_string(), |n| n.max(written.to_string())));
             }
@@ -315,6 +306,24 @@ impl Syncer {
         Ok(())
     }
 
+    /// The partners with these ids, as Odoo returns them.
+    async fn partners_by_id(
+        &self,
+        ids: &[OdooId],
+        fields: &[String],
+    ) -> Result<Vec<Value>, SyncError> {
+        let domain = json!([["id", "in", ids]]);
+        let page = self
+            .client
+            .call(
+                SyncModel::Partner.odoo_name(),
+                "search_read",
+                self.search_call(domain, fields),
+            )
+            .await?;
+        Ok(into_records(page))
+    }
+
     /// Partners by id, as pages marked as referenced.
     async fn fetch_partners(
         &self,
@@ -323,18 +332,9 @@ impl Syncer {
     ) -> Result<Vec<Page>, SyncError> {
         let mut pages = Vec::new();
         for chunk in ids.chunks(self.options.page_size) {
-            let domain = json!([["id", "in", chunk]]);
-            let page = self
-                .client
-                .call(
-                    SyncModel::Partner.odoo_name(),
-                    "search_read",
-                    self.search_call(domain, fields),
-                )
-                .await?;
             pages.push(Page {
                 model: SyncModel::Partner,
-                records: into_records(page),
+                records: self.partners_by_id(chunk, fields).await?,
                 referenced: true,
             });
         }
