@@ -18,7 +18,7 @@ use crate::store::Snapshot;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TeamRowKind {
-    /// The subject's own deals (`owner`-less for everything).
+    /// The subject's own deals (no such row for everything: admins own no deals as such).
     Own,
     /// A direct report's whole reach (for everything: a top of the hierarchy's).
     Report,

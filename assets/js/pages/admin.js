@@ -57,11 +57,11 @@ function accountsSection(view, accounts) {
 }
 
 function runsTable(sync) {
-  return el("table", { id: "runs" }, el("thead", {}, el("tr", {}, el("th", {}, "Started"), el("th", {}, "Outcome"),
+  return el("div", { class: "scroll" }, el("table", { id: "runs", class: "runs" }, el("thead", {}, el("tr", {}, el("th", {}, "Started"), el("th", {}, "Outcome"),
     el("th", {}, "Errors and warnings"), el("th", { class: "num" }, "Took"))),
   el("tbody", {}, sync.history.recent_runs.map((run) => el("tr", { class: outcomeOf(run) },
     el("td", {}, dateTime(run.started_at)), el("td", {}, outcomeOf(run)), el("td", {}, notesOf(run)),
-    el("td", { class: "num" }, run.duration_ms === null ? "–" : `${(run.duration_ms / 1000).toFixed(1)} s`)))));
+    el("td", { class: "num" }, run.duration_ms === null ? "–" : `${(run.duration_ms / 1000).toFixed(1)} s`))))));
 }
 
 function syncState(sync) {
@@ -133,7 +133,7 @@ function overridesSection(view, overrides, choices) {
     el("td", {}, o.name), el("td", {}, o.manager_name || (o.manager_id ? `user ${o.manager_id}` : "nobody (top of the tree)")),
     el("td", {}, el("button", { type: "button", class: "link", onclick: () => setManager(o.user_id, null) }, "Follow Odoo again"))));
   return el("section", {}, el("h2", {}, "Manager overrides"), form,
-    rows.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Person"), el("th", {}, "Reports to"), el("th", {}, ""))), el("tbody", {}, rows))
+    rows.length ? el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Person"), el("th", {}, "Reports to"), el("th", {}, ""))), el("tbody", {}, rows)))
       : el("p", { class: "muted" }, "None: everyone follows Odoo's employee records."));
 }
 

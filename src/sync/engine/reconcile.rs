@@ -15,8 +15,9 @@ impl Syncer {
         &self,
         model: SyncModel,
     ) -> Result<Option<String>, SyncError> {
+        let held = self.held_ids(model).await?;
         let call = Call::new()
-            .param("domain", json!([]))
+            .param("domain", among_held(model, &held))
             .param("context", json!({"active_test": false}));
         let answer = self
             .client
@@ -28,9 +29,7 @@ impl Syncer {
                 reason: format!("not a count: {answer}"),
             })
         })?;
-        let held = self
-            .held_ids(model)
-            .await?
+        let held = held
             .into_iter()
             .filter(|id| !crate::migrate::is_legacy(model, *id))
             .count() as u64;
@@ -42,8 +41,9 @@ impl Syncer {
         &self,
         model: SyncModel,
     ) -> Result<(Vec<OdooId>, usize), SyncError> {
+        let held = self.held_ids(model).await?;
         let call = Call::new()
-            .param("domain", json!([]))
+            .param("domain", among_held(model, &held))
             .param("order", json!("id asc"))
             .param("context", json!({"active_test": false}));
         let remote: BTreeSet<OdooId> = self
@@ -53,7 +53,6 @@ impl Syncer {
             .as_array()
             .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default();
-        let held = self.held_ids(model).await?;
         // Records the legacy migration made up (stages known by name only) are not Odoo's to delete.
         let missing: Vec<OdooId> = held
             .difference(&remote)
@@ -105,5 +104,14 @@ impl Syncer {
             .map(|(model, cursor)| cursor_entry(*model, cursor))
             .collect();
         self.append(run, events, updates).await
+    }
+}
+
+/// The records to count or compare: all of the model, or for partners (of which pipelog holds
+/// only the deals' customers) the held ones, so that Odoo's other contacts never count.
+fn among_held(model: SyncModel, held: &BTreeSet<OdooId>) -> Value {
+    match model {
+        SyncModel::Partner => json!([["id", "in", held.iter().collect::<Vec<_>>()]]),
+        _ => json!([]),
     }
 }
