@@ -1,0 +1,316 @@
+//! What one write transaction writes: the planned events with their positions and versions,
+//! the source records and cursors, the view rows (bumping the facts generation when facts
+//! change) and the checkpoints. The writer lock and the read model are `Store`'s.
+
+use super::*;
+
+/// A batch of commands checked and given positions, ready to be written.
+pub(super) struct Planned {
+    pub(super) results: Vec<Result<Appended, StoreError>>,
+    pub(super) envelopes: Vec<EventEnvelope>,
+    /// Aggregate → its version after this transaction.
+    pub(super) versions: BTreeMap<String, u64>,
+    /// Command id → the outcome to answer when the command is sent again.
+    pub(super) commands: Vec<(String, StoredCommand)>,
+}
+
+/// Checks command ids and expected versions and assigns positions. Only reads the file and touches
+/// no in-memory state, so a failure here leaves nothing to undo.
+pub(super) fn plan_events(
+    txn: &WriteTransaction,
+    batches: Vec<CommandBatch>,
+) -> Result<Planned, StoreError> {
+    let events = txn.open_table(EVENTS)?;
+    let versions = txn.open_table(AGGREGATE_VERSIONS)?;
+    let commands = txn.open_table(COMMANDS)?;
+    let mut next_position = events.last()?.map(|(key, _)| key.value() + 1).unwrap_or(1);
+    let recorded_at = Timestamp::now();
+    let mut seen_commands: BTreeMap<String, StoredCommand> = BTreeMap::new();
+    let mut planned = Planned {
+        results: Vec::with_capacity(batches.len()),
+        envelopes: Vec::new(),
+        versions: BTreeMap::new(),
+        commands: Vec::new(),
+    };
+    for batch in batches {
+        if let Some(command_id) = &batch.command_id {
+            let first = match seen_commands.get(command_id) {
+                Some(first) => Some(first.clone()),
+                None => commands
+                    .get(command_id.as_str())?
+                    .map(|stored| StoredCommand::decode(command_id, stored.value()))
+                    .transpose()?,
+            };
+            if let Some(first) = first {
+                planned
+                    .results
+                    .push(first.replay(command_id, &batch.fingerprint));
+                continue;
+            }
+        }
+        let mut batch_versions: BTreeMap<String, u64> = BTreeMap::new();
+        let mut conflict = None;
+        let mut new_versions = Vec::with_capacity(batch.events.len());
+        for new in &batch.events {
+            let key = new.event.aggregate().to_string();
+            let current = match batch_versions
+                .get(&key)
+                .or_else(|| planned.versions.get(&key))
+            {
+                Some(version) => *version,
+                None => versions.get(key.as_str())?.map(|v| v.value()).unwrap_or(0),
+            };
+            if !version_matches(new.expected_version, current) {
+                conflict = Some(StoreError::Conflict {
+                    aggregate: key,
+                    expected: ExpectedVersionText(new.expected_version),
+                    actual: current,
+                });
+                break;
+            }
+            batch_versions.insert(key, current + 1);
+            new_versions.push(current + 1);
+        }
+        if let Some(conflict) = conflict {
+            planned.results.push(Err(conflict));
+            continue;
+        }
+        let mut appended = Appended {
+            positions: Vec::new(),
+            versions: new_versions,
+            replayed: false,
+        };
+        for (new, &aggregate_version) in batch.events.into_iter().zip(&appended.versions) {
+            planned
+                .envelopes
+                .push(envelope(new, next_position, aggregate_version, recorded_at));
+            appended.positions.push(next_position);
+            next_position += 1;
+        }
+        planned.versions.extend(batch_versions);
+        if let Some(command_id) = batch.command_id {
+            let stored = StoredCommand {
+                appended: appended.clone(),
+                fingerprint: batch.fingerprint,
+            };
+            seen_commands.insert(command_id.clone(), stored.clone());
+            planned.commands.push((command_id, stored));
+        }
+        planned.results.push(Ok(appended));
+    }
+    Ok(planned)
+}
+
+/// Writes planned events with their per-aggregate index, versions, command outcomes and counts.
+pub(super) fn write_events(txn: &WriteTransaction, planned: &Planned) -> Result<(), StoreError> {
+    let mut events = txn.open_table(EVENTS)?;
+    let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
+    let mut type_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut json = Vec::new();
+    for envelope in &planned.envelopes {
+        json.clear();
+        serde_json::to_writer(&mut json, envelope)
+            .map_err(|error| StoreError::Encode(error.to_string()))?;
+        events.insert(envelope.position, json.as_slice())?;
+        let key = format!(
+            "{}/{}",
+            envelope.aggregate_type.as_str(),
+            envelope.aggregate_id
+        );
+        by_aggregate.insert((key.as_str(), envelope.position), ())?;
+        *type_counts.entry(envelope.event.type_name()).or_default() += 1;
+    }
+    let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
+    for (key, version) in &planned.versions {
+        versions.insert(key.as_str(), *version)?;
+    }
+    let mut commands = txn.open_table(COMMANDS)?;
+    for (command_id, stored) in &planned.commands {
+        let json =
+            serde_json::to_vec(stored).map_err(|error| StoreError::Encode(error.to_string()))?;
+        commands.insert(command_id.as_str(), json.as_slice())?;
+    }
+    let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
+    for (type_name, added) in type_counts {
+        let current = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
+        counts.insert(type_name, current + added)?;
+    }
+    Ok(())
+}
+
+/// Below this many events a write folds them on its own thread: starting a second one costs more.
+pub(super) const PARALLEL_FOLD_EVENTS: usize = 256;
+
+/// Writes the events and source records while the model folds them and renders the rows that
+/// changed: the two touch nothing in common, so large batches (a sync's pages) do both at once.
+pub(super) fn write_and_fold(
+    txn: &WriteTransaction,
+    planned: &Planned,
+    sources: &SourceUpdates,
+    model: &mut ReadModel,
+) -> Result<Vec<ViewRow>, StoreError> {
+    let fold = |model: &mut ReadModel| {
+        for envelope in &planned.envelopes {
+            model.apply(envelope);
+        }
+        model.settle()
+    };
+    let write = || {
+        write_events(txn, planned)?;
+        write_sources(txn, sources)
+    };
+    if planned.envelopes.len() < PARALLEL_FOLD_EVENTS {
+        write()?;
+        return Ok(fold(model));
+    }
+    std::thread::scope(|scope| {
+        let folding = scope.spawn(|| fold(model));
+        let written = write();
+        let rows = folding
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written.map(|()| rows)
+    })
+}
+
+/// Writes a batch's view rows and checkpoints, and commits.
+pub(super) fn finish(
+    txn: WriteTransaction,
+    rows: &[ViewRow],
+    position: u64,
+) -> Result<(), StoreError> {
+    write_rows(&txn, rows, Generation::Live)?;
+    write_checkpoints(&txn, position)?;
+    txn.commit()?;
+    Ok(())
+}
+
+pub(super) fn write_sources(
+    txn: &WriteTransaction,
+    sources: &SourceUpdates,
+) -> Result<(), StoreError> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let mut records = txn.open_table(SOURCE_RECORDS)?;
+    let mut value = Vec::new();
+    for record in &sources.upserts {
+        value.clear();
+        value.extend_from_slice(&record.checksum.to_le_bytes());
+        value.extend_from_slice(&record.raw);
+        records.insert(record.key.as_str(), value.as_slice())?;
+    }
+    for key in &sources.deletes {
+        records.remove(key.as_str())?;
+    }
+    let mut cursors = txn.open_table(SYNC_CURSORS)?;
+    for (model, cursor) in &sources.cursors {
+        cursors.insert(model.as_str(), cursor.as_slice())?;
+    }
+    Ok(())
+}
+
+pub(super) fn version_matches(expected: ExpectedVersion, current: u64) -> bool {
+    match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => current == 0,
+        ExpectedVersion::Exactly(version) => current == version,
+    }
+}
+
+pub(super) fn envelope(
+    new: NewEvent,
+    position: u64,
+    aggregate_version: u64,
+    recorded_at: Timestamp,
+) -> EventEnvelope {
+    let AggregateRef { kind, id } = new.event.aggregate();
+    EventEnvelope {
+        position,
+        event_id: Uuid::now_v7(),
+        schema_version: EVENT_SCHEMA_VERSION,
+        aggregate_type: kind,
+        aggregate_id: id,
+        aggregate_version,
+        recorded_at,
+        effective_at: new.effective_at,
+        metadata: new.metadata,
+        event: new.event,
+    }
+}
+
+/// Marks that this transaction changes the opportunity facts (see `META_FACTS_GENERATION`).
+pub(super) fn bump_facts_generation(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let current: u64 = meta
+        .get(tables::META_FACTS_GENERATION)?
+        .and_then(|value| value.value().parse().ok())
+        .unwrap_or(0);
+    let next = (current + 1).to_string();
+    meta.insert(tables::META_FACTS_GENERATION, next.as_str())?;
+    Ok(())
+}
+
+/// Writes (or deletes) view rows in the given generation of the view tables.
+pub(super) fn write_rows(
+    txn: &WriteTransaction,
+    rows: &[ViewRow],
+    generation: Generation,
+) -> Result<(), StoreError> {
+    let mut start = 0;
+    while start < rows.len() {
+        let table = rows[start].table;
+        let end = start
+            + rows[start..]
+                .iter()
+                .take_while(|row| row.table == table)
+                .count();
+        write_table_rows(txn, table, &rows[start..end], generation)?;
+        start = end;
+    }
+    Ok(())
+}
+
+pub(super) fn write_table_rows(
+    txn: &WriteTransaction,
+    table: ViewTable,
+    rows: &[ViewRow],
+    generation: Generation,
+) -> Result<(), StoreError> {
+    if table == ViewTable::OpportunityFacts && !rows.is_empty() {
+        bump_facts_generation(txn)?;
+    }
+    match view_definition(table, generation) {
+        ViewDefinition::ById(definition) => {
+            let mut open = txn.open_table(definition)?;
+            for row in rows {
+                let RowKey::Id(id) = row.key else { continue };
+                match &row.value {
+                    Some(bytes) => open.insert(id, bytes.as_slice())?,
+                    None => open.remove(id)?,
+                };
+            }
+        }
+        ViewDefinition::ByName(definition) => {
+            let mut open = txn.open_table(definition)?;
+            for row in rows {
+                let RowKey::Name(name) = &row.key else {
+                    continue;
+                };
+                match &row.value {
+                    Some(bytes) => open.insert(name.as_str(), bytes.as_slice())?,
+                    None => open.remove(name.as_str())?,
+                };
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn write_checkpoints(txn: &WriteTransaction, position: u64) -> Result<(), StoreError> {
+    let mut checkpoints = txn.open_table(CHECKPOINTS)?;
+    for projection in PROJECTIONS {
+        checkpoints.insert(projection, position)?;
+    }
+    Ok(())
+}
