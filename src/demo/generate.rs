@@ -333,14 +333,23 @@ impl Crm {
         }
     }
 
-    pub(super) fn generate_opportunities(&mut self) {
-        let salespeople = self.salespeople();
-        let partners: Vec<u64> = self.tables["res.partner"]
+    /// Who a new deal may go to: the salespeople, the customers (not the company itself) and how
+    /// many teams there are.
+    fn deal_parties(&self) -> (Vec<u64>, Vec<u64>, u64) {
+        let partners = self.tables["res.partner"]
             .keys()
             .copied()
             .filter(|id| *id > 1)
             .collect();
-        let teams = self.tables["crm.team"].len() as u64;
+        (
+            self.salespeople(),
+            partners,
+            self.tables["crm.team"].len() as u64,
+        )
+    }
+
+    pub(super) fn generate_opportunities(&mut self) {
+        let (salespeople, partners, teams) = self.deal_parties();
         for id in 1..=self.options.opportunities as u64 {
             let owner = if self.rng.chance(8) {
                 None
@@ -426,13 +435,7 @@ impl Crm {
     /// wins, losses, restores, reassignments, new deals, deletions, manager changes and renames.
     pub fn mutate(&mut self, count: usize) -> Vec<String> {
         let mut done = Vec::new();
-        let salespeople = self.salespeople();
-        let partners: Vec<u64> = self.tables["res.partner"]
-            .keys()
-            .copied()
-            .filter(|id| *id > 1)
-            .collect();
-        let teams = self.tables["crm.team"].len() as u64;
+        let (salespeople, partners, teams) = self.deal_parties();
         for _ in 0..count {
             let leads: Vec<u64> = self.tables["crm.lead"].keys().copied().collect();
             let Some(&lead) = (!leads.is_empty()).then(|| self.rng.pick(&leads)) else {
