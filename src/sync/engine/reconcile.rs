@@ -15,9 +15,15 @@ impl Syncer {
         &self,
         model: SyncModel,
     ) -> Result<Option<String>, SyncError> {
+        // Of the partners, pipelog holds only the deals' customers, so Odoo's count of contacts
+        // says nothing, and counting just the held ones would send all their ids every sync. A
+        // deleted customer changes no total: partners are reconciled periodically only.
+        if model == SyncModel::Partner {
+            return Ok(None);
+        }
         let held = self.held_ids(model).await?;
         let call = Call::new()
-            .param("domain", among_held(model, &held))
+            .param("domain", json!([]))
             .param("context", json!({"active_test": false}));
         let answer = self
             .client
@@ -43,7 +49,7 @@ impl Syncer {
     ) -> Result<(Vec<OdooId>, usize), SyncError> {
         let held = self.held_ids(model).await?;
         let call = Call::new()
-            .param("domain", among_held(model, &held))
+            .param("domain", json!([]))
             .param("order", json!("id asc"))
             .param("context", json!({"active_test": false}));
         let remote: BTreeSet<OdooId> = self
@@ -104,14 +110,5 @@ impl Syncer {
             .map(|(model, cursor)| cursor_entry(*model, cursor))
             .collect();
         self.append(run, events, updates).await
-    }
-}
-
-/// The records to count or compare: all of the model, or for partners (of which pipelog holds
-/// only the deals' customers) the held ones, so that Odoo's other contacts never count.
-fn among_held(model: SyncModel, held: &BTreeSet<OdooId>) -> Value {
-    match model {
-        SyncModel::Partner => json!([["id", "in", held.iter().collect::<Vec<_>>()]]),
-        _ => json!([]),
     }
 }
