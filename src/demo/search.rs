@@ -96,7 +96,8 @@ pub(super) fn search(
             matched.push(id);
         }
     }
-    if !by_id {
+    // Without paging (a count, a grouping) the order is nobody's concern, as in Odoo's SQL.
+    if !by_id && paging.is_some() {
         sort(crm, model, &mut matched, &order);
     }
     Ok(matched
