@@ -71,6 +71,17 @@ fn missing_is_empty<T>(result: Result<T, TableError>) -> Result<Option<T>, Store
     }
 }
 
+/// The facts generation recorded in `meta` (see `META_FACTS_GENERATION`), for readers and for
+/// the write that bumps it.
+pub(super) fn facts_generation_in(
+    meta: &impl ReadableTable<&'static str, &'static str>,
+) -> Result<u64, StoreError> {
+    Ok(meta
+        .get(META_FACTS_GENERATION)?
+        .and_then(|value| value.value().parse().ok())
+        .unwrap_or(0))
+}
+
 impl Snapshot {
     pub(super) fn new(txn: ReadTransaction) -> Self {
         Snapshot { txn, facts: None }
@@ -86,13 +97,10 @@ impl Snapshot {
 
     /// Which generation of the opportunity facts this snapshot holds (0 before any was written).
     fn facts_generation(&self) -> Result<u64, StoreError> {
-        let Some(meta) = missing_is_empty(self.txn.open_table(META))? else {
-            return Ok(0);
-        };
-        Ok(meta
-            .get(META_FACTS_GENERATION)?
-            .and_then(|value| value.value().parse().ok())
-            .unwrap_or(0))
+        match missing_is_empty(self.txn.open_table(META))? {
+            Some(meta) => facts_generation_in(&meta),
+            None => Ok(0),
+        }
     }
 
     pub(super) fn txn(&self) -> &ReadTransaction {
@@ -310,7 +318,6 @@ impl Snapshot {
         self.view(ViewTable::Opportunities, RowKey::Id(id))
     }
 
-    /// Every opportunity's facts, in id order, decoded straight from the table.
     /// Every opportunity's compact facts, in id order; decoded once per generation when the
     /// snapshot shares a cache.
     pub fn opportunity_facts(&self) -> Result<Arc<Vec<OpportunityFact>>, StoreError> {

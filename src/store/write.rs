@@ -242,11 +242,7 @@ pub(super) fn envelope(
 /// Marks that this transaction changes the opportunity facts (see `META_FACTS_GENERATION`).
 pub(super) fn bump_facts_generation(txn: &WriteTransaction) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META)?;
-    let current: u64 = meta
-        .get(tables::META_FACTS_GENERATION)?
-        .and_then(|value| value.value().parse().ok())
-        .unwrap_or(0);
-    let next = (current + 1).to_string();
+    let next = (read::facts_generation_in(&meta)? + 1).to_string();
     meta.insert(tables::META_FACTS_GENERATION, next.as_str())?;
     Ok(())
 }
@@ -277,7 +273,8 @@ pub(super) fn write_table_rows(
     rows: &[ViewRow],
     generation: Generation,
 ) -> Result<(), StoreError> {
-    if table == ViewTable::OpportunityFacts && !rows.is_empty() {
+    // Rows written to the copy a rebuild fills are not seen until the swap, which bumps it.
+    if table == ViewTable::OpportunityFacts && generation == Generation::Live && !rows.is_empty() {
         bump_facts_generation(txn)?;
     }
     match view_definition(table, generation) {
