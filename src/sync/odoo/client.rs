@@ -113,6 +113,15 @@ impl Call {
     }
 }
 
+/// The server's clock in an answer's `Date` header, when it has a readable one.
+fn date_of(response: &reqwest::Response) -> Option<Timestamp> {
+    response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(http_date)
+}
+
 /// An HTTP `Date` (`Tue, 01 Dec 2026 22:52:16 GMT`, RFC 9110).
 fn http_date(text: &str) -> Option<Timestamp> {
     jiff::fmt::rfc2822::DateTimeParser::new()
@@ -259,24 +268,7 @@ impl OdooClient {
     }
 
     async fn version(&self) -> Result<(String, u32), OdooError> {
-        let answer = self
-            .post_jsonrpc("common", "version", json!([]), "the version check")
-            .await;
-        let info = match answer {
-            Ok(info) => info,
-            // Odoo 20 removed /jsonrpc; /web/version answers on every version that has JSON-2.
-            Err(OdooError::Http { status: 404, .. }) => {
-                let response = self
-                    .send(
-                        self.http.get(format!("{}/web/version", self.base)),
-                        "the version check",
-                    )
-                    .await?;
-                let body: Value = read_json(response, "the version check").await?;
-                json!({"server_version": body["version"], "server_version_info": body["version_info"]})
-            }
-            Err(other) => return Err(other),
-        };
+        let (info, _) = self.version_answer("the version check").await?;
         let version = info["server_version"]
             .as_str()
             .unwrap_or("unknown")
@@ -300,30 +292,27 @@ impl OdooClient {
     /// time of an answer received before a read began is not later than the read. `None` when the
     /// server sends no (readable) `Date`.
     pub async fn server_clock(&self) -> Result<Option<Timestamp>, OdooError> {
-        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1,
-            "params": {"service": "common", "method": "version", "args": []}});
-        let response = match self
-            .send(
-                self.http.post(format!("{}/jsonrpc", self.base)).json(&body),
-                "the clock check",
-            )
+        Ok(self.version_answer("the clock check").await?.1)
+    }
+
+    /// Odoo's `common.version` (`server_version`, `server_version_info`) with the `Date` it came
+    /// with. Odoo 20 removed /jsonrpc; /web/version answers on every version that has JSON-2.
+    async fn version_answer(&self, what: &str) -> Result<(Value, Option<Timestamp>), OdooError> {
+        match self
+            .post_jsonrpc_dated("common", "version", json!([]), what)
             .await
         {
-            // Odoo 20 removed /jsonrpc; /web/version answers on every version that has JSON-2.
             Err(OdooError::Http { status: 404, .. }) => {
-                self.send(
-                    self.http.get(format!("{}/web/version", self.base)),
-                    "the clock check",
-                )
-                .await?
+                let response = self
+                    .send(self.http.get(format!("{}/web/version", self.base)), what)
+                    .await?;
+                let date = date_of(&response);
+                let body: Value = read_json(response, what).await?;
+                let info = json!({"server_version": body["version"], "server_version_info": body["version_info"]});
+                Ok((info, date))
             }
-            other => other?,
-        };
-        Ok(response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(http_date))
+            other => other,
+        }
     }
 
     async fn authenticate(&self) -> Result<u64, OdooError> {
@@ -377,6 +366,20 @@ impl OdooClient {
         args: Value,
         what: &str,
     ) -> Result<Value, OdooError> {
+        Ok(self
+            .post_jsonrpc_dated(service, method, args, what)
+            .await?
+            .0)
+    }
+
+    /// A JSON-RPC call's result, with the HTTP `Date` of its answer.
+    async fn post_jsonrpc_dated(
+        &self,
+        service: &str,
+        method: &str,
+        args: Value,
+        what: &str,
+    ) -> Result<(Value, Option<Timestamp>), OdooError> {
         let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": service, "method": method, "args": args}});
         let response = self
             .send(
@@ -384,13 +387,14 @@ impl OdooClient {
                 what,
             )
             .await?;
+        let date = date_of(&response);
         let answer: Value = read_json(response, what).await?;
         if let Some(error) = answer.get("error") {
             return Err(self.server_error(what, error.get("data").unwrap_or(error)));
         }
         // A method that returns None (`action_archive`, `action_set_lost`) gives an answer with
         // neither `result` nor `error`: it returned nothing, which is not a malformed answer.
-        Ok(returned(answer))
+        Ok((returned(answer), date))
     }
 
     async fn json2(&self, model: &str, method: &str, call: &Call) -> Result<Value, OdooError> {
