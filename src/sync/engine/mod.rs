@@ -514,6 +514,25 @@ impl Syncer {
         })
         .await
     }
+
+    /// The ids of `model`'s records that match `domain`, archived ones included (ids only).
+    async fn search_ids(
+        &self,
+        model: SyncModel,
+        domain: Value,
+    ) -> Result<BTreeSet<OdooId>, SyncError> {
+        let call = Call::new()
+            .param("domain", domain)
+            .param("order", json!("id asc"))
+            .param("context", json!({"active_test": false}));
+        Ok(self
+            .client
+            .call(model.odoo_name(), "search", call)
+            .await?
+            .as_array()
+            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default())
+    }
 }
 
 fn cursor_entry(model: SyncModel, cursor: &Cursor) -> (String, Vec<u8>) {

@@ -112,10 +112,7 @@ impl Syncer {
                 if let Some(id) = record["id"].as_u64() {
                     last_id = last_id.max(id);
                 }
-                if let Some(written) = record["write_date"].as_str() {
-                    newest =
-                        Some(newest.map_or(written.to_string(), |n| n.max(written.to_string())));
-                }
+                note_newest(&mut newest, record);
             }
             let unseen: Vec<OdooId> = match partner_fields {
                 Some(_) => records
@@ -185,24 +182,16 @@ impl Syncer {
         since: Option<&str>,
         pages: mpsc::Sender<Page>,
     ) -> Result<Option<String>, SyncError> {
-        let call = Call::new()
-            .param("domain", json!(self.changed_since(since)))
-            .param("order", json!("id asc"))
-            .param("context", json!({"active_test": false}));
-        let changed: BTreeSet<OdooId> = self
-            .client
-            .call(SyncModel::Partner.odoo_name(), "search", call)
-            .await?
-            .as_array()
-            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default();
+        let changed = self
+            .search_ids(SyncModel::Partner, json!(self.changed_since(since)))
+            .await?;
         let wanted: Vec<OdooId> = changed.intersection(held).copied().collect();
         let mut newest: Option<String> = None;
         for chunk in wanted.chunks(self.options.page_size) {
             self.check_stop()?;
             let records = self.partners_by_id(chunk, fields).await?;
-            for written in records.iter().filter_map(|r| r["write_date"].as_str()) {
-                newest = Some(newest.map_or(written.to_string(), |n| n.max(written.to_string())));
+            for record in &records {
+                note_newest(&mut newest, record);
             }
             let page = Page {
                 model: SyncModel::Partner,
@@ -388,5 +377,14 @@ fn into_records(page: Value) -> Vec<Value> {
     match page {
         Value::Array(records) => records,
         _ => Vec::new(),
+    }
+}
+
+/// Keeps the newest `write_date` read so far (Odoo's format sorts as text).
+fn note_newest(newest: &mut Option<String>, record: &Value) {
+    if let Some(written) = record["write_date"].as_str()
+        && newest.as_deref().is_none_or(|held| written > held)
+    {
+        *newest = Some(written.to_string());
     }
 }

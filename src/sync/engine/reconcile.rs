@@ -2,9 +2,7 @@
 //! with Odoo's, periodically and whenever a cheap count says they differ; a comparison that
 //! would delete too much is refused.
 
-use std::collections::BTreeSet;
-
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::*;
 
@@ -48,17 +46,7 @@ impl Syncer {
         model: SyncModel,
     ) -> Result<(Vec<OdooId>, usize), SyncError> {
         let held = self.held_ids(model).await?;
-        let call = Call::new()
-            .param("domain", json!([]))
-            .param("order", json!("id asc"))
-            .param("context", json!({"active_test": false}));
-        let remote: BTreeSet<OdooId> = self
-            .client
-            .call(model.odoo_name(), "search", call)
-            .await?
-            .as_array()
-            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default();
+        let remote = self.search_ids(model, json!([])).await?;
         // Records the legacy migration made up (stages known by name only) are not Odoo's to delete.
         let missing: Vec<OdooId> = held
             .difference(&remote)
