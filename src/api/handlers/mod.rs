@@ -117,6 +117,24 @@ fn parse<T: std::str::FromStr>(
         .transpose()
 }
 
+/// A parameter that is one of a few words: `read` turns it into a value, and a word it does not
+/// know is refused with what the choices are (`choices`).
+fn choice<T>(
+    params: &HashMap<String, String>,
+    name: &str,
+    read: impl Fn(&str) -> Option<T>,
+    choices: &str,
+) -> Result<Option<T>, ApiError> {
+    params
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .map(|text| {
+            read(text)
+                .ok_or_else(|| ApiError::BadRequest(format!("{name}: {text:?} is not {choices}")))
+        })
+        .transpose()
+}
+
 fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
     match params.keys().find(|k| !known.contains(&k.as_str())) {
         Some(unknown) => Err(ApiError::BadRequest(format!(

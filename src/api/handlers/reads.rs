@@ -87,28 +87,25 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             "owner",
         ],
     )?;
-    let status = match params.get("status").filter(|s| !s.is_empty()) {
-        None => None,
-        Some(text) => Some(StatusFilter::parse(text).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "status: {text:?} is not open, won, lost, active (open or won) or closed (won or lost)"
-            ))
-        })?),
-    };
-    let owner = match params.get("owner").filter(|s| !s.is_empty()) {
-        None => None,
-        Some(text) => Some(OwnerFilter::parse(text).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "owner: {text:?} is not unassigned (no salesperson) or outside (a salesperson outside the hierarchy)"
-            ))
-        })?),
-    };
-    let (sort, descending) = match params.get("sort").filter(|s| !s.is_empty()) {
-        Some(text) => SortKey::parse(text).ok_or_else(|| {
-            ApiError::BadRequest(format!("sort: {text:?} is not one of expected_close, revenue, name, stage, salesperson (prefix - for descending)"))
-        })?,
-        None => (SortKey::ExpectedClose, false),
-    };
+    let status = choice(
+        params,
+        "status",
+        StatusFilter::parse,
+        "open, won, lost, active (open or won) or closed (won or lost)",
+    )?;
+    let owner = choice(
+        params,
+        "owner",
+        OwnerFilter::parse,
+        "unassigned (no salesperson) or outside (a salesperson outside the hierarchy)",
+    )?;
+    let (sort, descending) = choice(
+        params,
+        "sort",
+        SortKey::parse,
+        "one of expected_close, revenue, name, stage, salesperson (prefix - for descending)",
+    )?
+    .unwrap_or((SortKey::ExpectedClose, false));
     Ok(OpportunityFilter {
         stage: parse(params, "stage")?,
         salesperson: parse(params, "salesperson")?,
