@@ -35,6 +35,13 @@ function legend(meanings) {
     el("li", {}, el("span", { class: `swatch ${meaning}`, "aria-hidden": "true" }), MEANINGS[meaning])));
 }
 
+// What a column's list must hold: its deals, its first series' value, and the second series'
+// (the weighted value) when there is one.
+function bucketFigure(spec, bucket) {
+  return { count: bucket.count, cents: bucket.values[spec.series[0].key] || 0,
+    weighted: spec.series[1] ? bucket.values[spec.series[1].key] || 0 : undefined };
+}
+
 // A step between gridlines that reads well: 1, 2 or 5 times a power of ten.
 function niceStep(max, lines) {
   const raw = Math.max(1, max / lines);
@@ -137,8 +144,7 @@ function plot(spec, currency, width, select) {
   const labelled = labelsThatFit(spec.buckets, slot);
   spec.buckets.forEach((bucket, i) => {
     const x = left + i * slot;
-    const link = svgEl("a", { href: bucket.href, ...figureData(currency, {
-      count: bucket.count, cents: bucket.values[first] || 0, weighted: spec.series[1] ? bucket.values[spec.series[1].key] || 0 : undefined }), ...bucket.attrs });
+    const link = svgEl("a", { href: bucket.href, ...figureData(currency, bucketFigure(spec, bucket)), ...bucket.attrs });
     link.append(svgEl("title", {}, `${bucket.long}: ${count(bucket.count)} · ${money(bucket.values[first] || 0, currency)}`));
     // The whole column height answers a tap, not only the bar.
     link.append(svgEl("rect", { class: "hit", x, y: top, width: slot, height: height - top - bottom }));
@@ -172,8 +178,7 @@ function table(spec, currency) {
       el("thead", {}, el("tr", {}, el("th", {}, spec.bucketName || "Month"), el("th", { class: "num" }, "Deals"),
         spec.series.map((s) => el("th", { class: "num" }, s.name)))),
       el("tbody", {}, spec.buckets.map((bucket) => {
-        const figure = { count: bucket.count, cents: bucket.values[spec.series[0].key] || 0,
-          weighted: spec.series[1] ? bucket.values[spec.series[1].key] || 0 : undefined };
+        const figure = bucketFigure(spec, bucket);
         return el("tr", {}, el("th", {}, bucket.long),
           el("td", { class: "num" }, figureLink(count(bucket.count), bucket.href, currency, figure)),
           spec.series.map((s) => el("td", { class: "num" }, figureLink(money(bucket.values[s.key] || 0, currency), bucket.href, currency, figure))));

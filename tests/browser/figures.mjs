@@ -26,12 +26,15 @@ const keyOf = (n) => `${n.href}|${n.currency}|${n.count}|${n.cents}|${n.weighted
 // except for rates and averages, and for chart columns, whose value the readout and table give.
 async function checkText(page, number) {
   if (number.inChart || /%|–/.test(number.text)) return;
-  const expected = await page.evaluate(({ currency, count, cents, weighted }) => {
-    const money = (c) => new Intl.NumberFormat(navigator.language || "en", { style: "currency", currency, maximumFractionDigits: 0 }).format(c / 100);
-    return [count.toLocaleString(navigator.language || "en"), cents === null ? null : money(cents), weighted === null ? null : money(weighted)].filter(Boolean);
+  // Its count, its value, its weighted value, or (the average deal) its value per deal.
+  const { expected, average } = await page.evaluate(({ currency, count, cents, weighted }) => {
+    const locale = navigator.language || "en";
+    const money = (c) => new Intl.NumberFormat(locale, { style: "currency", currency, maximumFractionDigits: 0 }).format(c / 100);
+    return {
+      expected: [count.toLocaleString(locale), cents === null ? null : money(cents), weighted === null ? null : money(weighted)].filter(Boolean),
+      average: cents !== null && count ? money(Math.round(cents / count)) : null,
+    };
   }, number);
-  const average = number.cents !== null && number.count ? await page.evaluate(({ currency, count, cents }) =>
-    new Intl.NumberFormat(navigator.language || "en", { style: "currency", currency, maximumFractionDigits: 0 }).format(Math.round(cents / count) / 100), number) : null;
   for (const part of number.text.split(" · ")) {
     assert.ok(expected.includes(part) || part === average, `"${part}" is none of ${JSON.stringify(expected)} (${number.href})`);
   }
