@@ -11,8 +11,15 @@ function notesOf(run) {
   if (run.outcome.failed) return run.outcome.failed.reason;
   const done = run.outcome.succeeded;
   if (!done) return "";
-  const reconciled = Object.entries(done.counts).filter(([, c]) => c.reconciled)
-    .map(([model, c]) => `${model}: ids compared (${c.reconciled}), ${c.deleted} deleted`);
+  // Grouped by why: a periodic check compares every model's ids at once.
+  const byReason = new Map();
+  for (const [model, c] of Object.entries(done.counts).filter(([, c]) => c.reconciled)) {
+    const group = byReason.get(c.reconciled) || { models: [], deleted: 0 };
+    group.models.push(model);
+    group.deleted += c.deleted;
+    byReason.set(c.reconciled, group);
+  }
+  const reconciled = [...byReason].map(([why, g]) => `ids compared (${why}) for ${g.models.join(", ")}: ${g.deleted} deleted`);
   return [...done.warnings, done.quarantined.length ? `${done.quarantined.length} quarantined` : "", ...reconciled].filter(Boolean).join("; ");
 }
 
@@ -60,7 +67,7 @@ function runsTable(sync) {
   return el("div", { class: "scroll" }, el("table", { id: "runs", class: "runs" }, el("thead", {}, el("tr", {}, el("th", {}, "Started"), el("th", {}, "Outcome"),
     el("th", {}, "Errors and warnings"), el("th", { class: "num" }, "Took"))),
   el("tbody", {}, sync.history.recent_runs.map((run) => el("tr", { class: outcomeOf(run) },
-    el("td", {}, dateTime(run.started_at)), el("td", {}, outcomeOf(run)), el("td", {}, notesOf(run)),
+    el("td", {}, dateTime(run.started_at)), el("td", {}, outcomeOf(run)), el("td", { class: "notes" }, notesOf(run)),
     el("td", { class: "num" }, run.duration_ms === null ? "–" : `${(run.duration_ms / 1000).toFixed(1)} s`))))));
 }
 
