@@ -44,6 +44,9 @@ struct Args {
     /// How many changes each time.
     #[arg(long, default_value_t = 5)]
     mutations: usize,
+    /// About how many tracked changes each deal had in the year before now (0: no past).
+    #[arg(long, default_value_t = 4)]
+    history_changes: u32,
 }
 
 #[tokio::main]
@@ -59,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         database: args.database,
         admin_password: args.admin_password,
         admin_api_key: args.api_key,
+        history_changes: args.history_changes,
     });
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!(

@@ -63,6 +63,8 @@ pub struct SyncSection {
     pub mass_delete_percent: Option<f64>,
     pub reconcile_every_minutes: Option<u64>,
     pub default_currency: Option<String>,
+    /// Deals whose past a scheduled sync reads from Odoo's change tracking at most.
+    pub history_deals_per_run: Option<usize>,
 }
 
 /// Values from flags and the environment (already merged by the command line parser), which win
@@ -272,6 +274,10 @@ pub fn resolve(
             .map(|m| Duration::from_secs(m * 60))
             .unwrap_or(defaults.reconcile_every),
         default_currency: sync.default_currency.unwrap_or(defaults.default_currency),
+        history_per_run: sync
+            .history_deals_per_run
+            .unwrap_or(defaults.history_per_run)
+            .max(1),
     };
     match (problems.is_empty(), schedule) {
         (true, Some(schedule)) => Ok(Settings {
@@ -384,6 +390,7 @@ pub const EXAMPLE: &str = r#"# pipelog configuration. Precedence: these values <
 # overlap_seconds = 300                # re-read window behind the last write_date seen
 # mass_delete_percent = 10             # refuse a reconcile that would delete more of a model
 # reconcile_every_minutes = 60         # how often ids are compared to find hard deletes
+# history_deals_per_run = 20000        # deals whose past one scheduled sync reads from Odoo's chatter
 # default_currency = "USD"             # for opportunities whose currency Odoo does not say
 
 [server]

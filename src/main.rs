@@ -97,6 +97,11 @@ enum Command {
         /// configured share of a model.
         #[arg(long)]
         allow_mass_delete: bool,
+        /// Read the past of every deal that has none yet from Odoo's change tracking (its
+        /// chatter) in this run. The first sync of a data file does this by itself; later syncs
+        /// read the past of new deals, and of at most `sync.history_deals_per_run` (20,000) older ones per run.
+        #[arg(long)]
+        backfill_history: bool,
         /// Keep running: sync now, then on the schedule (sync.schedule, default every 5 minutes)
         /// until Ctrl-C or SIGTERM.
         #[arg(long)]
@@ -182,11 +187,12 @@ fn problems(list: Vec<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The server reports what it does; one-shot commands stay quiet unless something is wrong.
-    init_logging(if matches!(cli.command, Command::Serve { .. }) {
-        "info"
-    } else {
-        "warn"
+    // The server reports what it does; one-shot commands stay quiet unless something is wrong,
+    // except for the progress of a long import of Odoo's change history.
+    init_logging(match cli.command {
+        Command::Serve { .. } => "info",
+        Command::Sync { .. } => "warn,pipelog::sync::engine::history=info",
+        _ => "warn",
     });
     match run(cli) {
         Ok(code) => code,
@@ -255,12 +261,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync {
             full,
             allow_mass_delete,
+            backfill_history,
             schedule,
             odoo,
         } => {
             let request = RunRequest {
                 full,
                 allow_mass_delete,
+                backfill_history,
             };
             if schedule {
                 cli::sync::sync_on_schedule(&cli.data, request, &odoo)

@@ -244,7 +244,21 @@ pub fn arb_event() -> impl Strategy<Value = Event> {
         2 => (opportunity_id.clone(), prop::option::of(user_id())).prop_map(|(id, to)| Event::OpportunityAssigned { id, from: None, to }),
         1 => opportunity_id.clone().prop_map(|id| Event::OpportunityArchived { id, lost_reason: None }),
         1 => opportunity_id.clone().prop_map(|id| Event::OpportunityRestored { id }),
-        1 => opportunity_id.prop_map(|id| Event::OpportunityDeleted { id }),
+        1 => opportunity_id.clone().prop_map(|id| Event::OpportunityDeleted { id }),
+        // Tracked changes from Odoo: news or history only, by their time against the deal's.
+        2 => (opportunity_id.clone(), 0i64..500_000, 1u64..99).prop_map(|(id, v, message_id)| Event::OpportunityChangeRecorded {
+            id,
+            changes: change("expected_revenue", serde_json::json!(v)),
+            message_id,
+            author_id: None,
+            author: None,
+        }),
+        1 => (opportunity_id, arb_opportunity()).prop_map(|(id, record)| Event::OpportunityHistoryBegins {
+            id,
+            record,
+            first_read_at: None,
+            gaps: Vec::new(),
+        }),
         1 => (1u64..5, any::<bool>(), 0i64..10).prop_map(|(id, is_won, sequence)| Event::StageCreated {
             id,
             record: StageRecord { name: format!("Stage {id}"), sequence, is_won, fold: false, team_id: None },

@@ -68,6 +68,17 @@ fn csrf_throttling_write_back_idempotency_conflicts_and_restarts_on_the_real_bin
         (*id, record["user_id"].as_u64().expect("owner"))
     };
     let target = if owner == 11 { 12 } else { 11 };
+    // The version the page would send back: the deal's events so far (its first read and the
+    // past imported from Odoo's tracking).
+    let detail: Value = client
+        .get(format!("{url}/api/opportunities/{lead}"))
+        .header("cookie", &cookie)
+        .send()
+        .expect("detail")
+        .json()
+        .expect("json");
+    let version = detail["version"].as_u64().expect("version");
+    let seen = format!("\"{version}\"");
     let assign = |key: &str, version: Option<&str>| {
         let mut request = client
             .post(format!("{url}/api/opportunities/{lead}/assign"))
@@ -90,20 +101,20 @@ fn csrf_throttling_write_back_idempotency_conflicts_and_restarts_on_the_real_bin
     assert_eq!(refused.status(), 502);
     assert!(refused.text().expect("body").contains("refused"));
     server.fake.clear_faults();
-    let done = assign("a-2", Some("\"1\""));
+    let done = assign("a-2", Some(&seen));
     assert_eq!(done.status(), 200);
     let body: Value = done.json().expect("json");
-    let again: Value = assign("a-2", Some("\"1\"")).json().expect("json");
+    let again: Value = assign("a-2", Some(&seen)).json().expect("json");
     assert_eq!(again["replayed"], true);
     assert_eq!(again["positions"], body["positions"]);
     assert_eq!(
         server.fake.crm().table("crm.lead").expect("leads")[&lead]["user_id"],
         json!(target)
     );
-    let stale = assign("a-3", Some("\"1\""));
+    let stale = assign("a-3", Some(&seen));
     assert_eq!(stale.status(), 409);
     let stale: Value = stale.json().expect("json");
-    assert_eq!(stale["error"]["current_version"], 2);
+    assert_eq!(stale["error"]["current_version"], version + 1);
 
     // Five wrong passwords, then even the right one waits.
     for _ in 0..5 {

@@ -147,6 +147,9 @@ pub struct SyncRequest {
     /// Let this run delete more than the mass-delete guard allows.
     #[serde(default)]
     pub allow_mass_delete: bool,
+    /// Read the past of every deal that has none yet from Odoo's change tracking in this run.
+    #[serde(default)]
+    pub backfill_history: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

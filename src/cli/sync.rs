@@ -40,9 +40,10 @@ pub(crate) fn sync(path: &Path, request: RunRequest, odoo: &OdooArgs) -> anyhow:
                 report.duration_ms as f64 / 1000.0,
                 report.events
             );
+            let width = report.counts.keys().map(String::len).max().unwrap_or(12);
             for (model, counts) in &report.counts {
                 println!(
-                    "  {model:<12} fetched {:>7}  created {:>6}  updated {:>6}  deleted {:>5}  quarantined {:>4}",
+                    "  {model:<width$} fetched {:>7}  created {:>6}  updated {:>6}  deleted {:>5}  quarantined {:>4}",
                     counts.fetched,
                     counts.created,
                     counts.updated,

@@ -38,6 +38,9 @@ pub struct CrmOptions {
     pub database: String,
     pub admin_password: String,
     pub admin_api_key: Option<String>,
+    /// About how many tracked changes each generated deal had before now (a past of up to a
+    /// year in Odoo's chatter); 0 for none.
+    pub history_changes: u32,
 }
 
 impl Default for CrmOptions {
@@ -52,6 +55,7 @@ impl Default for CrmOptions {
             database: "salesdemo".into(),
             admin_password: "admin".into(),
             admin_api_key: None,
+            history_changes: 4,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct Crm {
     pub(super) generating: bool,
     /// How far the server's clock is ahead of the real one (tests move it on).
     clock_offset_micros: i64,
+    /// The chatter messages of each lead, in id order (Odoo's index on model and res_id).
+    pub(super) messages_by_lead: BTreeMap<u64, Vec<u64>>,
 }
 
 pub fn format_datetime(micros: i64) -> String {
@@ -123,6 +129,7 @@ impl Crm {
             last_write_micros: Timestamp::now().as_microsecond() - 400 * 86_400_000_000,
             generating: true,
             clock_offset_micros: 0,
+            messages_by_lead: BTreeMap::new(),
         };
         for (model, _, _) in MODELS {
             crm.tables.insert((*model).to_string(), BTreeMap::new());
@@ -131,6 +138,7 @@ impl Crm {
         crm.generate_people();
         crm.generate_partners();
         crm.generate_opportunities();
+        crm.generate_past();
         crm.generating = false;
         crm
     }
@@ -191,10 +199,16 @@ impl Crm {
         let Some(record) = self.tables.get_mut(model).and_then(|t| t.get_mut(&id)) else {
             return false;
         };
+        let before = (model == "crm.lead" && !self.generating).then(|| record.clone());
         for (key, value) in values {
             record.insert(key, value);
         }
         record.insert("__write_micros".into(), json!(micros));
+        if let Some(before) = before {
+            let after = record.clone();
+            let author = self.partner_of(Some(super::crm::ADMIN_UID));
+            self.track(id, &before, &after, micros, author);
+        }
         true
     }
 

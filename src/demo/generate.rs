@@ -67,6 +67,7 @@ impl Crm {
 
     pub(super) fn generate_reference_data(&mut self) {
         self.named("res.company", 1, "YourCompany");
+        self.generate_tracking_fields();
         for (i, code) in self.options.currencies.clone().iter().enumerate() {
             self.named("res.currency", i as u64 + 1, code);
         }
@@ -483,7 +484,7 @@ impl Crm {
                     format!("crm.lead {id}: created")
                 }
                 87..=90 => {
-                    self.tables.get_mut("crm.lead").map(|t| t.remove(&lead));
+                    self.remove("crm.lead", lead);
                     format!("crm.lead {lead}: deleted")
                 }
                 91..=95 => {

@@ -14,6 +14,7 @@ mod render;
 mod schema;
 mod search;
 pub mod server;
+mod tracking;
 
 pub use crm::{Crm, CrmOptions};
 pub use server::{FakeOdoo, Fault, FaultKind, FaultedMethod, serve};

@@ -149,7 +149,7 @@ pub fn execute(
         }
         "unlink" => {
             for id in ids_of(param(args, kwargs, 0, "ids")) {
-                crm.tables.get_mut(model).map(|t| t.remove(&id));
+                crm.remove(model, id);
             }
             Ok(json!(true))
         }

@@ -206,6 +206,57 @@ pub const PARTNERS: &[FieldDef] = &[
     field("type", "Address Type", Selection(PARTNER_TYPES)),
 ];
 
+pub const MODEL_FIELDS: &[FieldDef] = &[
+    field("name", "Field Name", Char),
+    field("model", "Model Name", Char),
+    field("ttype", "Field Type", Char),
+    field("tracking", "Enable Ordered Tracking", Integer),
+    field("field_description", "Field Label", Char),
+];
+
+const MESSAGE_TYPES: &[(&str, &str)] = &[
+    ("email", "Incoming Email"),
+    ("comment", "Comment"),
+    ("notification", "System notification"),
+];
+
+pub const MESSAGES: &[FieldDef] = &[
+    field("model", "Related Document Model", Char),
+    field("res_id", "Related Document ID", Integer),
+    field("date", "Date", Datetime),
+    field("author_id", "Author", Many2one("res.partner")),
+    // A one2many in Odoo; the simulation keeps the ids on the message, as an index would.
+    field(
+        "tracking_value_ids",
+        "Tracking values",
+        One2many("mail.tracking.value"),
+    ),
+    field("message_type", "Type", Selection(MESSAGE_TYPES)),
+    field("subtype_id", "Subtype", Many2one("mail.message.subtype")),
+    field("body", "Contents", Char),
+];
+
+pub const TRACKING_VALUES: &[FieldDef] = &[
+    field("field_id", "Field", Many2one("ir.model.fields")),
+    // JSON in Odoo: what is left of a field that was removed.
+    field("field_info", "Removed field information", Char),
+    field("old_value_integer", "Old Value Integer", Integer),
+    field("old_value_float", "Old Value Float", Float),
+    field("old_value_char", "Old Value Char", Char),
+    field("old_value_text", "Old Value Text", Char),
+    field("old_value_datetime", "Old Value DateTime", Datetime),
+    field("new_value_integer", "New Value Integer", Integer),
+    field("new_value_float", "New Value Float", Float),
+    field("new_value_char", "New Value Char", Char),
+    field("new_value_text", "New Value Text", Char),
+    field("new_value_datetime", "New Value Datetime", Datetime),
+    field("currency_id", "Currency", Many2one("res.currency")),
+    field("mail_message_id", "Message ID", Many2one("mail.message")),
+    computed("display_name", "Display Name", Char),
+    field("create_uid", "Created by", Many2one("res.users")),
+    field("write_uid", "Last Updated by", Many2one("res.users")),
+];
+
 pub const NAMED: &[FieldDef] = &[
     field("name", "Name", Char),
     field("active", "Active", Boolean),
@@ -228,6 +279,10 @@ pub const MODELS: &[(&str, &[FieldDef], &str)] = &[
     ("hr.job", NAMED, "name, id"),
     ("res.groups", NAMED, "name, id"),
     ("hr.employee.public", PUBLIC_EMPLOYEES, "name, id"),
+    ("ir.model.fields", MODEL_FIELDS, "name"),
+    ("mail.message", MESSAGES, "id desc"),
+    ("mail.tracking.value", TRACKING_VALUES, "id desc"),
+    ("mail.message.subtype", NAMED, "sequence, id"),
 ];
 
 /// Models that read another model's records (Odoo's SQL views over the same table).

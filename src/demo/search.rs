@@ -77,10 +77,16 @@ pub(super) fn search(
     } else {
         None
     };
-    let candidates: Box<dyn Iterator<Item = (&u64, &Record)>> = match id_list(&terms) {
-        Some(ids) => Box::new(ids.into_iter().filter_map(|id| table.get_key_value(&id))),
-        None => Box::new(table.range(start..)),
-    };
+    // An index on (model, res_id), as Odoo's: a lead's messages without scanning them all.
+    let by_lead = (model == "mail.message")
+        .then(|| in_list(&terms, "res_id"))
+        .flatten()
+        .map(|leads| crm.messages_of(&leads));
+    let candidates: Box<dyn Iterator<Item = (&u64, &Record)>> =
+        match by_lead.or(in_list(&terms, "id")) {
+            Some(ids) => Box::new(ids.into_iter().filter_map(|id| table.get_key_value(&id))),
+            None => Box::new(table.range(start..)),
+        };
     let mut matched = Vec::new();
     for (&id, record) in candidates {
         if enough.is_some_and(|n| matched.len() >= n) {
@@ -107,13 +113,13 @@ pub(super) fn search(
         .collect())
 }
 
-/// The ids of a top-level `["id", "in", [...]]` term (all terms ANDed), sorted.
-pub(super) fn id_list(terms: &[Value]) -> Option<Vec<u64>> {
+/// The values of a top-level `[field, "in", [...]]` term (all terms ANDed), sorted.
+pub(super) fn in_list(terms: &[Value], field: &str) -> Option<Vec<u64>> {
     if terms.iter().any(|t| t.is_string()) {
         return None;
     }
     let term = terms.iter().find(|t| {
-        t.get(0).and_then(Value::as_str) == Some("id")
+        t.get(0).and_then(Value::as_str) == Some(field)
             && t.get(1).and_then(Value::as_str) == Some("in")
     })?;
     let mut ids: Vec<u64> = term
@@ -236,7 +242,7 @@ pub(super) fn leaf(
 }
 
 pub(super) fn is_empty(value: &Value) -> bool {
-    value.is_null() || value == &json!(false)
+    value.is_null() || value == &json!(false) || value.as_array().is_some_and(Vec::is_empty)
 }
 
 /// The stored value at `path` (one dot allowed: `stage_id.is_won`) and its field type.

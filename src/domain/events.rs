@@ -38,6 +38,20 @@ impl FieldChange {
     }
 }
 
+/// A field whose tracked history does not lead to the value Odoo holds: between `after` (the last
+/// tracked change, or the creation) and `before` (the next tracked change, or the first read)
+/// it changed without a trace in Odoo's chatter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryGap {
+    pub field: String,
+    /// What the tracking says the field was.
+    pub tracked: serde_json::Value,
+    /// What it was found to be next.
+    pub found: serde_json::Value,
+    pub after: Option<Timestamp>,
+    pub before: Option<Timestamp>,
+}
+
 /// Role of a pipelog account.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
@@ -146,6 +160,33 @@ pub enum Event {
         id: OdooId,
         from: Option<OdooId>,
         to: Option<OdooId>,
+    },
+    /// Where a deal's known past begins, rebuilt from Odoo's change tracking: the deal as it was
+    /// when Odoo created it (effective at its `create_date`). Fields Odoo does not track
+    /// (probability, expected closing) carry the values pipelog first read. History only: the
+    /// current views keep the record the sync read.
+    OpportunityHistoryBegins {
+        id: OdooId,
+        record: OpportunityRecord,
+        /// When pipelog first read the deal: untracked fields are known from then on.
+        first_read_at: Option<Timestamp>,
+        /// Where Odoo's tracking and its record disagree (tracking switched on late, a field
+        /// changed by SQL); the record wins.
+        #[serde(default)]
+        gaps: Vec<HistoryGap>,
+    },
+    /// A change Odoo tracked (a chatter message with tracking values), effective at the
+    /// message's date. One per message; fields pipelog does not hold are left out.
+    OpportunityChangeRecorded {
+        id: OdooId,
+        changes: Vec<FieldChange>,
+        /// The `mail.message` id.
+        message_id: OdooId,
+        /// The message's author (a `res.partner`) and their name.
+        #[serde(default)]
+        author_id: Option<OdooId>,
+        #[serde(default)]
+        author: Option<String>,
     },
 
     AccountCreated {
@@ -309,6 +350,8 @@ impl Event {
             Event::OpportunityRestored { .. } => "OpportunityRestored",
             Event::OpportunityAssigned { .. } => "OpportunityAssigned",
             Event::OpportunityStageChanged { .. } => "OpportunityStageChanged",
+            Event::OpportunityHistoryBegins { .. } => "OpportunityHistoryBegins",
+            Event::OpportunityChangeRecorded { .. } => "OpportunityChangeRecorded",
             Event::AccountCreated { .. } => "AccountCreated",
             Event::AccountUpdated { .. } => "AccountUpdated",
             Event::AccountDeleted { .. } => "AccountDeleted",
@@ -348,7 +391,9 @@ impl Event {
             | Event::OpportunityArchived { id, .. }
             | Event::OpportunityRestored { id }
             | Event::OpportunityAssigned { id, .. }
-            | Event::OpportunityStageChanged { id, .. } => (K::Opportunity, id.to_string()),
+            | Event::OpportunityStageChanged { id, .. }
+            | Event::OpportunityHistoryBegins { id, .. }
+            | Event::OpportunityChangeRecorded { id, .. } => (K::Opportunity, id.to_string()),
             Event::AccountCreated { id, .. }
             | Event::AccountUpdated { id, .. }
             | Event::AccountDeleted { id } => (K::Account, id.to_string()),

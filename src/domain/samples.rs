@@ -104,6 +104,25 @@ pub fn one_of_each_event() -> Vec<Event> {
             from: Some(1),
             to: Some(2),
         },
+        Event::OpportunityHistoryBegins {
+            id: 1,
+            record: opportunity(Some(2), 1, 80),
+            first_read_at: None,
+            gaps: vec![HistoryGap {
+                field: "stage_id".into(),
+                tracked: serde_json::json!(2),
+                found: serde_json::json!(3),
+                after: None,
+                before: None,
+            }],
+        },
+        Event::OpportunityChangeRecorded {
+            id: 1,
+            changes: vec![FieldChange::new("stage_id", &Some(1), &Some(2))],
+            message_id: 199,
+            author_id: Some(3),
+            author: Some("Mitchell Admin".into()),
+        },
         Event::AccountCreated {
             id: 1,
             record: AccountRecord {

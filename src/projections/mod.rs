@@ -16,7 +16,7 @@ pub mod views;
 
 pub use hierarchy::{Hierarchy, ManagerSource};
 pub use metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals};
-pub use model::{Anomaly, ReadModel, SYNC_STATUS_KEY};
+pub use model::{Anomaly, DealTimes, ReadModel, SYNC_STATUS_KEY};
 pub use rows::{RowKey, ViewRow, ViewTable, decode};
 pub use views::*;
 

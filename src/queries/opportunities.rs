@@ -412,6 +412,8 @@ pub struct HistoryEntry {
     #[schema(value_type = String, format = DateTime)]
     pub recorded_at: Timestamp,
     pub source: Option<String>,
+    /// Who made the change: the author in Odoo's chatter for a tracked change, else the account
+    /// or process that recorded it.
     pub actor: Option<String>,
     pub event: String,
     /// Field-level changes: `{field, before, after}`.
@@ -513,7 +515,17 @@ pub fn opportunity_detail(
     let id_json = |id: Option<OdooId>| serde_json::json!(id);
     let mut history = Vec::new();
     for envelope in snapshot.aggregate_events(&format!("opportunity/{id}"))? {
+        let mut actor = envelope.metadata.actor.clone();
         let changes = match &envelope.event {
+            Event::OpportunityChangeRecorded {
+                changes, author, ..
+            } => {
+                actor = author.clone().or(actor);
+                changes
+                    .iter()
+                    .map(|c| names.change(&c.field, &c.before, &c.after))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
             Event::OpportunityUpdated { changes, .. } => changes
                 .iter()
                 .map(|c| names.change(&c.field, &c.before, &c.after))
@@ -537,11 +549,14 @@ pub fn opportunity_detail(
             at: envelope.occurred_at(),
             recorded_at: envelope.recorded_at,
             source: envelope.metadata.source.clone(),
-            actor: envelope.metadata.actor.clone(),
+            actor,
             event: envelope.event.type_name().to_string(),
             changes,
         });
     }
+    // The past imported from Odoo's tracking arrives after the deal's first read: shown in the
+    // order it happened.
+    history.sort_by_key(|entry| (entry.at, entry.position));
     Ok(OpportunityDetail {
         version: snapshot.aggregate_version(&format!("opportunity/{id}"))?,
         opportunity,

@@ -65,6 +65,7 @@ async fn opportunities_bring_the_partners_they_refer_to_and_no_others() {
         .run(RunRequest {
             full: true,
             allow_mass_delete: false,
+            ..RunRequest::default()
         })
         .await
         .expect("sync");
@@ -108,6 +109,7 @@ async fn opportunities_bring_the_partners_they_refer_to_and_no_others() {
         .run(RunRequest {
             full: true,
             allow_mass_delete: false,
+            ..RunRequest::default()
         })
         .await
         .expect("resync");
@@ -149,6 +151,7 @@ async fn a_stopped_run_ends_between_pages_with_whole_pages_committed() {
     let run = setup.syncer.run(RunRequest {
         full: true,
         allow_mass_delete: false,
+        ..RunRequest::default()
     });
     let stopper = async {
         loop {

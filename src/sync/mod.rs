@@ -9,6 +9,7 @@ pub mod apply;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;
+pub mod history;
 pub mod mapping;
 pub mod odoo;
 pub mod plan;

@@ -55,12 +55,13 @@ impl Schedule {
 }
 
 /// "Sync now" requests. Many requests before the loop gets to them make one run; `full` and
-/// `allow_mass_delete` stick if any request asked for them.
+/// `allow_mass_delete` and `backfill_history` stick if any request asked for them.
 #[derive(Default)]
 pub struct SyncTrigger {
     notify: Notify,
     full: AtomicBool,
     allow_mass_delete: AtomicBool,
+    backfill_history: AtomicBool,
 }
 
 impl SyncTrigger {
@@ -71,6 +72,9 @@ impl SyncTrigger {
         if request.allow_mass_delete {
             self.allow_mass_delete.store(true, Ordering::SeqCst);
         }
+        if request.backfill_history {
+            self.backfill_history.store(true, Ordering::SeqCst);
+        }
         // One stored permit at most: requests during a run merge into one follow-up.
         self.notify.notify_one();
     }
@@ -79,6 +83,7 @@ impl SyncTrigger {
         RunRequest {
             full: self.full.swap(false, Ordering::SeqCst),
             allow_mass_delete: self.allow_mass_delete.swap(false, Ordering::SeqCst),
+            backfill_history: self.backfill_history.swap(false, Ordering::SeqCst),
         }
     }
 }
@@ -331,6 +336,7 @@ mod tests {
             h.trigger.request(RunRequest {
                 full: true,
                 allow_mass_delete: false,
+                ..RunRequest::default()
             });
         }
         tokio::time::sleep(Duration::from_secs(120)).await;

@@ -5,7 +5,9 @@ import { el } from "../dom.js";
 import { dateTime, money, plainDate } from "../format.js";
 
 const EVENT_NAMES = { OpportunityCreated: "Created", OpportunityUpdated: "Updated", OpportunityAssigned: "Reassigned",
-  OpportunityStageChanged: "Stage moved", OpportunityArchived: "Lost", OpportunityRestored: "Restored", OpportunityDeleted: "Deleted in Odoo" };
+  OpportunityStageChanged: "Stage moved", OpportunityArchived: "Lost", OpportunityRestored: "Restored", OpportunityDeleted: "Deleted in Odoo",
+  OpportunityHistoryBegins: "Created in Odoo", OpportunityChangeRecorded: "Changed in Odoo" };
+const SOURCES = { odoo: "seen by the sync", odoo_tracking: "Odoo's change tracking", api: "pipelog" };
 const FIELD_NAMES = { stage_id: "stage", user_id: "salesperson", team_id: "team", account_id: "account", expected_revenue: "expected revenue",
   probability: "probability", date_deadline: "expected close", date_closed: "closed", active: "active", lost_reason: "lost reason", name: "name", kind: "type" };
 
@@ -70,7 +72,9 @@ export async function opportunityPage(view, id, notice) {
   const data = await api(`/api/opportunities/${encodeURIComponent(id)}`);
   const o = data.opportunity;
   const timeline = el("ol", { class: "timeline" }, data.history.map((entry) =>
-    el("li", {}, el("div", {}, describe(entry, o.currency)), el("div", { class: "muted" }, `${dateTime(entry.at)} · ${entry.source || "?"}`))));
+    el("li", {}, el("div", {}, describe(entry, o.currency)), el("div", { class: "muted" },
+      [dateTime(entry.at), entry.actor && entry.source === "odoo_tracking" ? `by ${entry.actor}` : null, SOURCES[entry.source] || entry.source || "?"]
+        .filter(Boolean).join(" · ")))));
   const me = session.me;
   const reassign = me && (me.is_admin || me.is_manager) ? await reassignForm(view, id, data, notice) : null;
   view.show(el("h1", {}, o.name),

@@ -34,6 +34,7 @@ pub async fn sync_now(
     state.trigger.request(RunRequest {
         full: request.full,
         allow_mass_delete: request.allow_mass_delete,
+        backfill_history: request.backfill_history,
     });
     Ok((StatusCode::ACCEPTED, Json(Queued { queued: true })).into_response())
 }

@@ -6,6 +6,7 @@
 //! views are produced cannot matter, and replaying the log in one batch yields exactly the rows that
 //! incremental batches wrote. This file holds the fold; `render` turns the state into rows.
 
+mod known;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,6 +15,8 @@ use crate::domain::{
     AccountRecord, EmployeeRecord, Event, EventEnvelope, FieldChange, OdooId, OpportunityRecord,
     Role, StageRecord, TeamRecord, UserRecord, normalize_email,
 };
+
+pub use known::DealTimes;
 
 use super::hierarchy::{Hierarchy, users_by_email};
 use super::metrics::{Aggregate, Contribution};
@@ -51,6 +54,7 @@ pub struct ReadModel {
     users: BTreeMap<OdooId, UserRecord>,
     employees: BTreeMap<OdooId, EmployeeRecord>,
     opportunities: HashMap<OdooId, OpportunityRecord>,
+    deal_times: HashMap<OdooId, DealTimes>,
     accounts: BTreeMap<OdooId, AccountRecord>,
     teams: BTreeMap<OdooId, TeamRecord>,
     stages: BTreeMap<OdooId, StageRecord>,
@@ -107,6 +111,11 @@ impl ReadModel {
 
     pub fn opportunity(&self, id: OdooId) -> Option<&OpportunityRecord> {
         self.opportunities.get(&id)
+    }
+
+    /// When each deal's current record last changed, was first read, and where its past begins.
+    pub fn deal_times(&self, id: OdooId) -> Option<&DealTimes> {
+        self.deal_times.get(&id)
     }
 
     pub fn user(&self, id: OdooId) -> Option<&UserRecord> {
@@ -178,33 +187,57 @@ impl ReadModel {
             }
 
             Event::OpportunityCreated { id, record } => {
+                let times = self.deal_times.entry(*id).or_default();
+                times.first_read_at.get_or_insert(envelope.occurred_at());
+                times.changed_at(envelope.occurred_at());
                 self.change_opportunity(*id, |slot| *slot = Some(record.clone()))
             }
             Event::OpportunityUpdated { id, changes } => {
-                let mut result = Ok(());
-                self.edit_opportunity(position, *id, |record| {
-                    result = patch_record(record, *id, changes)
-                });
-                if let Err(message) = result {
-                    self.anomaly(position, message);
-                }
+                self.deal_changed_at(*id, envelope);
+                self.patch_opportunity(position, *id, changes);
             }
-            Event::OpportunityDeleted { id } => self.change_opportunity(*id, |slot| *slot = None),
+            Event::OpportunityDeleted { id } => {
+                self.deal_times.remove(id);
+                self.change_opportunity(*id, |slot| *slot = None)
+            }
             Event::OpportunityArchived { id, lost_reason } => {
+                self.deal_changed_at(*id, envelope);
                 self.edit_opportunity(position, *id, |o| {
                     o.active = false;
                     o.lost_reason = lost_reason.clone();
                 })
             }
-            Event::OpportunityRestored { id } => self.edit_opportunity(position, *id, |o| {
-                o.active = true;
-                o.lost_reason = None;
-            }),
+            Event::OpportunityRestored { id } => {
+                self.deal_changed_at(*id, envelope);
+                self.edit_opportunity(position, *id, |o| {
+                    o.active = true;
+                    o.lost_reason = None;
+                })
+            }
             Event::OpportunityAssigned { id, to, .. } => {
+                self.deal_changed_at(*id, envelope);
                 self.edit_opportunity(position, *id, |o| o.user_id = *to)
             }
             Event::OpportunityStageChanged { id, to, .. } => {
+                self.deal_changed_at(*id, envelope);
                 self.edit_opportunity(position, *id, |o| o.stage_id = *to)
+            }
+            // The past is kept in the log for history questions; the current record is the one
+            // the sync read.
+            Event::OpportunityHistoryBegins { id, .. } => {
+                if let Some(times) = self.deal_times.get_mut(id) {
+                    times.history_from = Some(envelope.occurred_at());
+                } else {
+                    self.anomaly(position, format!("history of unknown opportunity {id}"));
+                }
+            }
+            Event::OpportunityChangeRecorded { id, changes, .. } => {
+                let at = envelope.occurred_at();
+                let news = self.deal_times.get(id).is_some_and(|t| t.is_news(at));
+                if news {
+                    self.deal_changed_at(*id, envelope);
+                    self.patch_opportunity(position, *id, changes);
+                }
             }
 
             Event::AccountCreated { id, record } => {
@@ -400,6 +433,22 @@ impl ReadModel {
         // The salesperson's name is denormalized into their opportunities.
         if let Some(owned) = self.by_owner.get(&id) {
             self.pending.opportunities.extend(owned.iter().copied());
+        }
+    }
+
+    fn deal_changed_at(&mut self, id: OdooId, envelope: &EventEnvelope) {
+        if let Some(times) = self.deal_times.get_mut(&id) {
+            times.changed_at(envelope.occurred_at());
+        }
+    }
+
+    fn patch_opportunity(&mut self, position: u64, id: OdooId, changes: &[FieldChange]) {
+        let mut result = Ok(());
+        self.edit_opportunity(position, id, |record| {
+            result = patch_record(record, id, changes)
+        });
+        if let Err(message) = result {
+            self.anomaly(position, message);
         }
     }
 

@@ -23,6 +23,7 @@ use crate::domain::{Event, Metadata, ModelSyncCounts, NewEvent, OdooId, Quaranti
 use crate::projections::ReadModel;
 use crate::store::{CommandBatch, SourceUpdates, Store, StoreError};
 
+mod history;
 mod log;
 mod pages;
 mod reconcile;
@@ -44,6 +45,9 @@ pub struct SyncOptions {
     pub reconcile_every: Duration,
     /// For opportunities whose currency Odoo does not say.
     pub default_currency: String,
+    /// Deals whose past a scheduled sync reads at most: a backlog (a file from before pipelog
+    /// read Odoo's change tracking) drains over several syncs, or at once with a backfill.
+    pub history_per_run: usize,
 }
 
 impl Default for SyncOptions {
@@ -54,6 +58,7 @@ impl Default for SyncOptions {
             mass_delete_share: 0.10,
             reconcile_every: Duration::from_secs(3_600),
             default_currency: "USD".into(),
+            history_per_run: 20_000,
         }
     }
 }
@@ -65,6 +70,9 @@ pub struct RunRequest {
     pub full: bool,
     /// An admin confirmed that a large deletion is expected.
     pub allow_mass_delete: bool,
+    /// Read the past of every deal that has none yet from Odoo's change tracking in this run,
+    /// however many (a scheduled sync reads a bounded number).
+    pub backfill_history: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -382,7 +390,12 @@ impl Syncer {
             }
         }
         self.apply_deletions(run, request, pending_deletes, reconciled)
-            .await
+            .await?;
+        // After the deletions: a deal Odoo no longer has needs no past.
+        if installed.iter().any(|(model, _)| *model == SyncModel::Lead) {
+            self.import_history(run, request, &lookups).await?;
+        }
+        Ok(())
     }
 
     /// The fields to read of every model Odoo has, in the order a sync visits them; a model whose

@@ -1,0 +1,528 @@
+//! Odoo's change tracking into the log: each deal's past (read once per deal, by deal, when the
+//! deal is first read or by a backfill), then every newer tracked change (by message id, from a
+//! watermark). Only chatter messages of `crm.lead` and their tracking values are read, page by
+//! page, and each page commits on its own: a stopped run resumes where it stopped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::domain::{FieldChange, OpportunityRecord};
+use crate::projections::DealTimes;
+use crate::sync::history::{
+    MESSAGE_FIELDS, TrackedMessage, VALUE_FIELDS, plan_news, plan_past, tracked_change,
+};
+use crate::sync::odoo::wire;
+
+/// The cursor's name in the store: not an Odoo model pipelog mirrors, the messages it reads.
+const CURSOR: &str = "mail.message";
+/// The name the run's counts use: `fetched` counts the tracking values read, `created` the deals
+/// whose past came in, `updated` the tracked changes recorded (past and news).
+pub const COUNTS: &str = "mail.tracking.value";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct HistoryCursor {
+    /// The newest `mail.message` id whose tracked changes were taken in.
+    last_message: u64,
+    /// Whether the first import of every deal's past finished; until then each run reads all
+    /// the pasts still missing, not a bounded number.
+    #[serde(default)]
+    pasts_done: bool,
+}
+
+/// The messages of one page with their tracking values read and mapped, by lead.
+type ByLead = BTreeMap<OdooId, Vec<TrackedMessage>>;
+
+impl Syncer {
+    /// Imports the past of the deals that have none yet, then the tracked changes newer than
+    /// the watermark. A server whose tracking cannot be read gets a warning and no history.
+    pub(super) async fn import_history(
+        &self,
+        run: &mut Run,
+        request: RunRequest,
+        lookups: &Arc<Lookups>,
+    ) -> Result<(), SyncError> {
+        let fields = match self.tracked_fields().await {
+            Ok(fields) => fields,
+            Err(error) => {
+                run.warnings.push(format!(
+                    "Odoo's change tracking could not be read ({error}): deals' history starts at pipelog's first read"
+                ));
+                return Ok(());
+            }
+        };
+        // Taken (and kept) before the first pasts are read: whatever is newer comes through the
+        // watermark, and the rule in `sync::history` keeps anything read both ways from counting
+        // twice.
+        let mut cursor = match self.history_cursor().await? {
+            Some(cursor) => cursor,
+            None => {
+                let cursor = HistoryCursor {
+                    last_message: self.newest_message().await?,
+                    pasts_done: false,
+                };
+                self.save_history_cursor(&cursor).await?;
+                cursor
+            }
+        };
+        let unlimited = !cursor.pasts_done || request.full || request.backfill_history;
+        let all_read = self.import_pasts(run, &fields, lookups, unlimited).await?;
+        if all_read && !cursor.pasts_done {
+            cursor.pasts_done = true;
+            self.save_history_cursor(&cursor).await?;
+        }
+        self.import_news(run, &fields, lookups, cursor).await
+    }
+
+    async fn save_history_cursor(&self, cursor: &HistoryCursor) -> Result<(), SyncError> {
+        let updates = SourceUpdates {
+            cursors: vec![history_cursor_entry(cursor)],
+            ..SourceUpdates::default()
+        };
+        blocking(&self.store, move |store| {
+            store.append_with_sources(CommandBatch::default(), updates)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Odoo's tracked fields of `crm.lead`, by `ir.model.fields` id.
+    async fn tracked_fields(&self) -> Result<HashMap<OdooId, String>, OdooError> {
+        let call = Call::new()
+            .param(
+                "domain",
+                json!([["model", "=", "crm.lead"], ["tracking", "!=", 0]]),
+            )
+            .param("fields", json!(["name", "ttype"]));
+        let answer = self
+            .client
+            .call("ir.model.fields", "search_read", call)
+            .await?;
+        Ok(answer
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|field| Some((field["id"].as_u64()?, field["name"].as_str()?.to_string())))
+            .collect())
+    }
+
+    async fn history_cursor(&self) -> Result<Option<HistoryCursor>, SyncError> {
+        let bytes = blocking(&self.store, |store| store.read()?.sync_cursor(CURSOR)).await?;
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// The newest chatter message of a lead with tracking values (0 when there is none).
+    async fn newest_message(&self) -> Result<u64, SyncError> {
+        let call = Call::new()
+            .param("domain", json!(message_domain(None)))
+            .param("order", json!("id desc"))
+            .param("limit", json!(1));
+        let answer = self.client.call("mail.message", "search", call).await?;
+        Ok(answer
+            .as_array()
+            .and_then(|ids| ids.first())
+            .and_then(Value::as_u64)
+            .unwrap_or(0))
+    }
+
+    /// The pasts of deals that have none yet, a page of deals at a time. Returns whether none
+    /// is left.
+    async fn import_pasts(
+        &self,
+        run: &mut Run,
+        fields: &HashMap<OdooId, String>,
+        lookups: &Arc<Lookups>,
+        unlimited: bool,
+    ) -> Result<bool, SyncError> {
+        let waiting: Vec<OdooId> = blocking(&self.store, |store| {
+            store.with_model(|model| {
+                let mut ids: Vec<OdooId> = model
+                    .opportunities()
+                    .keys()
+                    .filter(|id| {
+                        model
+                            .deal_times(**id)
+                            .is_none_or(|t| t.history_from.is_none())
+                    })
+                    .copied()
+                    .collect();
+                ids.sort_unstable();
+                ids
+            })
+        })
+        .await?;
+        let total = waiting.len();
+        let now = if unlimited {
+            total
+        } else {
+            total.min(self.options.history_per_run)
+        };
+        if now < total {
+            run.warnings.push(format!(
+                "the history of {} deals is still to be read from Odoo: it comes in over the next syncs, or at once with `pipelog sync --backfill-history`",
+                total - now
+            ));
+        }
+        run.counts.entry(COUNTS.to_string()).or_default();
+        if now > 0 {
+            tracing::info!(deals = now, "reading Odoo's change history");
+        }
+        let mut done = 0;
+        for chunk in waiting[..now].chunks(self.options.page_size) {
+            self.check_stop()?;
+            let created = self.create_dates(chunk).await?;
+            let messages = self
+                .messages(message_domain_of(chunk), fields, lookups, run)
+                .await?;
+            let first_reads = self.first_reads(chunk.to_vec()).await?;
+            let metadata = tracking_metadata(&run.metadata);
+            let chunk = chunk.to_vec();
+            let appended = blocking(&self.store, move |store| {
+                let mut past = (0, 0, 0);
+                store.append_planned(|model| {
+                    let mut events = Vec::new();
+                    for id in chunk {
+                        let (Some(current), Some(times)) =
+                            (model.opportunity(id), model.deal_times(id))
+                        else {
+                            continue; // deleted meanwhile
+                        };
+                        if times.history_from.is_some() {
+                            continue;
+                        }
+                        let first_read = first_reads.get(&id).unwrap_or(current);
+                        let lead_messages = messages.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+                        let planned = plan_past(
+                            id,
+                            first_read,
+                            times,
+                            created.get(&id).copied(),
+                            lead_messages,
+                            &metadata,
+                        );
+                        past.0 += 1;
+                        past.1 += planned.past as u64;
+                        past.2 += planned.news as u64;
+                        events.extend(planned.events);
+                    }
+                    (CommandBatch::new(events), SourceUpdates::default())
+                })?;
+                Ok(past)
+            })
+            .await?;
+            let counts = run.counts.entry(COUNTS.to_string()).or_default();
+            counts.created += appended.0;
+            counts.updated += appended.1 + appended.2;
+            run.events += appended.0 + appended.1 + appended.2;
+            done += appended.0 as usize;
+            tracing::info!(
+                deals = done,
+                of = now,
+                changes = appended.1,
+                "importing Odoo's change history"
+            );
+        }
+        Ok(now == total)
+    }
+
+    /// Tracked changes in messages newer than the cursor, a page of messages at a time; each
+    /// page commits with the cursor moved past it.
+    async fn import_news(
+        &self,
+        run: &mut Run,
+        fields: &HashMap<OdooId, String>,
+        lookups: &Arc<Lookups>,
+        mut cursor: HistoryCursor,
+    ) -> Result<(), SyncError> {
+        loop {
+            self.check_stop()?;
+            let call = Call::new()
+                .param("domain", json!(message_domain(Some(cursor.last_message))))
+                .param("fields", json!(MESSAGE_FIELDS))
+                .param("limit", json!(self.options.page_size))
+                .param("order", json!("id asc"))
+                .param("load", Value::Null);
+            let page = self
+                .client
+                .call("mail.message", "search_read", call)
+                .await?;
+            let page = page.as_array().cloned().unwrap_or_default();
+            let Some(last) = page.iter().filter_map(|m| m["id"].as_u64()).max() else {
+                break;
+            };
+            let full_page = page.len() >= self.options.page_size;
+            let by_lead = self.tracked_messages(page, fields, lookups, run).await?;
+            cursor.last_message = last;
+            let cursors = vec![history_cursor_entry(&cursor)];
+            let metadata = tracking_metadata(&run.metadata);
+            let news = blocking(&self.store, move |store| {
+                let mut news = 0;
+                store.append_planned(|model| {
+                    let mut events = Vec::new();
+                    for (lead, messages) in &by_lead {
+                        // A deal whose past is not in yet takes these with it when it is.
+                        let Some(times) =
+                            model.deal_times(*lead).filter(|t| t.history_from.is_some())
+                        else {
+                            continue;
+                        };
+                        let messages: Vec<&TrackedMessage> = messages.iter().collect();
+                        events.extend(plan_news(times, &messages, &metadata));
+                    }
+                    news = events.len() as u64;
+                    let sources = SourceUpdates {
+                        cursors,
+                        ..SourceUpdates::default()
+                    };
+                    (CommandBatch::new(events), sources)
+                })?;
+                Ok(news)
+            })
+            .await?;
+            run.counts.entry(COUNTS.to_string()).or_default().updated += news;
+            run.events += news;
+            if !full_page {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Odoo's `create_date` of these leads.
+    async fn create_dates(
+        &self,
+        ids: &[OdooId],
+    ) -> Result<HashMap<OdooId, jiff::Timestamp>, SyncError> {
+        let call = Call::new()
+            .param("domain", json!([["id", "in", ids]]))
+            .param("fields", json!(["create_date"]))
+            .param("context", json!({"active_test": false}))
+            .param("load", Value::Null);
+        let answer = self.client.call("crm.lead", "search_read", call).await?;
+        Ok(answer
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|lead| {
+                let created = wire::datetime(lead, "create_date").ok().flatten()?;
+                Some((lead["id"].as_u64()?, created))
+            })
+            .collect())
+    }
+
+    /// The record first read of each lead whose record changed since (the past is walked back
+    /// from the first read, where the log's first snapshot of the deal sits).
+    async fn first_reads(
+        &self,
+        ids: Vec<OdooId>,
+    ) -> Result<HashMap<OdooId, OpportunityRecord>, SyncError> {
+        blocking(&self.store, move |store| {
+            let changed: Vec<OdooId> = store.with_model(|model| {
+                ids.iter()
+                    .copied()
+                    .filter(|id| {
+                        model
+                            .deal_times(*id)
+                            .is_some_and(|t: &DealTimes| t.first_read_at != t.current_at)
+                    })
+                    .collect()
+            })?;
+            let snapshot = store.read()?;
+            let mut first = HashMap::new();
+            for id in changed {
+                let events = snapshot.aggregate_events(&format!("opportunity/{id}"))?;
+                let created = events.into_iter().rev().find_map(|e| match e.event {
+                    Event::OpportunityCreated { record, .. } => Some(record),
+                    _ => None,
+                });
+                if let Some(record) = created {
+                    first.insert(id, record);
+                }
+            }
+            Ok(first)
+        })
+        .await
+    }
+
+    /// Every message matching `domain` with its tracked changes, by lead, paged by id.
+    async fn messages(
+        &self,
+        domain: Vec<Value>,
+        fields: &HashMap<OdooId, String>,
+        lookups: &Arc<Lookups>,
+        run: &mut Run,
+    ) -> Result<ByLead, SyncError> {
+        let mut by_lead = ByLead::new();
+        let mut after = 0;
+        loop {
+            let mut paged = domain.clone();
+            paged.push(json!(["id", ">", after]));
+            let call = Call::new()
+                .param("domain", json!(paged))
+                .param("fields", json!(MESSAGE_FIELDS))
+                .param("limit", json!(self.options.page_size))
+                .param("order", json!("id asc"))
+                .param("load", Value::Null);
+            let page = self
+                .client
+                .call("mail.message", "search_read", call)
+                .await?;
+            let page = page.as_array().cloned().unwrap_or_default();
+            let full_page = page.len() >= self.options.page_size;
+            let Some(last) = page.iter().filter_map(|m| m["id"].as_u64()).max() else {
+                break;
+            };
+            after = last;
+            for (lead, messages) in self.tracked_messages(page, fields, lookups, run).await? {
+                by_lead.entry(lead).or_default().extend(messages);
+            }
+            if !full_page {
+                break;
+            }
+        }
+        Ok(by_lead)
+    }
+
+    /// Messages with their tracking values read (by id, a page at a time) and their authors
+    /// named, mapped to pipelog's fields, by lead in date order.
+    async fn tracked_messages(
+        &self,
+        messages: Vec<Value>,
+        fields: &HashMap<OdooId, String>,
+        lookups: &Arc<Lookups>,
+        run: &mut Run,
+    ) -> Result<ByLead, SyncError> {
+        let value_ids: Vec<OdooId> = messages
+            .iter()
+            .flat_map(|m| {
+                m["tracking_value_ids"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|id| id.as_u64())
+            .collect();
+        let mut changes: HashMap<OdooId, Vec<(OdooId, FieldChange)>> = HashMap::new();
+        for chunk in value_ids.chunks(self.options.page_size) {
+            let call = Call::new()
+                .param("domain", json!([["id", "in", chunk]]))
+                .param("fields", json!(VALUE_FIELDS))
+                .param("order", json!("id asc"))
+                .param("load", Value::Null);
+            let values = self
+                .client
+                .call("mail.tracking.value", "search_read", call)
+                .await?;
+            let values = values.as_array().cloned().unwrap_or_default();
+            run.counts.entry(COUNTS.to_string()).or_default().fetched += values.len() as u64;
+            for value in values {
+                let Some(message) = wire::many2one(&value, "mail_message_id").ok().flatten() else {
+                    continue;
+                };
+                match tracked_change(&value, fields, lookups) {
+                    Ok(Some(change)) => changes
+                        .entry(message)
+                        .or_default()
+                        .push((value["id"].as_u64().unwrap_or(0), change)),
+                    Ok(None) => {}
+                    Err(reason) => {
+                        run.counts
+                            .entry(COUNTS.to_string())
+                            .or_default()
+                            .quarantined += 1;
+                        run.quarantined.push(QuarantinedRecord {
+                            model: COUNTS.to_string(),
+                            id: value["id"].as_u64(),
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        let authors = self.partner_names(&messages).await?;
+        let mut by_lead = ByLead::new();
+        for message in messages {
+            let (Some(id), Some(lead)) = (message["id"].as_u64(), message["res_id"].as_u64())
+            else {
+                continue;
+            };
+            let Some(date) = wire::datetime(&message, "date").ok().flatten() else {
+                continue;
+            };
+            let author_id = wire::many2one(&message, "author_id").ok().flatten();
+            let mut values = changes.remove(&id).unwrap_or_default();
+            values.sort_by_key(|(value, _)| *value);
+            by_lead.entry(lead).or_default().push(TrackedMessage {
+                id,
+                lead,
+                date,
+                author_id,
+                author: author_id.and_then(|a| authors.get(&a).cloned()),
+                changes: values.into_iter().map(|(_, change)| change).collect(),
+            });
+        }
+        for messages in by_lead.values_mut() {
+            messages.sort_by_key(|m| (m.date, m.id));
+        }
+        Ok(by_lead)
+    }
+
+    /// The names of the messages' authors (partners).
+    async fn partner_names(
+        &self,
+        messages: &[Value],
+    ) -> Result<HashMap<OdooId, String>, SyncError> {
+        let ids: BTreeSet<OdooId> = messages
+            .iter()
+            .filter_map(|m| wire::many2one(m, "author_id").ok().flatten())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<OdooId> = ids.into_iter().collect();
+        let call = Call::new()
+            .param("domain", json!([["id", "in", ids]]))
+            .param("fields", json!(["name"]))
+            .param("context", json!({"active_test": false}));
+        let answer = self.client.call("res.partner", "search_read", call).await?;
+        Ok(answer
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str()?.to_string())))
+            .collect())
+    }
+}
+
+/// Chatter messages of leads that carry tracking values, after message `after` when given.
+fn message_domain(after: Option<u64>) -> Vec<Value> {
+    let mut domain = vec![
+        json!(["model", "=", "crm.lead"]),
+        json!(["tracking_value_ids", "!=", false]),
+    ];
+    if let Some(after) = after {
+        domain.push(json!(["id", ">", after]));
+    }
+    domain
+}
+
+fn message_domain_of(leads: &[OdooId]) -> Vec<Value> {
+    let mut domain = message_domain(None);
+    domain.push(json!(["res_id", "in", leads]));
+    domain
+}
+
+fn history_cursor_entry(cursor: &HistoryCursor) -> (String, Vec<u8>) {
+    (
+        CURSOR.to_string(),
+        serde_json::to_vec(cursor).unwrap_or_default(),
+    )
+}
+
+fn tracking_metadata(run: &Metadata) -> Metadata {
+    Metadata {
+        source: Some("odoo_tracking".into()),
+        ..run.clone()
+    }
+}
