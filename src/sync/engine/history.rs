@@ -115,7 +115,7 @@ impl Syncer {
     /// The newest chatter message of a lead with tracking values (0 when there is none).
     async fn newest_message(&self) -> Result<u64, SyncError> {
         let call = Call::new()
-            .param("domain", json!(message_domain(None)))
+            .param("domain", json!(message_domain()))
             .param("order", json!("id desc"))
             .param("limit", json!(1));
         let answer = self.client.call("mail.message", "search", call).await?;
@@ -237,21 +237,12 @@ impl Syncer {
     ) -> Result<(), SyncError> {
         loop {
             self.check_stop()?;
-            let call = Call::new()
-                .param("domain", json!(message_domain(Some(cursor.last_message))))
-                .param("fields", json!(MESSAGE_FIELDS))
-                .param("limit", json!(self.options.page_size))
-                .param("order", json!("id asc"))
-                .param("load", Value::Null);
-            let page = self
-                .client
-                .call("mail.message", "search_read", call)
+            let (page, full_page) = self
+                .message_page(message_domain(), cursor.last_message)
                 .await?;
-            let page = page.as_array().cloned().unwrap_or_default();
             let Some(last) = page.iter().filter_map(|m| m["id"].as_u64()).max() else {
                 break;
             };
-            let full_page = page.len() >= self.options.page_size;
             let by_lead = self.tracked_messages(page, fields, lookups, run).await?;
             cursor.last_message = last;
             let cursors = vec![history_cursor_entry(&cursor)];
@@ -356,20 +347,7 @@ impl Syncer {
         let mut by_lead = ByLead::new();
         let mut after = 0;
         loop {
-            let mut paged = domain.clone();
-            paged.push(json!(["id", ">", after]));
-            let call = Call::new()
-                .param("domain", json!(paged))
-                .param("fields", json!(MESSAGE_FIELDS))
-                .param("limit", json!(self.options.page_size))
-                .param("order", json!("id asc"))
-                .param("load", Value::Null);
-            let page = self
-                .client
-                .call("mail.message", "search_read", call)
-                .await?;
-            let page = page.as_array().cloned().unwrap_or_default();
-            let full_page = page.len() >= self.options.page_size;
+            let (page, full_page) = self.message_page(domain.clone(), after).await?;
             let Some(last) = page.iter().filter_map(|m| m["id"].as_u64()).max() else {
                 break;
             };
@@ -382,6 +360,29 @@ impl Syncer {
             }
         }
         Ok(by_lead)
+    }
+
+    /// One page of the messages matching `domain` after message `after`, in id order, and
+    /// whether it was full (more may follow).
+    async fn message_page(
+        &self,
+        mut domain: Vec<Value>,
+        after: u64,
+    ) -> Result<(Vec<Value>, bool), SyncError> {
+        domain.push(json!(["id", ">", after]));
+        let call = Call::new()
+            .param("domain", json!(domain))
+            .param("fields", json!(MESSAGE_FIELDS))
+            .param("limit", json!(self.options.page_size))
+            .param("order", json!("id asc"))
+            .param("load", Value::Null);
+        let page = self
+            .client
+            .call("mail.message", "search_read", call)
+            .await?;
+        let page = page.as_array().cloned().unwrap_or_default();
+        let full = page.len() >= self.options.page_size;
+        Ok((page, full))
     }
 
     /// Messages with their tracking values read (by id, a page at a time) and their authors
@@ -495,20 +496,16 @@ impl Syncer {
     }
 }
 
-/// Chatter messages of leads that carry tracking values, after message `after` when given.
-fn message_domain(after: Option<u64>) -> Vec<Value> {
-    let mut domain = vec![
+/// Chatter messages of leads that carry tracking values.
+fn message_domain() -> Vec<Value> {
+    vec![
         json!(["model", "=", "crm.lead"]),
         json!(["tracking_value_ids", "!=", false]),
-    ];
-    if let Some(after) = after {
-        domain.push(json!(["id", ">", after]));
-    }
-    domain
+    ]
 }
 
 fn message_domain_of(leads: &[OdooId]) -> Vec<Value> {
-    let mut domain = message_domain(None);
+    let mut domain = message_domain();
     domain.push(json!(["res_id", "in", leads]));
     domain
 }
