@@ -15,6 +15,8 @@ use crate::sync::history::{
 };
 use crate::sync::odoo::wire;
 
+use super::pages::into_records;
+
 /// The cursor's name in the store: not an Odoo model pipelog mirrors, the messages it reads.
 const CURSOR: &str = "mail.message";
 /// The name the run's counts use: `fetched` counts the tracking values read, `created` the deals
@@ -285,16 +287,10 @@ impl Syncer {
         &self,
         ids: &[OdooId],
     ) -> Result<HashMap<OdooId, jiff::Timestamp>, SyncError> {
-        let call = Call::new()
-            .param("domain", json!([["id", "in", ids]]))
-            .param("fields", json!(["create_date"]))
-            .param("context", json!({"active_test": false}))
-            .param("load", Value::Null);
+        let call = self.search_call(json!([["id", "in", ids]]), &["create_date"]);
         let answer = self.client.call("crm.lead", "search_read", call).await?;
-        Ok(answer
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(into_records(answer)
+            .iter()
             .filter_map(|lead| {
                 let created = wire::datetime(lead, "create_date").ok().flatten()?;
                 Some((lead["id"].as_u64()?, created))
@@ -370,17 +366,12 @@ impl Syncer {
         after: u64,
     ) -> Result<(Vec<Value>, bool), SyncError> {
         domain.push(json!(["id", ">", after]));
-        let call = Call::new()
-            .param("domain", json!(domain))
-            .param("fields", json!(MESSAGE_FIELDS))
-            .param("limit", json!(self.options.page_size))
-            .param("order", json!("id asc"))
-            .param("load", Value::Null);
-        let page = self
-            .client
-            .call("mail.message", "search_read", call)
-            .await?;
-        let page = page.as_array().cloned().unwrap_or_default();
+        let call = self.search_call(json!(domain), MESSAGE_FIELDS);
+        let page = into_records(
+            self.client
+                .call("mail.message", "search_read", call)
+                .await?,
+        );
         let full = page.len() >= self.options.page_size;
         Ok((page, full))
     }
@@ -396,26 +387,18 @@ impl Syncer {
     ) -> Result<ByLead, SyncError> {
         let value_ids: Vec<OdooId> = messages
             .iter()
-            .flat_map(|m| {
-                m["tracking_value_ids"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter_map(|id| id.as_u64())
+            .filter_map(|m| m["tracking_value_ids"].as_array())
+            .flatten()
+            .filter_map(Value::as_u64)
             .collect();
         let mut changes: HashMap<OdooId, Vec<(OdooId, FieldChange)>> = HashMap::new();
         for chunk in value_ids.chunks(self.options.page_size) {
-            let call = Call::new()
-                .param("domain", json!([["id", "in", chunk]]))
-                .param("fields", json!(VALUE_FIELDS))
-                .param("order", json!("id asc"))
-                .param("load", Value::Null);
-            let values = self
-                .client
-                .call("mail.tracking.value", "search_read", call)
-                .await?;
-            let values = values.as_array().cloned().unwrap_or_default();
+            let call = self.search_call(json!([["id", "in", chunk]]), VALUE_FIELDS);
+            let values = into_records(
+                self.client
+                    .call("mail.tracking.value", "search_read", call)
+                    .await?,
+            );
             run.counts.entry(COUNTS.to_string()).or_default().fetched += values.len() as u64;
             for value in values {
                 let Some(message) = wire::many2one(&value, "mail_message_id").ok().flatten() else {
@@ -482,15 +465,10 @@ impl Syncer {
             return Ok(HashMap::new());
         }
         let ids: Vec<OdooId> = ids.into_iter().collect();
-        let call = Call::new()
-            .param("domain", json!([["id", "in", ids]]))
-            .param("fields", json!(["name"]))
-            .param("context", json!({"active_test": false}));
+        let call = self.search_call(json!([["id", "in", ids]]), &["name"]);
         let answer = self.client.call("res.partner", "search_read", call).await?;
-        Ok(answer
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(into_records(answer)
+            .iter()
             .filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str()?.to_string())))
             .collect())
     }

@@ -28,7 +28,7 @@ const RECORDS_PER_COMMIT: usize = 20_000;
 
 impl Syncer {
     /// A `search_read` of one page, in id order, with every record Odoo has (archived too).
-    fn search_call(&self, domain: Value, fields: &[String]) -> Call {
+    pub(super) fn search_call(&self, domain: Value, fields: &[impl serde::Serialize]) -> Call {
         Call::new()
             .param("domain", domain)
             .param("fields", json!(fields))
@@ -373,7 +373,7 @@ impl Syncer {
     }
 }
 
-fn into_records(page: Value) -> Vec<Value> {
+pub(super) fn into_records(page: Value) -> Vec<Value> {
     match page {
         Value::Array(records) => records,
         _ => Vec::new(),
