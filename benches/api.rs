@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench api`; `PIPELOG_BENCH_OPPORTUNITIES=N` and `PIPELOG_BENCH_SECONDS=S` shrink it.
 
+mod common;
+
+use common::bench;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,10 +23,6 @@ use pipelog::sync::{RunRequest, SyncOptions, Syncer};
 use std::sync::Mutex as StdMutex;
 
 const CONCURRENCY: usize = 32;
-
-fn bench(name: &str, value: f64, unit: &str) {
-    println!("BENCH {name} {value:.3} {unit}");
-}
 
 fn main() {
     let opportunities: usize = std::env::var("PIPELOG_BENCH_OPPORTUNITIES")

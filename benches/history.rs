@@ -8,22 +8,15 @@
 //! `cargo bench --bench history`; `PIPELOG_BENCH_OPPORTUNITIES=N` shrinks the CRM,
 //! `PIPELOG_BENCH_CHANGES=N` sets the tracked changes per deal (default 7).
 
+mod common;
+
+use common::{bench, env_number};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pipelog::demo::{CrmOptions, FakeOdoo, serve};
-
-fn bench(name: &str, value: f64, unit: &str) {
-    println!("BENCH {name} {value:.3} {unit}");
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The peak resident memory of process `pid` so far, in KiB.
 fn peak_kib(pid: u32) -> Option<u64> {

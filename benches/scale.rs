@@ -4,6 +4,10 @@
 //! `cargo bench --bench scale` runs everything at full size (1,000,000 events; 2,000 users;
 //! 100,000 opportunities). `PIPELOG_BENCH_EVENTS=N` shrinks the log for a quick run.
 
+mod common;
+
+use common::bench;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -20,10 +24,6 @@ const OPPORTUNITIES: u64 = 100_000;
 const ACCOUNTS: u64 = 20_000;
 const BATCH: usize = 10_000;
 const WON_STAGE: OdooId = 6;
-
-fn bench(name: &str, value: f64, unit: &str) {
-    println!("BENCH {name} {value:.3} {unit}");
-}
 
 /// A small deterministic generator (xorshift64*), so that every run measures the same data.
 struct Rng(u64);

@@ -8,6 +8,10 @@
 //! `cargo bench --bench sync`; `PIPELOG_BENCH_OPPORTUNITIES=N` shrinks the CRM for a quick run,
 //! `PIPELOG_BENCH_ROUNDS=N` sets the rounds (default 5).
 
+mod common;
+
+use common::{bench, env_number};
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,17 +21,6 @@ use pipelog::sync::mapping::SyncModel;
 use pipelog::sync::odoo::{Call, OdooClient};
 use pipelog::sync::{RunRequest, SyncOptions, Syncer};
 use serde_json::{Value, json};
-
-fn bench(name: &str, value: f64, unit: &str) {
-    println!("BENCH {name} {value:.3} {unit}");
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
