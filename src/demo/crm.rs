@@ -170,8 +170,13 @@ impl Crm {
         self.tables.get(storage_model(model))
     }
 
-    pub(super) fn insert(&mut self, model: &str, id: u64, mut values: Record) {
+    pub(super) fn insert(&mut self, model: &str, id: u64, values: Record) {
         let micros = self.tick();
+        self.insert_dated(model, id, values, micros);
+    }
+
+    /// Inserts a record created at `micros`, without moving the clock.
+    pub(super) fn insert_dated(&mut self, model: &str, id: u64, mut values: Record, micros: i64) {
         values.insert("id".into(), json!(id));
         values.insert("create_date".into(), json!(format_datetime(micros)));
         values.insert("__write_micros".into(), json!(micros));

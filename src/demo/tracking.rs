@@ -247,7 +247,7 @@ impl Crm {
                 let factor = 0.6 + self.rng.below(80) as f64 / 100.0;
                 state.insert(
                     "expected_revenue".into(),
-                    json!(((revenue * factor) / 500.0).round().max(1.0) * 500.0),
+                    json!(in_steps_of_500(revenue * factor)),
                 );
             }
             if !salespeople.is_empty() && self.rng.chance(20) {
@@ -307,7 +307,7 @@ impl Crm {
                 let factor = 0.7 + self.rng.below(60) as f64 / 100.0;
                 state.insert(
                     "expected_revenue".into(),
-                    json!(((revenue * factor) / 500.0).round().max(1.0) * 500.0),
+                    json!(in_steps_of_500(revenue * factor)),
                 );
             }
             65..=79 if !salespeople.is_empty() => {
@@ -325,14 +325,9 @@ impl Crm {
             }
         }
     }
+}
 
-    /// Inserts a record dated at `micros` without moving the clock.
-    fn insert_dated(&mut self, model: &str, id: u64, mut values: Record, micros: i64) {
-        values.insert("id".into(), json!(id));
-        values.insert("create_date".into(), json!(format_datetime(micros)));
-        values.insert("__write_micros".into(), json!(micros));
-        if let Some(table) = self.tables.get_mut(model) {
-            table.insert(id, values);
-        }
-    }
+/// An amount as sales people quote it: a multiple of 500, at least 500.
+fn in_steps_of_500(amount: f64) -> f64 {
+    (amount / 500.0).round().max(1.0) * 500.0
 }
