@@ -11,7 +11,7 @@ use std::net::{IpAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pipelog::demo::{Fault, FaultKind};
+use pipelog::demo::{Fault, FaultKind, FaultedMethod};
 use serde_json::{Value, json};
 use support::{FakeServer, Pipelog, Running, session_cookie, small_crm};
 
@@ -291,9 +291,10 @@ fn idempotency_keys_are_scoped_bound_to_their_request_and_checked_after_permissi
         after: 0,
         count: 1,
         delay_ms: 1_500,
-        only: None,
+        only: Some(FaultedMethod::Write),
     });
-    let calls_before = odoo.fake.object_calls();
+    // Writes only: the server's own syncs may read from Odoo meanwhile.
+    let writes_before = odoo.fake.calls_of(FaultedMethod::Write);
     let (first, second) = std::thread::scope(|scope| {
         let first = scope.spawn(|| assign(&boss, "k2", leads[1], 11).status().as_u16());
         std::thread::sleep(Duration::from_millis(300));
@@ -303,7 +304,7 @@ fn idempotency_keys_are_scoped_bound_to_their_request_and_checked_after_permissi
     assert_eq!(first, 200);
     assert_eq!(second, (409, "in_progress".to_string()));
     assert_eq!(
-        odoo.fake.object_calls() - calls_before,
+        odoo.fake.calls_of(FaultedMethod::Write) - writes_before,
         1,
         "one write to Odoo"
     );
