@@ -5,8 +5,14 @@
 //! The raw fetch and the initial full sync (each into a fresh data file) alternate for a few
 //! rounds, and the medians are reported: the machines are shared, so one pair can be far off.
 //!
+//! Then the same against a simulated Odoo that answers as a real server does: each call holds one
+//! of its workers for a fixed time per call plus a time per record (40 ms + 1 µs by default), so
+//! that pipelog's requests in flight can be compared with the sequential raw fetch, on a server
+//! with spare workers and on one with a single worker.
+//!
 //! `cargo bench --bench sync`; `PIPELOG_BENCH_OPPORTUNITIES=N` shrinks the CRM for a quick run,
-//! `PIPELOG_BENCH_ROUNDS=N` sets the rounds (default 5).
+//! `PIPELOG_BENCH_ROUNDS=N` sets the rounds (default 5; 3 for the modelled server),
+//! `PIPELOG_BENCH_CALL_MS` and `PIPELOG_BENCH_RECORD_US` the modelled server's times.
 
 mod common;
 
@@ -15,7 +21,7 @@ use common::{bench, env_number};
 use std::sync::Arc;
 use std::time::Instant;
 
-use pipelog::demo::{CrmOptions, FakeOdoo, serve};
+use pipelog::demo::{CrmOptions, FakeOdoo, Workload, serve};
 use pipelog::store::Store;
 use pipelog::sync::mapping::SyncModel;
 use pipelog::sync::odoo::{Call, OdooClient};
@@ -170,4 +176,89 @@ fn main() {
 
     let verify = store.verify(&mut |_| {}).expect("verify");
     assert!(verify.is_clean(), "views verify after the syncs");
+
+    modelled_server(&runtime, &fake, &url, sync_options.page_size);
+}
+
+/// A full sync into a fresh data file with `options`: its wall-clock seconds and events.
+fn full_sync_s(
+    runtime: &tokio::runtime::Runtime,
+    fake: &FakeOdoo,
+    url: &str,
+    options: SyncOptions,
+) -> (f64, u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
+    let syncer = Syncer::new(
+        store,
+        OdooClient::new(fake.admin_settings(url)).expect("client"),
+        options,
+    );
+    let request = RunRequest {
+        full: true,
+        ..RunRequest::default()
+    };
+    let started = Instant::now();
+    let report = runtime.block_on(syncer.run(request)).expect("full sync");
+    (started.elapsed().as_secs_f64(), report.events)
+}
+
+/// Full syncs with 1, 2 and 4 requests in flight against a server of four workers, and with 1
+/// and the default against a server of one, each beside the sequential raw fetch of its round.
+fn modelled_server(
+    runtime: &tokio::runtime::Runtime,
+    fake: &Arc<FakeOdoo>,
+    url: &str,
+    page_size: usize,
+) {
+    let rounds = env_number("PIPELOG_BENCH_ROUNDS", 3).max(1);
+    let per_call = std::time::Duration::from_millis(env_number("PIPELOG_BENCH_CALL_MS", 40) as u64);
+    let per_record =
+        std::time::Duration::from_micros(env_number("PIPELOG_BENCH_RECORD_US", 1) as u64);
+    let default_in_flight = SyncOptions::default().requests_in_flight;
+    let runs: Vec<(usize, usize)> = vec![(4, 1), (4, 2), (4, 4), (1, 1), (1, default_in_flight)];
+    println!(
+        "# modelled server: {} ms per call + {} us per record",
+        per_call.as_millis(),
+        per_record.as_micros()
+    );
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let mut raws = Vec::new();
+    for round in 1..=rounds {
+        let mut line = format!("# modelled round {round}:");
+        for (index, &(workers, in_flight)) in runs.iter().enumerate() {
+            fake.set_workload(Some(Workload {
+                workers,
+                per_call,
+                per_record,
+            }));
+            // The raw fetch is sequential: one worker or four answer it alike.
+            if index == 0 {
+                let client = OdooClient::new(fake.admin_settings(url)).expect("client");
+                let started = Instant::now();
+                runtime.block_on(raw_fetch(&client, page_size));
+                raws.push(started.elapsed().as_secs_f64());
+                line += &format!(" raw fetch {:.2} s;", raws[raws.len() - 1]);
+            }
+            let options = SyncOptions {
+                requests_in_flight: in_flight,
+                ..SyncOptions::default()
+            };
+            let (seconds, _) = full_sync_s(runtime, fake, url, options);
+            let ratio = seconds / raws[raws.len() - 1];
+            ratios[index].push(ratio);
+            line +=
+                &format!(" {workers} workers/{in_flight} in flight {seconds:.2} s ({ratio:.2}x);");
+        }
+        println!("{line}");
+    }
+    fake.set_workload(None);
+    bench("modelled_raw_fetch_s", median(&raws), "s");
+    for (&(workers, in_flight), ratios) in runs.iter().zip(&ratios) {
+        bench(
+            &format!("modelled_full_sync_vs_raw_fetch_{workers}_workers_{in_flight}_in_flight"),
+            median(ratios),
+            "x",
+        );
+    }
 }

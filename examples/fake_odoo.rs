@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use pipelog::demo::{CrmOptions, FakeOdoo, serve};
+use pipelog::demo::{CrmOptions, FakeOdoo, Workload, serve};
 
 #[derive(Parser)]
 #[command(about = "A simulated Odoo server (JSON-RPC and JSON-2) with a generated sales CRM")]
@@ -47,6 +47,15 @@ struct Args {
     /// About how many tracked changes each deal had in the year before now (0: no past).
     #[arg(long, default_value_t = 4)]
     history_changes: u32,
+    /// Answer as a real server would: each call takes this many milliseconds (0: as fast as it can).
+    #[arg(long, default_value_t = 0)]
+    call_ms: u64,
+    /// ...plus this many microseconds per record answered.
+    #[arg(long, default_value_t = 0)]
+    record_us: u64,
+    /// Calls answered at once (with --call-ms or --record-us); more wait for a worker.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
 }
 
 #[tokio::main]
@@ -64,6 +73,13 @@ async fn main() -> anyhow::Result<()> {
         admin_api_key: args.api_key,
         history_changes: args.history_changes,
     });
+    if args.call_ms > 0 || args.record_us > 0 {
+        fake.set_workload(Some(Workload {
+            workers: args.workers,
+            per_call: Duration::from_millis(args.call_ms),
+            per_record: Duration::from_micros(args.record_us),
+        }));
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!(
         "fake Odoo {}.0 listening on http://{}",

@@ -65,6 +65,8 @@ pub struct SyncSection {
     pub default_currency: Option<String>,
     /// Deals whose past a scheduled sync reads from Odoo's change tracking at most.
     pub history_deals_per_run: Option<usize>,
+    /// Pages asked of Odoo at once during a long read.
+    pub requests_in_flight: Option<usize>,
 }
 
 /// Values from flags and the environment (already merged by the command line parser), which win
@@ -246,6 +248,14 @@ pub fn resolve(
             "sync.page_size {page_size} must be between 10 and 10000"
         ));
     }
+    let requests_in_flight = sync
+        .requests_in_flight
+        .unwrap_or(defaults.requests_in_flight);
+    if !(1..=16).contains(&requests_in_flight) {
+        problems.push(format!(
+            "sync.requests_in_flight {requests_in_flight} must be between 1 and 16"
+        ));
+    }
     let percent = sync
         .mass_delete_percent
         .unwrap_or(defaults.mass_delete_share * 100.0);
@@ -278,6 +288,7 @@ pub fn resolve(
             .history_deals_per_run
             .unwrap_or(defaults.history_per_run)
             .max(1),
+        requests_in_flight,
     };
     match (problems.is_empty(), schedule) {
         (true, Some(schedule)) => Ok(Settings {
@@ -336,11 +347,15 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let file: ConfigFile = toml::from_str(
-            "[odoo]\nurl = \"ftp://x\"\n[sync]\nschedule = \"often\"\npage_size = 1",
+            "[odoo]\nurl = \"ftp://x\"\n[sync]\nschedule = \"often\"\npage_size = 1\nrequests_in_flight = 0",
         )
         .expect("parses");
         let problems = resolve(file, &Overrides::default(), &no_env).expect_err("invalid");
-        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert_eq!(problems.len(), 7, "{problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.contains("requests_in_flight 0")),
+            "{problems:#?}"
+        );
     }
 
     #[test]
@@ -391,6 +406,7 @@ pub const EXAMPLE: &str = r#"# pipelog configuration. Precedence: these values <
 # mass_delete_percent = 10             # refuse a reconcile that would delete more of a model
 # reconcile_every_minutes = 60         # how often ids are compared to find hard deletes
 # history_deals_per_run = 20000        # deals whose past one scheduled sync reads from Odoo's chatter
+# requests_in_flight = 3               # pages asked of Odoo at once; 1 for a server with one worker
 # default_currency = "USD"             # for opportunities whose currency Odoo does not say
 
 [server]

@@ -5,7 +5,8 @@
 //! answers Odoo's external API with Odoo's real quirks (`false` for empty values, many2one pairs,
 //! whole-second UTC datetimes, errors inside HTTP 200, archived records hidden without
 //! `active_test: false`, salesmen who see only their own leads), keeps changing when asked, and can
-//! inject faults. It must not touch the store: it is a source, like a real Odoo.
+//! inject faults, and can answer as slowly as a real server with a given number of workers. It must
+//! not touch the store: it is a source, like a real Odoo.
 
 pub mod crm;
 mod generate;
@@ -15,6 +16,8 @@ mod schema;
 mod search;
 pub mod server;
 mod tracking;
+mod workload;
 
 pub use crm::{Crm, CrmOptions};
 pub use server::{FakeOdoo, Fault, FaultKind, FaultedMethod, serve};
+pub use workload::Workload;

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use super::crm::{Crm, CrmOptions};
 use super::query::{CallError, execute};
+use super::workload::{Workers, Workload};
 
 /// A fault to inject into object calls (`execute_kw` and JSON-2 calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,7 @@ pub struct FakeOdoo {
     faults: Mutex<Vec<Fault>>,
     object_calls: Mutex<u64>,
     calls_by_method: Mutex<std::collections::HashMap<String, u64>>,
+    workers: Workers,
 }
 
 impl FakeOdoo {
@@ -92,6 +94,7 @@ impl FakeOdoo {
             faults: Mutex::new(Vec::new()),
             object_calls: Mutex::new(0),
             calls_by_method: Mutex::new(std::collections::HashMap::new()),
+            workers: Workers::default(),
         })
     }
 
@@ -134,6 +137,21 @@ impl FakeOdoo {
             retries: 0,
             retry_backoff: Duration::from_millis(100),
         }
+    }
+
+    /// Answers take as long as `workload` says, with its number of workers (`None`: as fast as
+    /// the simulator computes them, the default).
+    pub fn set_workload(&self, workload: Option<Workload>) {
+        self.workers.set(workload);
+    }
+
+    /// The most object calls served at once since the last `reset_peak_calls`.
+    pub fn peak_calls_at_once(&self) -> u64 {
+        self.workers.peak()
+    }
+
+    pub fn reset_peak_calls(&self) {
+        self.workers.reset_peak();
     }
 
     pub fn clear_faults(&self) {
@@ -372,6 +390,7 @@ async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
             }
         }
         ("object", "execute_kw" | "execute") => {
+            let call = fake.workers.begin().await;
             let fault = fake.next_fault(args.get(4).and_then(Value::as_str).unwrap_or_default());
             let db = args
                 .first()
@@ -430,6 +449,7 @@ async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
                     )
                 }
             };
+            call.work_on(answer.as_ref().ok()).await;
             let respond = || match &answer {
                 Ok(result) => rpc_result(&id, result.clone()),
                 Err(error) => rpc_error(&id, error),
@@ -463,6 +483,7 @@ async fn json2(
         // Odoo 18 has no JSON-2: the path falls into the web client's /json route and redirects.
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/web/login")]).into_response();
     }
+    let call = fake.workers.begin().await;
     let fault = fake.next_fault(&method);
     let key = headers
         .get(header::AUTHORIZATION)
@@ -526,6 +547,7 @@ async fn json2(
             }
         }
     };
+    call.work_on(answer.as_ref().ok()).await;
     let respond = || match &answer {
         Ok(result) => axum::Json(result.clone()).into_response(),
         Err((status, error)) => json2_error(*status, error),

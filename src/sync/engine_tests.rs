@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{RunRequest, SyncError, SyncOptions, Syncer};
-use crate::demo::{CrmOptions, FakeOdoo, serve};
+use crate::demo::{CrmOptions, FakeOdoo, Fault, FaultKind, FaultedMethod, Workload, serve};
 use crate::domain::{Event, EventEnvelope, OdooId};
 use crate::store::Store;
 use crate::sync::odoo::OdooClient;
@@ -18,6 +18,14 @@ struct Setup {
 }
 
 async fn setup(crm: CrmOptions, page_size: usize) -> Setup {
+    let options = SyncOptions {
+        page_size,
+        ..SyncOptions::default()
+    };
+    setup_with(crm, options).await
+}
+
+async fn setup_with(crm: CrmOptions, options: SyncOptions) -> Setup {
     let fake = FakeOdoo::new(crm);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -26,10 +34,6 @@ async fn setup(crm: CrmOptions, page_size: usize) -> Setup {
     tokio::spawn(serve(listener, fake.clone(), std::future::pending()));
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
-    let options = SyncOptions {
-        page_size,
-        ..SyncOptions::default()
-    };
     let client = OdooClient::new(fake.admin_settings(&url)).expect("client");
     Setup {
         _dir: dir,
@@ -195,4 +199,134 @@ async fn a_method_that_returns_nothing_is_not_an_error() {
         .await
         .expect("an answer without result is a success");
     assert_eq!(archived, serde_json::Value::Null);
+}
+
+fn full_run() -> RunRequest {
+    RunRequest {
+        full: true,
+        allow_mass_delete: false,
+        ..RunRequest::default()
+    }
+}
+
+/// Ids in ascending order.
+fn odoo_lead_ids(fake: &FakeOdoo) -> Vec<OdooId> {
+    let ids: BTreeSet<OdooId> = fake
+        .crm()
+        .table("crm.lead")
+        .map(|leads| leads.keys().copied().collect())
+        .unwrap_or_default();
+    ids.into_iter().collect()
+}
+
+fn held_lead_ids(store: &Store) -> Vec<OdooId> {
+    let ids: BTreeSet<OdooId> = store
+        .with_model(|model| model.opportunities().keys().copied().collect())
+        .expect("model");
+    ids.into_iter().collect()
+}
+
+/// Many pages of opportunities, and no chatter to read after them.
+fn paged_crm() -> CrmOptions {
+    CrmOptions {
+        history_changes: 0,
+        ..crm(400, 80)
+    }
+}
+
+/// A server of `workers` workers taking `per_call` per answer.
+fn slow_server(workers: usize, per_call: u64) -> Option<Workload> {
+    Some(Workload {
+        workers,
+        per_call: Duration::from_millis(per_call),
+        per_record: Duration::ZERO,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_at_once_arrive_in_id_order_within_the_bound() {
+    for in_flight in [1, 4] {
+        let options = SyncOptions {
+            page_size: 20,
+            requests_in_flight: in_flight,
+            ..SyncOptions::default()
+        };
+        let setup = setup_with(paged_crm(), options).await;
+        setup.fake.set_workload(slow_server(8, 5));
+        setup.syncer.run(full_run()).await.expect("sync");
+        assert_eq!(held_lead_ids(&setup.store), odoo_lead_ids(&setup.fake));
+        let created: Vec<OdooId> = whole_log(&setup.store)
+            .iter()
+            .filter_map(|envelope| match &envelope.event {
+                Event::OpportunityCreated { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            created.is_sorted(),
+            "{in_flight} in flight: opportunities are appended in id order"
+        );
+        // As many calls at once as allowed, and never more.
+        assert_eq!(
+            setup.fake.peak_calls_at_once(),
+            in_flight as u64,
+            "{in_flight} in flight"
+        );
+        assert!(setup.store.verify(&mut |_| {}).expect("verify").is_clean());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_among_pages_read_at_once_leaves_whole_pages_in_order_and_the_next_run_recovers() {
+    for kind in [
+        FaultKind::ServerError,
+        FaultKind::Truncated,
+        FaultKind::DropPage,
+    ] {
+        let options = SyncOptions {
+            page_size: 20,
+            requests_in_flight: 4,
+            ..SyncOptions::default()
+        };
+        let setup = setup_with(paged_crm(), options).await;
+        setup.fake.set_workload(slow_server(4, 10));
+        // The fault starts once the first opportunities are committed: midway through the reads.
+        let faulted = async {
+            loop {
+                if !held_lead_ids(&setup.store).is_empty() {
+                    setup.fake.inject(Fault {
+                        kind,
+                        after: 0,
+                        count: 10_000,
+                        delay_ms: 0,
+                        only: Some(FaultedMethod::SearchRead),
+                    });
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let (outcome, ()) = tokio::join!(setup.syncer.run(full_run()), faulted);
+        assert!(outcome.is_err(), "{kind:?}: the run fails");
+        let odoo = odoo_lead_ids(&setup.fake);
+        let held = held_lead_ids(&setup.store);
+        assert!(
+            !held.is_empty() && held.len() < odoo.len(),
+            "{kind:?}: {} of {} held",
+            held.len(),
+            odoo.len()
+        );
+        assert_eq!(held.len() % 20, 0, "{kind:?}: whole pages only");
+        assert_eq!(
+            held,
+            odoo[..held.len()],
+            "{kind:?}: the first pages, in order"
+        );
+        assert!(setup.store.verify(&mut |_| {}).expect("verify").is_clean());
+
+        setup.fake.clear_faults();
+        setup.syncer.run(full_run()).await.expect("the next run");
+        assert_eq!(held_lead_ids(&setup.store), odoo, "{kind:?}: recovered");
+        assert!(setup.store.verify(&mut |_| {}).expect("verify").is_clean());
+    }
 }

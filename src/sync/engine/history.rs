@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use super::*;
 use crate::domain::{FieldChange, OpportunityRecord};
@@ -35,6 +38,30 @@ struct HistoryCursor {
 
 /// The messages of one page with their tracking values read and mapped, by lead.
 type ByLead = BTreeMap<OdooId, Vec<TrackedMessage>>;
+
+/// What reading some tracking values came to, for the run's counts: read while other pages are,
+/// added to the run in order.
+#[derive(Default)]
+struct Tally {
+    values: u64,
+    quarantined: Vec<QuarantinedRecord>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.values += other.values;
+        self.quarantined.extend(other.quarantined);
+    }
+
+    fn add_to(self, run: &mut Run) {
+        let counts = run.counts.entry(COUNTS.to_string()).or_default();
+        counts.fetched += self.values;
+        counts.quarantined += self.quarantined.len() as u64;
+        let room = QUARANTINE_LISTED.saturating_sub(run.quarantined.len());
+        run.quarantined
+            .extend(self.quarantined.into_iter().take(room));
+    }
+}
 
 impl Syncer {
     /// Imports the past of the deals that have none yet, then the tracked changes newer than
@@ -171,61 +198,101 @@ impl Syncer {
             tracing::info!(deals = now, "reading Odoo's change history");
         }
         let mut done = 0;
-        for chunk in waiting[..now].chunks(self.options.page_size) {
-            self.check_stop()?;
-            let created = self.create_dates(chunk).await?;
-            let messages = self
-                .messages(message_domain_of(chunk), fields, lookups, run)
-                .await?;
-            let first_reads = self.first_reads(chunk.to_vec()).await?;
-            let metadata = tracking_metadata(&run.metadata);
-            let chunk = chunk.to_vec();
-            let appended = blocking(&self.store, move |store| {
-                let mut past = (0, 0, 0);
-                store.append_planned(|model| {
-                    let mut events = Vec::new();
-                    for id in chunk {
-                        let (Some(current), Some(times)) =
-                            (model.opportunity(id), model.deal_times(id))
-                        else {
-                            continue; // deleted meanwhile
-                        };
-                        if times.history_from.is_some() {
-                            continue;
-                        }
-                        let first_read = first_reads.get(&id).unwrap_or(current);
-                        let lead_messages = messages.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-                        let planned = plan_past(
-                            id,
-                            first_read,
-                            times,
-                            created.get(&id).copied(),
-                            lead_messages,
-                            &metadata,
-                        );
-                        past.0 += 1;
-                        past.1 += planned.past as u64;
-                        past.2 += planned.news as u64;
-                        events.extend(planned.events);
-                    }
-                    (CommandBatch::new(events), SourceUpdates::default())
-                })?;
-                Ok(past)
-            })
-            .await?;
-            let counts = run.counts.entry(COUNTS.to_string()).or_default();
-            counts.created += appended.0;
-            counts.updated += appended.1 + appended.2;
-            run.events += appended.0 + appended.1 + appended.2;
-            done += appended.0 as usize;
-            tracing::info!(
-                deals = done,
-                of = now,
-                changes = appended.1,
-                "importing Odoo's change history"
-            );
-        }
+        // The chatter of the next pages of deals is read while one page commits (the reading
+        // side runs beside the committing one, so neither waits for the other); the commits stay
+        // in order, so a stopped run leaves a prefix of whole pages.
+        let in_flight = self.options.requests_in_flight.max(1);
+        let (arrive, mut arrived) = mpsc::channel(in_flight);
+        let reading = async {
+            let arrive = arrive;
+            let mut reads = stream::iter(self.id_pages(&waiting[..now]))
+                .map(|chunk| async move {
+                    self.check_stop()?;
+                    let (created, messages) = tokio::join!(
+                        self.create_dates(&chunk),
+                        self.messages(message_domain_of(&chunk), fields, lookups),
+                    );
+                    Ok::<_, SyncError>((chunk, created?, messages?))
+                })
+                .buffered(in_flight);
+            while let Some(read) = reads.next().await {
+                let failed = read.is_err();
+                if arrive.send(read).await.is_err() || failed {
+                    break;
+                }
+            }
+        };
+        let committing = async {
+            while let Some(read) = arrived.recv().await {
+                let (chunk, created, (messages, tally)) = read?;
+                tally.add_to(run);
+                let first_reads = self.first_reads(chunk.clone()).await?;
+                let metadata = tracking_metadata(&run.metadata);
+                let appended = self
+                    .append_pasts(chunk, created, messages, first_reads, metadata)
+                    .await?;
+                let counts = run.counts.entry(COUNTS.to_string()).or_default();
+                counts.created += appended.0;
+                counts.updated += appended.1 + appended.2;
+                run.events += appended.0 + appended.1 + appended.2;
+                done += appended.0 as usize;
+                tracing::info!(
+                    deals = done,
+                    of = now,
+                    changes = appended.1,
+                    "importing Odoo's change history"
+                );
+            }
+            Ok::<_, SyncError>(())
+        };
+        let ((), committed) = tokio::join!(reading, committing);
+        committed?;
         Ok(now == total)
+    }
+
+    /// Appends the pasts of one page of deals (skipping those deleted meanwhile, or whose past
+    /// came in another way): how many deals, past changes and news.
+    async fn append_pasts(
+        &self,
+        chunk: Vec<OdooId>,
+        created: HashMap<OdooId, jiff::Timestamp>,
+        messages: ByLead,
+        first_reads: HashMap<OdooId, OpportunityRecord>,
+        metadata: Metadata,
+    ) -> Result<(u64, u64, u64), SyncError> {
+        blocking(&self.store, move |store| {
+            let mut past = (0, 0, 0);
+            store.append_planned(|model| {
+                let mut events = Vec::new();
+                for id in chunk {
+                    let (Some(current), Some(times)) =
+                        (model.opportunity(id), model.deal_times(id))
+                    else {
+                        continue; // deleted meanwhile
+                    };
+                    if times.history_from.is_some() {
+                        continue;
+                    }
+                    let first_read = first_reads.get(&id).unwrap_or(current);
+                    let lead_messages = messages.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+                    let planned = plan_past(
+                        id,
+                        first_read,
+                        times,
+                        created.get(&id).copied(),
+                        lead_messages,
+                        &metadata,
+                    );
+                    past.0 += 1;
+                    past.1 += planned.past as u64;
+                    past.2 += planned.news as u64;
+                    events.extend(planned.events);
+                }
+                (CommandBatch::new(events), SourceUpdates::default())
+            })?;
+            Ok(past)
+        })
+        .await
     }
 
     /// Tracked changes in messages newer than the cursor, a page of messages at a time; each
@@ -245,7 +312,8 @@ impl Syncer {
             let Some(last) = page.iter().filter_map(|m| m["id"].as_u64()).max() else {
                 break;
             };
-            let by_lead = self.tracked_messages(page, fields, lookups, run).await?;
+            let (by_lead, tally) = self.tracked_messages(page, fields, lookups).await?;
+            tally.add_to(run);
             cursor.last_message = last;
             let cursors = vec![history_cursor_entry(&cursor)];
             let metadata = tracking_metadata(&run.metadata);
@@ -338,9 +406,9 @@ impl Syncer {
         domain: Vec<Value>,
         fields: &HashMap<OdooId, String>,
         lookups: &Arc<Lookups>,
-        run: &mut Run,
-    ) -> Result<ByLead, SyncError> {
+    ) -> Result<(ByLead, Tally), SyncError> {
         let mut by_lead = ByLead::new();
+        let mut tally = Tally::default();
         let mut after = 0;
         loop {
             let (page, full_page) = self.message_page(domain.clone(), after).await?;
@@ -348,14 +416,16 @@ impl Syncer {
                 break;
             };
             after = last;
-            for (lead, messages) in self.tracked_messages(page, fields, lookups, run).await? {
+            let (messages, page_tally) = self.tracked_messages(page, fields, lookups).await?;
+            tally.merge(page_tally);
+            for (lead, messages) in messages {
                 by_lead.entry(lead).or_default().extend(messages);
             }
             if !full_page {
                 break;
             }
         }
-        Ok(by_lead)
+        Ok((by_lead, tally))
     }
 
     /// One page of the messages matching `domain` after message `after`, in id order, and
@@ -383,23 +453,27 @@ impl Syncer {
         messages: Vec<Value>,
         fields: &HashMap<OdooId, String>,
         lookups: &Arc<Lookups>,
-        run: &mut Run,
-    ) -> Result<ByLead, SyncError> {
+    ) -> Result<(ByLead, Tally), SyncError> {
         let value_ids: Vec<OdooId> = messages
             .iter()
             .filter_map(|m| m["tracking_value_ids"].as_array())
             .flatten()
             .filter_map(Value::as_u64)
             .collect();
+        let value_ids = self.id_pages(&value_ids);
+        let (pages, authors) = tokio::join!(
+            join_all(value_ids.iter().map(|chunk| {
+                let call = self.search_call(json!([["id", "in", chunk]]), VALUE_FIELDS);
+                self.client.call("mail.tracking.value", "search_read", call)
+            })),
+            self.partner_names(&messages),
+        );
+        let authors = authors?;
+        let mut tally = Tally::default();
         let mut changes: HashMap<OdooId, Vec<(OdooId, FieldChange)>> = HashMap::new();
-        for chunk in value_ids.chunks(self.options.page_size) {
-            let call = self.search_call(json!([["id", "in", chunk]]), VALUE_FIELDS);
-            let values = into_records(
-                self.client
-                    .call("mail.tracking.value", "search_read", call)
-                    .await?,
-            );
-            run.counts.entry(COUNTS.to_string()).or_default().fetched += values.len() as u64;
+        for page in pages {
+            let values = into_records(page?);
+            tally.values += values.len() as u64;
             for value in values {
                 let Some(message) = wire::many2one(&value, "mail_message_id").ok().flatten() else {
                     continue;
@@ -410,21 +484,14 @@ impl Syncer {
                         .or_default()
                         .push((value["id"].as_u64().unwrap_or(0), change)),
                     Ok(None) => {}
-                    Err(reason) => {
-                        run.counts
-                            .entry(COUNTS.to_string())
-                            .or_default()
-                            .quarantined += 1;
-                        run.quarantined.push(QuarantinedRecord {
-                            model: COUNTS.to_string(),
-                            id: value["id"].as_u64(),
-                            reason,
-                        });
-                    }
+                    Err(reason) => tally.quarantined.push(QuarantinedRecord {
+                        model: COUNTS.to_string(),
+                        id: value["id"].as_u64(),
+                        reason,
+                    }),
                 }
             }
         }
-        let authors = self.partner_names(&messages).await?;
         let mut by_lead = ByLead::new();
         for message in messages {
             let (Some(id), Some(lead)) = (message["id"].as_u64(), message["res_id"].as_u64())
@@ -449,7 +516,7 @@ impl Syncer {
         for messages in by_lead.values_mut() {
             messages.sort_by_key(|m| (m.date, m.id));
         }
-        Ok(by_lead)
+        Ok((by_lead, tally))
     }
 
     /// The names of the messages' authors (partners).

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -48,6 +49,10 @@ pub struct SyncOptions {
     /// Deals whose past a scheduled sync reads at most: a backlog (a file from before pipelog
     /// read Odoo's change tracking) drains over several syncs, or at once with a backfill.
     pub history_per_run: usize,
+    /// Calls made to Odoo at once, at most: pages of a long read, the partners they refer to,
+    /// the chatter of the next deals. A production Odoo runs several workers; one request at a
+    /// time leaves them idle.
+    pub requests_in_flight: usize,
 }
 
 impl Default for SyncOptions {
@@ -59,6 +64,7 @@ impl Default for SyncOptions {
             reconcile_every: Duration::from_secs(3_600),
             default_currency: "USD".into(),
             history_per_run: 20_000,
+            requests_in_flight: 3,
         }
     }
 }
@@ -198,7 +204,7 @@ impl Syncer {
     pub fn new(store: Arc<Store>, client: OdooClient, options: SyncOptions) -> Syncer {
         Syncer {
             store,
-            client,
+            client: client.limit_in_flight(options.requests_in_flight),
             options,
             stop: Arc::default(),
         }
@@ -317,14 +323,22 @@ impl Syncer {
 
     async fn sync_all(&self, run: &mut Run, request: RunRequest) -> Result<(), SyncError> {
         let session = self.client.session().await?;
-        self.check_access(run, session.uid).await;
-        let lookups = Arc::new(self.lookups().await?);
-        let installed = self.installed_fields(run).await?;
-        let now = Timestamp::now();
+        // The questions a run starts with are asked at once: each costs Odoo a round trip.
         // The next reads start from the server's clock before this one began, less the overlap,
         // not from the newest record: after a burst of writes, a quiet Odoo then costs nothing.
         // Without a `Date`, from the newest `write_date` read, as before.
-        let read_began = self.client.server_clock().await.unwrap_or(None);
+        let (access, lookups, installed, read_began) = tokio::join!(
+            self.check_access(session.uid),
+            self.lookups(),
+            self.installed_fields(),
+            self.client.server_clock(),
+        );
+        run.warnings.extend(access);
+        let lookups = Arc::new(lookups?);
+        let (installed, not_installed) = installed?;
+        run.warnings.extend(not_installed);
+        let read_began = read_began.unwrap_or(None);
+        let now = Timestamp::now();
         run.partners_held_before = self.held_ids(SyncModel::Partner).await?;
         let mut pending_deletes: Vec<(SyncModel, Vec<OdooId>, usize)> = Vec::new();
         let mut reconciled = Vec::new();
@@ -398,18 +412,19 @@ impl Syncer {
         Ok(())
     }
 
-    /// The fields to read of every model Odoo has, in the order a sync visits them; a model whose
-    /// module is not installed is skipped with a warning.
+    /// The fields to read of every model Odoo has, in the order a sync visits them, and a
+    /// warning for each model whose module is not installed (it is skipped).
     async fn installed_fields(
         &self,
-        run: &mut Run,
-    ) -> Result<Vec<(SyncModel, Vec<String>)>, SyncError> {
+    ) -> Result<(Vec<(SyncModel, Vec<String>)>, Vec<String>), SyncError> {
+        let probes = join_all(SyncModel::ALL.map(|model| self.probe_fields(model))).await;
         let mut installed = Vec::new();
-        for model in SyncModel::ALL {
-            match self.probe_fields(model).await {
+        let mut warnings = Vec::new();
+        for (model, probe) in SyncModel::ALL.into_iter().zip(probes) {
+            match probe {
                 Ok(fields) => installed.push((model, fields)),
                 Err(OdooError::Server { name, .. }) if name == "odoo.exceptions.UserError" => {
-                    run.warnings.push(format!(
+                    warnings.push(format!(
                         "{} is not installed in Odoo; skipped",
                         model.odoo_name()
                     ));
@@ -417,16 +432,20 @@ impl Syncer {
                 Err(other) => return Err(other.into()),
             }
         }
-        Ok(installed)
+        Ok((installed, warnings))
     }
 
-    async fn check_access(&self, run: &mut Run, uid: OdooId) {
+    /// A warning when the sync account cannot see every lead.
+    async fn check_access(&self, uid: OdooId) -> Option<String> {
         let call = Call::on(vec![uid]).param("group_ext_id", json!(ALL_LEADS_GROUP));
-        if let Ok(Value::Bool(false)) = self.client.call("res.users", "has_group", call).await {
-            let login = &self.client.settings().login;
-            run.warnings.push(format!(
-                "the sync account {login:?} lacks Sales \"All Documents\" rights: it sees only its own and unassigned leads, so every total is short. Give it Sales / Administrator or \"All Documents\""
-            ));
+        match self.client.call("res.users", "has_group", call).await {
+            Ok(Value::Bool(false)) => {
+                let login = &self.client.settings().login;
+                Some(format!(
+                    "the sync account {login:?} lacks Sales \"All Documents\" rights: it sees only its own and unassigned leads, so every total is short. Give it Sales / Administrator or \"All Documents\""
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -436,17 +455,30 @@ impl Syncer {
             default_currency: self.options.default_currency.clone(),
             ..Lookups::default()
         };
-        for (model, target) in [
-            ("res.currency", &mut lookups.currencies),
-            ("res.country", &mut lookups.countries),
-            ("hr.department", &mut lookups.departments),
-            ("crm.lost.reason", &mut lookups.lost_reasons),
-        ] {
+        let models = [
+            "res.currency",
+            "res.country",
+            "hr.department",
+            "crm.lost.reason",
+        ];
+        let answers = join_all(models.map(|model| {
             let call = Call::new()
                 .param("domain", json!([]))
                 .param("fields", json!(["name"]))
                 .param("context", json!({"active_test": false}));
-            match self.client.call(model, "search_read", call).await {
+            self.client.call(model, "search_read", call)
+        }))
+        .await;
+        for (target, answer) in [
+            &mut lookups.currencies,
+            &mut lookups.countries,
+            &mut lookups.departments,
+            &mut lookups.lost_reasons,
+        ]
+        .into_iter()
+        .zip(answers)
+        {
+            match answer {
                 Ok(Value::Array(records)) => {
                     for record in records {
                         if let (Some(id), Some(name)) =
@@ -545,6 +577,30 @@ impl Syncer {
             .as_array()
             .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default())
+    }
+
+    /// How many records of `model` match `domain`, archived too.
+    async fn count(&self, model: SyncModel, domain: Value) -> Result<u64, SyncError> {
+        let call = Call::new()
+            .param("domain", domain)
+            .param("context", json!({"active_test": false}));
+        let answer = self
+            .client
+            .call(model.odoo_name(), "search_count", call)
+            .await?;
+        answer.as_u64().ok_or_else(|| {
+            SyncError::Odoo(OdooError::Malformed {
+                what: format!("{}.search_count", model.odoo_name()),
+                reason: format!("not a count: {answer}"),
+            })
+        })
+    }
+
+    /// `ids` in pages of the page size, to be asked for by id.
+    fn id_pages(&self, ids: &[OdooId]) -> Vec<Vec<OdooId>> {
+        ids.chunks(self.options.page_size.max(1))
+            .map(<[OdooId]>::to_vec)
+            .collect()
     }
 }
 

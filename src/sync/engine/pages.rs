@@ -1,9 +1,11 @@
-//! Reading one model: its pages fetched, prepared and committed as three overlapping stages, and
-//! the partners that opportunities refer to brought along. Only the run in `engine` calls in here.
+//! Reading one model: its pages fetched (several at once when Odoo has the workers), prepared and
+//! committed as three overlapping stages, in id order, and the partners that opportunities refer
+//! to brought along. Only the run in `engine` calls in here.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -84,8 +86,8 @@ impl Syncer {
         fetched
     }
 
-    /// Sends `model`'s pages, keyset-paged by id, each preceded by the partners its records refer
-    /// to that pipelog has not seen (when `partner_fields` is given).
+    /// Sends `model`'s pages in id order, each preceded by the partners its records refer to that
+    /// pipelog has not seen (when `partner_fields` is given). Returns the newest `write_date` seen.
     async fn fetch_pages(
         &self,
         model: SyncModel,
@@ -95,67 +97,169 @@ impl Syncer {
         pages: mpsc::Sender<Page>,
     ) -> Result<Option<String>, SyncError> {
         let base = self.changed_since(since);
-        let mut known_partners = match partner_fields {
-            Some(_) => self.held_ids(SyncModel::Partner).await?,
-            None => BTreeSet::new(),
-        };
-        let mut last_id = 0;
+        let in_flight = self.options.requests_in_flight.max(1);
+        let (read, mut arrivals) = mpsc::channel(in_flight);
+        let reading = self.read_in_id_order(model, &base, fields, read);
+        // The partners of each page are asked for as it arrives, while the next pages are read;
+        // which page brings a partner is decided in id order, so it always comes before the
+        // first opportunity that refers to it.
         let mut newest: Option<String> = None;
-        let mut page = self.fetch_page(model, &base, 0, fields).await?;
+        let forwarding = async {
+            let mut known_partners = match partner_fields {
+                Some(_) => self.held_ids(SyncModel::Partner).await?,
+                None => BTreeSet::new(),
+            };
+            let mut with_partners = stream::poll_fn(|cx| arrivals.poll_recv(cx))
+                .map(|records: Vec<Value>| {
+                    for record in &records {
+                        note_newest(&mut newest, record);
+                    }
+                    let unseen: Vec<OdooId> = match partner_fields {
+                        Some(_) => records
+                            .iter()
+                            .filter_map(|record| {
+                                wire::many2one(record, "partner_id").ok().flatten()
+                            })
+                            .filter(|id| known_partners.insert(*id))
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    async move {
+                        let partners = match partner_fields {
+                            Some(fields) => self.fetch_partners(unseen, fields).await?,
+                            None => Vec::new(),
+                        };
+                        Ok::<_, SyncError>((partners, records))
+                    }
+                })
+                .buffered(in_flight);
+            while let Some(fetched) = with_partners.next().await {
+                let (partners, records) = fetched?;
+                let page = Page {
+                    model,
+                    records,
+                    referenced: false,
+                };
+                for page in partners.into_iter().chain([page]) {
+                    if pages.send(page).await.is_err() {
+                        // The applying side stopped on an error of its own, which is reported.
+                        return Ok(());
+                    }
+                }
+            }
+            Ok::<_, SyncError>(())
+        };
+        // Either side that fails drops its end of the queue, which stops the other; the failure
+        // is the one reported.
+        let (read, forwarded) = tokio::join!(reading, forwarding);
+        forwarded?;
+        read?;
+        Ok(newest)
+    }
+
+    /// Reads the records of `model` matching `base`, in id order, into `out`. The first page is
+    /// keyset-paged; when it is full and several requests may be in flight, the ids of the rest
+    /// are searched (ids only: cheap) and read as id ranges of a page each, several at once, and
+    /// sent in order. Records created meanwhile are read by keyset after the last id searched.
+    async fn read_in_id_order(
+        &self,
+        model: SyncModel,
+        base: &[Value],
+        fields: &[String],
+        out: mpsc::Sender<Vec<Value>>,
+    ) -> Result<(), SyncError> {
+        let page_size = self.options.page_size;
+        let mut last_id = 0;
+        let mut first = true;
         loop {
-            let records = into_records(page);
+            let records = into_records(self.fetch_page(model, base, last_id, fields).await?);
+            let full_page = records.len() >= page_size;
+            last_id = records
+                .iter()
+                .filter_map(|record| record["id"].as_u64())
+                .fold(last_id, OdooId::max);
             if records.is_empty() {
                 break;
             }
-            let full_page = records.len() >= self.options.page_size;
-            for record in &records {
-                if let Some(id) = record["id"].as_u64() {
-                    last_id = last_id.max(id);
-                }
-                note_newest(&mut newest, record);
+            if out.send(records).await.is_err() {
+                return Ok(());
             }
-            let unseen: Vec<OdooId> = match partner_fields {
-                Some(_) => records
-                    .iter()
-                    .filter_map(|record| wire::many2one(record, "partner_id").ok().flatten())
-                    .filter(|id| known_partners.insert(*id))
-                    .collect(),
-                None => Vec::new(),
-            };
-            // The next page is asked for while this one's partners are: two requests in flight.
-            let (partners, next) = tokio::join!(
-                async {
-                    match partner_fields {
-                        Some(fields) => self.fetch_partners(unseen, fields).await,
-                        None => Ok(Vec::new()),
-                    }
-                },
-                async {
-                    if full_page {
-                        Some(self.fetch_page(model, &base, last_id, fields).await)
-                    } else {
-                        None
-                    }
-                }
-            );
-            let lead_page = Page {
-                model,
-                records,
-                referenced: false,
-            };
-            for page in partners?.into_iter().chain([lead_page]) {
-                if pages.send(page).await.is_err() {
-                    // The applying side stopped on an error of its own, which is reported.
-                    return Ok(newest);
-                }
+            if !full_page {
+                break;
             }
-            match next {
-                Some(next) => page = next?,
-                None => break,
+            if std::mem::take(&mut first) && self.options.requests_in_flight > 1 {
+                match self.read_ranges(model, base, fields, last_id, &out).await? {
+                    Some(searched_up_to) => last_id = searched_up_to,
+                    None => return Ok(()),
+                }
             }
         }
-        self.check_nothing_left(model, base, last_id).await?;
-        Ok(newest)
+        self.check_nothing_left(model, base.to_vec(), last_id).await
+    }
+
+    /// Reads every record above `after` that a `search` finds now, a page-sized id range per
+    /// request, `requests_in_flight` at once, sending them in id order. Returns the last id
+    /// searched, or `None` when the receiving side stopped.
+    async fn read_ranges(
+        &self,
+        model: SyncModel,
+        base: &[Value],
+        fields: &[String],
+        after: OdooId,
+        out: &mpsc::Sender<Vec<Value>>,
+    ) -> Result<Option<OdooId>, SyncError> {
+        let mut domain = base.to_vec();
+        domain.push(json!(["id", ">", after]));
+        let ids: Vec<OdooId> = self
+            .search_ids(model, json!(domain))
+            .await?
+            .into_iter()
+            .collect();
+        let ranges = id_ranges(after, &ids, self.options.page_size);
+        let mut ranges = stream::iter(ranges)
+            .map(|range| self.fetch_range(model, base, range, fields))
+            .buffered(self.options.requests_in_flight);
+        while let Some(records) = ranges.next().await {
+            if out.send(records?).await.is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(ids.last().copied().unwrap_or(after)))
+    }
+
+    /// The records of one id range. Fewer than the search found are fine when the rest were
+    /// deleted meanwhile; a count tells that apart from a page lost on the way.
+    async fn fetch_range(
+        &self,
+        model: SyncModel,
+        base: &[Value],
+        range: IdRange,
+        fields: &[String],
+    ) -> Result<Vec<Value>, SyncError> {
+        self.check_stop()?;
+        let mut domain = base.to_vec();
+        domain.push(json!(["id", ">", range.after]));
+        domain.push(json!(["id", "<=", range.last]));
+        // No limit: records that came to match since the search belong to the range too.
+        let call = self
+            .search_call(json!(domain), fields)
+            .param("limit", Value::Null);
+        let records = into_records(
+            self.client
+                .call(model.odoo_name(), "search_read", call)
+                .await?,
+        );
+        if records.len() < range.searched {
+            let count = self.count(model, json!(domain)).await?;
+            if count > records.len() as u64 {
+                return Err(SyncError::PageMissing {
+                    model: model.odoo_name(),
+                    after: range.after,
+                    remaining: count - records.len() as u64,
+                });
+            }
+        }
+        Ok(records)
     }
 
     /// The `write_date` condition of an incremental read: from `since` less the overlap.
@@ -187,9 +291,14 @@ impl Syncer {
             .await?;
         let wanted: Vec<OdooId> = changed.intersection(held).copied().collect();
         let mut newest: Option<String> = None;
-        for chunk in wanted.chunks(self.options.page_size) {
-            self.check_stop()?;
-            let records = self.partners_by_id(chunk, fields).await?;
+        let mut chunks = stream::iter(self.id_pages(&wanted))
+            .map(|chunk| async move {
+                self.check_stop()?;
+                self.partners_by_id(&chunk, fields).await
+            })
+            .buffered(self.options.requests_in_flight.max(1));
+        while let Some(records) = chunks.next().await {
+            let records = records?;
             for record in &records {
                 note_newest(&mut newest, record);
             }
@@ -234,15 +343,7 @@ impl Syncer {
         last_id: OdooId,
     ) -> Result<(), SyncError> {
         domain.push(json!(["id", ">", last_id]));
-        let call = Call::new()
-            .param("domain", json!(domain))
-            .param("context", json!({"active_test": false}));
-        let remaining = self
-            .client
-            .call(model.odoo_name(), "search_count", call)
-            .await?
-            .as_u64()
-            .unwrap_or(0);
+        let remaining = self.count(model, json!(domain)).await?;
         if remaining > 0 {
             return Err(SyncError::PageMissing {
                 model: model.odoo_name(),
@@ -320,10 +421,10 @@ impl Syncer {
         fields: &[String],
     ) -> Result<Vec<Page>, SyncError> {
         let mut pages = Vec::new();
-        for chunk in ids.chunks(self.options.page_size) {
+        for chunk in self.id_pages(&ids) {
             pages.push(Page {
                 model: SyncModel::Partner,
-                records: self.partners_by_id(chunk, fields).await?,
+                records: self.partners_by_id(&chunk, fields).await?,
                 referenced: true,
             });
         }
@@ -373,6 +474,33 @@ impl Syncer {
     }
 }
 
+/// Ids above `after` and up to `last`, of which a search found `searched`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IdRange {
+    after: OdooId,
+    last: OdooId,
+    searched: usize,
+}
+
+/// Splits searched ids (ascending, all above `after`) into contiguous ranges of `per_range` ids:
+/// together they cover every id from `after` to the last one, so a record that comes to match
+/// between the search and the read still falls in one.
+fn id_ranges(after: OdooId, ids: &[OdooId], per_range: usize) -> Vec<IdRange> {
+    let mut from = after;
+    ids.chunks(per_range.max(1))
+        .filter_map(|chunk| {
+            let last = *chunk.last()?;
+            let range = IdRange {
+                after: from,
+                last,
+                searched: chunk.len(),
+            };
+            from = last;
+            Some(range)
+        })
+        .collect()
+}
+
 pub(super) fn into_records(page: Value) -> Vec<Value> {
     match page {
         Value::Array(records) => records,
@@ -386,5 +514,37 @@ fn note_newest(newest: &mut Option<String>, record: &Value) {
         && newest.as_deref().is_none_or(|held| written > held)
     {
         *newest = Some(written.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_ranges_cover_every_id_from_the_start_to_the_last_searched() {
+        let ids = [5, 6, 9, 20, 21, 40, 41];
+        let ranges = id_ranges(3, &ids, 3);
+        assert_eq!(
+            ranges,
+            vec![
+                IdRange {
+                    after: 3,
+                    last: 9,
+                    searched: 3
+                },
+                IdRange {
+                    after: 9,
+                    last: 40,
+                    searched: 3
+                },
+                IdRange {
+                    after: 40,
+                    last: 41,
+                    searched: 1
+                },
+            ]
+        );
+        assert!(id_ranges(3, &[], 3).is_empty());
     }
 }

@@ -20,19 +20,7 @@ impl Syncer {
             return Ok(None);
         }
         let held = self.held_ids(model).await?;
-        let call = Call::new()
-            .param("domain", json!([]))
-            .param("context", json!({"active_test": false}));
-        let answer = self
-            .client
-            .call(model.odoo_name(), "search_count", call)
-            .await?;
-        let remote = answer.as_u64().ok_or_else(|| {
-            SyncError::Odoo(OdooError::Malformed {
-                what: format!("{}.search_count", model.odoo_name()),
-                reason: format!("not a count: {answer}"),
-            })
-        })?;
+        let remote = self.count(model, json!([])).await?;
         let held = held
             .into_iter()
             .filter(|id| !crate::migrate::is_legacy(model, *id))

@@ -86,6 +86,8 @@ pub struct OdooClient {
     settings: OdooSettings,
     base: String,
     session: Mutex<Option<Session>>,
+    /// Object calls allowed at once (unbounded without).
+    in_flight: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 /// A method call: record ids (for methods on records) and named parameters.
@@ -171,7 +173,17 @@ impl OdooClient {
             settings,
             base,
             session: Mutex::new(None),
+            in_flight: None,
         })
+    }
+
+    /// Allows at most `calls` object calls at once, whoever makes them: callers may then ask for
+    /// as much as they like concurrently, and Odoo's workers see no more than this.
+    pub fn limit_in_flight(mut self, calls: usize) -> OdooClient {
+        self.in_flight = Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            calls.max(1),
+        )));
+        self
     }
 
     pub fn settings(&self) -> &OdooSettings {
@@ -238,6 +250,10 @@ impl OdooClient {
     pub async fn call(&self, model: &str, method: &str, call: Call) -> Result<Value, OdooError> {
         let session = self.session().await?;
         let what = format!("{model}.{method}");
+        let _slot = match &self.in_flight {
+            Some(slots) => slots.acquire().await.ok(),
+            None => None,
+        };
         self.with_retries(&what, || async {
             match session.protocol {
                 Protocol::JsonRpc => self.execute_kw(session.uid, model, method, &call).await,
