@@ -355,9 +355,10 @@ impl Syncer {
         &self,
         ids: &[OdooId],
     ) -> Result<HashMap<OdooId, jiff::Timestamp>, SyncError> {
-        let call = self.search_call(json!([["id", "in", ids]]), &["create_date"]);
-        let answer = self.client.call("crm.lead", "search_read", call).await?;
-        Ok(into_records(answer)
+        let leads = self
+            .records_by_id("crm.lead", ids, &["create_date"])
+            .await?;
+        Ok(leads
             .iter()
             .filter_map(|lead| {
                 let created = wire::datetime(lead, "create_date").ok().flatten()?;
@@ -462,17 +463,18 @@ impl Syncer {
             .collect();
         let value_ids = self.id_pages(&value_ids);
         let (pages, authors) = tokio::join!(
-            join_all(value_ids.iter().map(|chunk| {
-                let call = self.search_call(json!([["id", "in", chunk]]), VALUE_FIELDS);
-                self.client.call("mail.tracking.value", "search_read", call)
-            })),
+            join_all(value_ids.iter().map(|chunk| self.records_by_id(
+                "mail.tracking.value",
+                chunk,
+                VALUE_FIELDS
+            ))),
             self.partner_names(&messages),
         );
         let authors = authors?;
         let mut tally = Tally::default();
         let mut changes: HashMap<OdooId, Vec<(OdooId, FieldChange)>> = HashMap::new();
         for page in pages {
-            let values = into_records(page?);
+            let values = page?;
             tally.values += values.len() as u64;
             for value in values {
                 let Some(message) = wire::many2one(&value, "mail_message_id").ok().flatten() else {
@@ -532,9 +534,8 @@ impl Syncer {
             return Ok(HashMap::new());
         }
         let ids: Vec<OdooId> = ids.into_iter().collect();
-        let call = self.search_call(json!([["id", "in", ids]]), &["name"]);
-        let answer = self.client.call("res.partner", "search_read", call).await?;
-        Ok(into_records(answer)
+        let partners = self.records_by_id("res.partner", &ids, &["name"]).await?;
+        Ok(partners
             .iter()
             .filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str()?.to_string())))
             .collect())

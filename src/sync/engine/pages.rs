@@ -294,7 +294,8 @@ impl Syncer {
         let mut chunks = stream::iter(self.id_pages(&wanted))
             .map(|chunk| async move {
                 self.check_stop()?;
-                self.partners_by_id(&chunk, fields).await
+                self.records_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
+                    .await
             })
             .buffered(self.options.requests_in_flight.max(1));
         while let Some(records) = chunks.next().await {
@@ -396,21 +397,15 @@ impl Syncer {
         Ok(())
     }
 
-    /// The partners with these ids, as Odoo returns them.
-    async fn partners_by_id(
+    /// The records of `model` with these ids (archived too), as Odoo returns them.
+    pub(super) async fn records_by_id(
         &self,
+        model: &str,
         ids: &[OdooId],
-        fields: &[String],
+        fields: &[impl serde::Serialize],
     ) -> Result<Vec<Value>, SyncError> {
-        let domain = json!([["id", "in", ids]]);
-        let page = self
-            .client
-            .call(
-                SyncModel::Partner.odoo_name(),
-                "search_read",
-                self.search_call(domain, fields),
-            )
-            .await?;
+        let call = self.search_call(json!([["id", "in", ids]]), fields);
+        let page = self.client.call(model, "search_read", call).await?;
         Ok(into_records(page))
     }
 
@@ -424,7 +419,9 @@ impl Syncer {
         for chunk in self.id_pages(&ids) {
             pages.push(Page {
                 model: SyncModel::Partner,
-                records: self.partners_by_id(&chunk, fields).await?,
+                records: self
+                    .records_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
+                    .await?,
                 referenced: true,
             });
         }
