@@ -115,19 +115,8 @@ fn main() {
         let client = OdooClient::new(fake.admin_settings(&url)).expect("client");
         let (fetched, raw, raw_cpu) =
             timed(|| runtime.block_on(raw_fetch(&client, sync_options.page_size)));
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
-        let syncer = Syncer::new(
-            store.clone(),
-            OdooClient::new(fake.admin_settings(&url)).expect("client"),
-            sync_options.clone(),
-        );
-        let full_request = RunRequest {
-            full: true,
-            allow_mass_delete: false,
-            ..RunRequest::default()
-        };
-        let (full, full_s, full_cpu) = timed(|| runtime.block_on(syncer.run(full_request)));
+        let (dir, store, syncer) = fresh_syncer(&fake, &url, sync_options.clone());
+        let (full, full_s, full_cpu) = timed(|| runtime.block_on(syncer.run(full_run())));
         let full = full.expect("full sync");
         println!(
             "# round {round}: raw fetch {raw:.3} s ({fetched} records, {raw_cpu:.2} CPU s), full sync {full_s:.3} s ({} events, {full_cpu:.2} CPU s), {:.2}x",
@@ -180,27 +169,28 @@ fn main() {
     modelled_server(&runtime, &fake, &url, sync_options.page_size);
 }
 
-/// A full sync into a fresh data file with `options`: its wall-clock seconds and events.
-fn full_sync_s(
-    runtime: &tokio::runtime::Runtime,
+/// A syncer with `options` on a fresh data file.
+fn fresh_syncer(
     fake: &FakeOdoo,
     url: &str,
     options: SyncOptions,
-) -> (f64, u64) {
+) -> (tempfile::TempDir, Arc<Store>, Syncer) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(Store::open(&dir.path().join("sync.redb")).expect("store"));
     let syncer = Syncer::new(
-        store,
+        store.clone(),
         OdooClient::new(fake.admin_settings(url)).expect("client"),
         options,
     );
-    let request = RunRequest {
+    (dir, store, syncer)
+}
+
+fn full_run() -> RunRequest {
+    RunRequest {
         full: true,
+        allow_mass_delete: false,
         ..RunRequest::default()
-    };
-    let started = Instant::now();
-    let report = runtime.block_on(syncer.run(request)).expect("full sync");
-    (started.elapsed().as_secs_f64(), report.events)
+    }
 }
 
 /// Full syncs with 1, 2 and 4 requests in flight against a server of four workers, and with 1
@@ -235,16 +225,17 @@ fn modelled_server(
             // The raw fetch is sequential: one worker or four answer it alike.
             if index == 0 {
                 let client = OdooClient::new(fake.admin_settings(url)).expect("client");
-                let started = Instant::now();
-                runtime.block_on(raw_fetch(&client, page_size));
-                raws.push(started.elapsed().as_secs_f64());
-                line += &format!(" raw fetch {:.2} s;", raws[raws.len() - 1]);
+                let (_, raw, _) = timed(|| runtime.block_on(raw_fetch(&client, page_size)));
+                raws.push(raw);
+                line += &format!(" raw fetch {raw:.2} s;");
             }
             let options = SyncOptions {
                 requests_in_flight: in_flight,
                 ..SyncOptions::default()
             };
-            let (seconds, _) = full_sync_s(runtime, fake, url, options);
+            let (_dir, _store, syncer) = fresh_syncer(fake, url, options);
+            let (report, seconds, _) = timed(|| runtime.block_on(syncer.run(full_run())));
+            report.expect("full sync");
             let ratio = seconds / raws[raws.len() - 1];
             ratios[index].push(ratio);
             line +=
