@@ -202,7 +202,7 @@ impl Syncer {
         // side runs beside the committing one, so neither waits for the other); the commits stay
         // in order, so a stopped run leaves a prefix of whole pages.
         let in_flight = self.options.requests_in_flight.max(1);
-        let (arrive, mut arrived) = mpsc::channel(in_flight);
+        let (arrive, arrived) = mpsc::channel(in_flight);
         let reading = async {
             let arrive = arrive;
             let mut reads = stream::iter(self.id_pages(&waiting[..now]))
@@ -223,6 +223,9 @@ impl Syncer {
             }
         };
         let committing = async {
+            // Owned here, like `arrive` above: a failed commit closes the queue, which stops
+            // the reading side instead of leaving it waiting to send.
+            let mut arrived = arrived;
             while let Some(read) = arrived.recv().await {
                 let (chunk, created, (messages, tally)) = read?;
                 tally.add_to(run);

@@ -98,13 +98,16 @@ impl Syncer {
     ) -> Result<Option<String>, SyncError> {
         let base = self.changed_since(since);
         let in_flight = self.options.requests_in_flight.max(1);
-        let (read, mut arrivals) = mpsc::channel(in_flight);
+        let (read, arrivals) = mpsc::channel(in_flight);
         let reading = self.read_in_id_order(model, &base, fields, read);
         // The partners of each page are asked for as it arrives, while the next pages are read;
         // which page brings a partner is decided in id order, so it always comes before the
         // first opportunity that refers to it.
         let mut newest: Option<String> = None;
         let forwarding = async {
+            // Owned here, so that it closes when this side stops (a failed commit, say), which
+            // stops the reading side instead of leaving it waiting to send.
+            let mut arrivals = arrivals;
             let mut known_partners = match partner_fields {
                 Some(_) => self.held_ids(SyncModel::Partner).await?,
                 None => BTreeSet::new(),
