@@ -26,6 +26,10 @@ pub struct DashboardFilters {
     /// Won revenue until this date (YYYY-MM-DD).
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<jiff::civil::Date>,
+    /// Every figure as it was at this moment: a date (the end of that UTC day) or an RFC 3339
+    /// timestamp. The answer's `history` says where known history begins.
+    #[param(value_type = Option<String>)]
+    pub as_of: Option<String>,
 }
 
 /// Every error: what went wrong, in a stable code and in words.

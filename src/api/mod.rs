@@ -126,6 +126,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(handlers::me))
         .route("/api/dashboard", get(handlers::dashboard))
         .route("/api/dashboard/trends", get(handlers::trends))
+        .route("/api/history/waterfall", get(handlers::waterfall))
+        .route(
+            "/api/history/waterfall/deals",
+            get(handlers::waterfall_deals),
+        )
+        .route("/api/history/trend", get(handlers::history_trend))
+        .route("/api/history/activity", get(handlers::history_activity))
         .route("/api/filters", get(handlers::filters))
         .route("/api/opportunities", get(handlers::opportunities))
         .route("/api/opportunities/{id}", get(handlers::opportunity))

@@ -15,4 +15,5 @@ pub use events::{
 pub use records::{
     AccountRecord, Cents, EmployeeRecord, LeadKind, MAX_EMAIL_LENGTH, OdooId, OpportunityRecord,
     StageRecord, TeamRecord, UserRecord, is_email_address, normalize_email, prorated_cents,
+    weighted_cents,
 };

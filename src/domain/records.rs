@@ -146,15 +146,25 @@ impl OpportunityRecord {
     /// server has it (its reports sum those), else computed per opportunity as Odoo computes it,
     /// so that sums over many opportunities stay exact integers and equal Odoo's.
     pub fn weighted_revenue(&self) -> Cents {
-        self.prorated_revenue.unwrap_or_else(|| {
-            let probability = if self.probability.is_finite() {
-                self.probability.clamp(0.0, 100.0)
-            } else {
-                0.0
-            };
-            prorated_cents(self.expected_revenue, probability)
-        })
+        weighted_cents(
+            self.expected_revenue,
+            self.probability,
+            self.prorated_revenue,
+        )
     }
+}
+
+/// Odoo's stored `prorated_revenue` where there is one, else the expected revenue (cents) at a
+/// probability (percent, clamped to 0–100) as Odoo computes it.
+pub fn weighted_cents(expected: Cents, probability: f64, prorated: Option<Cents>) -> Cents {
+    prorated.unwrap_or_else(|| {
+        let probability = if probability.is_finite() {
+            probability.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        prorated_cents(expected, probability)
+    })
 }
 
 /// Odoo's `prorated_revenue` of an expected revenue (cents) at a probability (percent): the

@@ -7,8 +7,10 @@
 //! - `opportunity_view`: denormalized opportunities and who can see each.
 //! - `user_access_matrix`: what each user can see (their whole subtree; admins everything).
 //! - `dashboard_metrics`: per-user pipeline figures over their reach, kept exact incrementally.
+//! - `opportunity_history`: each deal's past as states in effective-time order (see [`history`]).
 
 pub mod hierarchy;
+pub mod history;
 pub mod metrics;
 pub mod model;
 pub mod rows;

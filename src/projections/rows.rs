@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::OdooId;
 
+use super::history::Timeline;
 use super::views::{
     AccessView, LoginView, MetricsView, NamedRef, OpportunityFact, OpportunityView, StageRef,
     SyncStatusView, UserProfileView,
@@ -22,10 +23,11 @@ pub enum ViewTable {
     Stages,
     OpportunityFacts,
     Teams,
+    OpportunityHistory,
 }
 
 impl ViewTable {
-    pub const ALL: [ViewTable; 9] = [
+    pub const ALL: [ViewTable; 10] = [
         ViewTable::UserProfiles,
         ViewTable::Logins,
         ViewTable::Opportunities,
@@ -35,6 +37,7 @@ impl ViewTable {
         ViewTable::Stages,
         ViewTable::OpportunityFacts,
         ViewTable::Teams,
+        ViewTable::OpportunityHistory,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl ViewTable {
             ViewTable::Stages => "stages",
             ViewTable::OpportunityFacts => "opportunity_facts",
             ViewTable::Teams => "teams",
+            ViewTable::OpportunityHistory => "opportunity_history",
         }
     }
 
@@ -69,6 +73,7 @@ impl ViewTable {
             ViewTable::Stages => json::<StageRef>(bytes),
             ViewTable::OpportunityFacts => json::<OpportunityFact>(bytes),
             ViewTable::Teams => json::<NamedRef>(bytes),
+            ViewTable::OpportunityHistory => json::<Timeline>(bytes),
         }
     }
 }

@@ -12,10 +12,12 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::drill::Drill;
+use super::history::{Boundaries, facts_as_of};
 use super::team_table::{TeamRow, team_table};
 use super::{QueryError, amount};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
+use crate::projections::history::timestamp;
 use crate::projections::{
     Aggregate, EVERYTHING, MetricsView, NO_STAGE, OpportunityFact, Performer, SyncOutcome,
     TeamMemberMetrics, Totals,
@@ -35,11 +37,16 @@ pub struct DashboardQuery {
     pub to: Option<Date>,
     /// Data older than this is flagged stale.
     pub stale_after_seconds: u64,
+    /// Every figure as it was at this moment (see `queries::history`); now when `None`.
+    pub as_of: Option<Timestamp>,
 }
 
 impl DashboardQuery {
     fn is_narrowed(&self) -> bool {
-        self.team.is_some() || self.stage.is_some() || self.period().is_some()
+        self.team.is_some()
+            || self.stage.is_some()
+            || self.period().is_some()
+            || self.as_of.is_some()
     }
 
     /// Team and stage narrow everything; a closing period keeps the open deals (they are about
@@ -154,6 +161,19 @@ pub struct DashboardReport {
     pub team_table: Vec<TeamRow>,
     pub top_performers: Vec<TopPerformer>,
     pub data_freshness: Freshness,
+    /// With `as_of`: the moment, and where known history begins (`None` for now).
+    pub history: Option<PastMoment>,
+}
+
+/// The moment a past answer is about, and what was not known then.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PastMoment {
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: Timestamp,
+    #[serde(flatten)]
+    pub boundaries: Boundaries,
+    /// The figures are incomplete: see `before_known_history` and `deals_partial`.
+    pub partial: bool,
 }
 
 /// Stage names and their order, by id.
@@ -256,7 +276,7 @@ impl Reach {
         }))
     }
 
-    fn includes(&self, owner: Option<OdooId>) -> bool {
+    pub(super) fn includes(&self, owner: Option<OdooId>) -> bool {
         match &self.0 {
             None => true,
             Some(owners) => owner.is_some_and(|owner| owners.binary_search(&owner).is_ok()),
@@ -269,6 +289,8 @@ impl Reach {
 pub(super) struct AdmittedFacts {
     all: std::sync::Arc<Vec<OpportunityFact>>,
     admitted: Vec<usize>,
+    /// What the moment of a past answer did not know.
+    pub(super) past: Option<PastMoment>,
 }
 
 impl AdmittedFacts {
@@ -283,14 +305,32 @@ pub(super) fn facts_in(
     reach: &Reach,
     query: &DashboardQuery,
 ) -> Result<AdmittedFacts, QueryError> {
-    let all = snapshot.opportunity_facts()?;
-    let admitted = all
+    let (all, as_of) = match query.as_of {
+        Some(at) => {
+            let as_of = facts_as_of(snapshot, at, false)?;
+            (as_of.facts.clone(), Some(as_of))
+        }
+        None => (snapshot.opportunity_facts()?, None),
+    };
+    let admitted: Vec<usize> = all
         .iter()
         .enumerate()
         .filter(|(_, fact)| reach.includes(fact.salesperson) && query.admits(fact))
         .map(|(index, _)| index)
         .collect();
-    Ok(AdmittedFacts { all, admitted })
+    let past = as_of.map(|as_of| {
+        let boundaries = as_of.boundaries(admitted.iter().map(|&index| &all[index]));
+        PastMoment {
+            as_of: timestamp(as_of.at),
+            partial: boundaries.partial(),
+            boundaries,
+        }
+    });
+    Ok(AdmittedFacts {
+        all,
+        admitted,
+        past,
+    })
 }
 
 /// The dashboard metrics of `stored`'s subject, summed again from `facts` (already narrowed): the
@@ -385,8 +425,10 @@ pub fn dashboard(
         .map(|s| (s.id, (s.name, s.sequence)))
         .collect();
     query.check_period()?;
+    let mut history = None;
     let metrics = if query.is_narrowed() {
         let facts = facts_in(snapshot, &Reach::of(snapshot, subject)?, query)?;
+        history = facts.past.clone();
         metrics_from_facts(snapshot, &metrics, &facts)?
     } else {
         metrics
@@ -451,6 +493,7 @@ pub fn dashboard(
             last_error: if last_failed { last_error } else { None },
             stale,
         },
+        history,
     })
 }
 

@@ -23,6 +23,9 @@ impl Drill {
         if let Some(stage) = query.stage {
             drill = drill.with("stage", stage);
         }
+        if let Some(at) = query.as_of {
+            drill = drill.with("as_of", at);
+        }
         drill
     }
 

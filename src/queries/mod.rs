@@ -5,13 +5,14 @@
 mod dashboard;
 mod drill;
 mod filters;
+pub mod history;
 mod opportunities;
 mod team_table;
 mod trends;
 
 use serde::Serialize;
 
-pub use dashboard::{DashboardQuery, DashboardReport, dashboard};
+pub use dashboard::{DashboardQuery, DashboardReport, PastMoment, dashboard};
 pub use filters::{FilterOptions, filter_options};
 pub use opportunities::{
     HistoryEntry, ListTotals, OpportunityDetail, OpportunityFilter, OpportunityPage, OwnerFilter,

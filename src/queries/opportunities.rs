@@ -114,6 +114,8 @@ pub struct OpportunityFilter {
     pub text: Option<String>,
     /// Leads are left out unless asked for: the pipeline is opportunities.
     pub include_leads: bool,
+    /// The deals as they were at this moment (see `queries::history`); now when `None`.
+    pub as_of: Option<Timestamp>,
     pub sort: SortKey,
     pub descending: bool,
     /// 1-based.
@@ -181,7 +183,7 @@ fn admits(fact: &OpportunityFact, filter: &OpportunityFilter) -> bool {
 
 /// Every match in list order: only ids while the facts sufficed, else the decoded views.
 enum Found {
-    Ids(Vec<OdooId>),
+    Ids(Vec<OdooId>, Option<Timestamp>),
     Views(Vec<OpportunityView>),
 }
 
@@ -193,13 +195,25 @@ impl Found {
         count: usize,
     ) -> Result<Vec<OpportunityView>, QueryError> {
         match self {
-            Found::Ids(ids) => {
+            Found::Ids(ids, as_of) => {
                 let start = start.min(ids.len());
                 let end = start.saturating_add(count).min(ids.len());
-                Ok(snapshot.opportunities(&ids[start..end])?)
+                views_of(snapshot, &ids[start..end], as_of)
             }
             Found::Views(views) => Ok(views.into_iter().skip(start).take(count).collect()),
         }
+    }
+}
+
+/// The views of `ids`, now or as they were at a moment.
+fn views_of(
+    snapshot: &Snapshot,
+    ids: &[OdooId],
+    as_of: Option<Timestamp>,
+) -> Result<Vec<OpportunityView>, QueryError> {
+    match as_of {
+        Some(at) => super::history::views_as_of(snapshot, ids, at),
+        None => Ok(snapshot.opportunities(ids)?),
     }
 }
 
@@ -232,7 +246,10 @@ fn find(
             .as_ref()
             .is_some_and(|members| !members.contains(&owner)),
     };
-    let all = snapshot.opportunity_facts()?;
+    let all = match filter.as_of {
+        Some(at) => super::history::facts_as_of(snapshot, at, filter.text.is_some())?.facts,
+        None => snapshot.opportunity_facts()?,
+    };
     let needle = filter.text.as_ref().map(|text| text.to_lowercase());
     let mut facts: Vec<&OpportunityFact> = all
         .iter()
@@ -281,9 +298,9 @@ fn find(
     }
     let ids: Vec<OdooId> = facts.iter().map(|fact| fact.id).collect();
     if by_facts {
-        return Ok((Found::Ids(ids), total, totals));
+        return Ok((Found::Ids(ids, filter.as_of), total, totals));
     }
-    let mut views = snapshot.opportunities(&ids)?;
+    let mut views = views_of(snapshot, &ids, filter.as_of)?;
     let name = |view: &OpportunityView| view.name.to_lowercase();
     let salesperson = |view: &OpportunityView| view.salesperson.as_ref().map(|s| s.name.clone());
     views.sort_by(|a, b| {

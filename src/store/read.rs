@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{EventEnvelope, OdooId};
+use crate::projections::history::Timeline;
 use crate::projections::{
     AccessView, EVERYTHING, LoginView, MetricsView, OpportunityFact, OpportunityView, PROJECTIONS,
     RowKey, SYNC_STATUS_KEY, SyncStatusView, UserProfileView, ViewTable, decode,
@@ -24,27 +25,40 @@ pub struct Snapshot {
     facts: Option<Arc<FactsCache>>,
 }
 
-/// The opportunity facts of one generation, decoded once and shared: every list, search,
-/// narrowed dashboard and trend reads all of them, and between two writes they are the same.
-#[derive(Default)]
-pub struct FactsCache(Mutex<Option<(u64, Arc<Vec<OpportunityFact>>)>>);
+/// Rows of one generation of the opportunity data, decoded once and shared: every list, search,
+/// narrowed dashboard and history question reads all of them, and between two writes they are
+/// the same.
+pub struct Decoded<T>(Mutex<Option<(u64, Arc<T>)>>);
 
-impl FactsCache {
-    fn get(&self, generation: u64) -> Option<Arc<Vec<OpportunityFact>>> {
+impl<T> Default for Decoded<T> {
+    fn default() -> Self {
+        Decoded(Mutex::new(None))
+    }
+}
+
+impl<T> Decoded<T> {
+    fn get(&self, generation: u64) -> Option<Arc<T>> {
         let cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
         cached
             .as_ref()
             .filter(|(held, _)| *held == generation)
-            .map(|(_, facts)| facts.clone())
+            .map(|(_, value)| value.clone())
     }
 
-    fn keep(&self, generation: u64, facts: Arc<Vec<OpportunityFact>>) {
+    fn keep(&self, generation: u64, value: Arc<T>) {
         let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // An older snapshot read late must not push out a newer generation.
         if cached.as_ref().is_none_or(|(held, _)| *held <= generation) {
-            *cached = Some((generation, facts));
+            *cached = Some((generation, value));
         }
     }
+}
+
+/// What snapshots of one store share: the opportunity facts and the deals' time lines.
+#[derive(Default)]
+pub struct FactsCache {
+    facts: Decoded<Vec<OpportunityFact>>,
+    timelines: Decoded<Vec<Timeline>>,
 }
 
 /// What `pipelog status --json` prints.
@@ -321,21 +335,59 @@ impl Snapshot {
     /// Every opportunity's compact facts, in id order; decoded once per generation when the
     /// snapshot shares a cache.
     pub fn opportunity_facts(&self) -> Result<Arc<Vec<OpportunityFact>>, StoreError> {
+        self.shared(|cache| &cache.facts, || self.decode_opportunity_facts())
+    }
+
+    /// Every deal's time line (deleted deals included), in id order; shared like the facts.
+    pub fn timelines(&self) -> Result<Arc<Vec<Timeline>>, StoreError> {
+        self.shared(
+            |cache| &cache.timelines,
+            || self.views::<Timeline>(ViewTable::OpportunityHistory),
+        )
+    }
+
+    /// The decoded rows of this snapshot's generation: from the cache when it holds them.
+    fn shared<T>(
+        &self,
+        slot: impl Fn(&FactsCache) -> &Decoded<T>,
+        decode: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<Arc<T>, StoreError> {
         let generation = match &self.facts {
             Some(cache) => {
                 let generation = self.facts_generation()?;
-                if let Some(facts) = cache.get(generation) {
-                    return Ok(facts);
+                if let Some(value) = slot(cache).get(generation) {
+                    return Ok(value);
                 }
                 Some((cache, generation))
             }
             None => None,
         };
-        let facts = Arc::new(self.decode_opportunity_facts()?);
+        let value = Arc::new(decode()?);
         if let Some((cache, generation)) = generation {
-            cache.keep(generation, facts.clone());
+            slot(cache).keep(generation, value.clone());
         }
-        Ok(facts)
+        Ok(value)
+    }
+
+    /// The Odoo users pipelog holds, in id order.
+    pub fn user_ids(&self) -> Result<Vec<OdooId>, StoreError> {
+        let ViewDefinition::ById(definition) =
+            view_definition(ViewTable::UserProfiles, Generation::Live)
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(open) = missing_is_empty(self.txn.open_table(definition))? else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::with_capacity(open.len()? as usize);
+        for entry in open.iter()? {
+            ids.push(entry?.0.value());
+        }
+        Ok(ids)
+    }
+
+    pub fn timeline(&self, id: OdooId) -> Result<Option<Timeline>, StoreError> {
+        self.view(ViewTable::OpportunityHistory, RowKey::Id(id))
     }
 
     fn decode_opportunity_facts(&self) -> Result<Vec<OpportunityFact>, StoreError> {

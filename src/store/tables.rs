@@ -38,8 +38,9 @@ pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("session
 
 pub const META_FORMAT_VERSION: &str = "format_version";
 pub const META_VIEW_SCHEMA: &str = "view_schema_version";
-/// Bumped in every write transaction that changes the opportunity facts: a snapshot with the
-/// same number holds the same facts, so decoded facts can be shared (see `FactsCache`).
+/// Bumped in every write transaction that changes the opportunity facts or time lines: a
+/// snapshot with the same number holds the same rows, so decoded rows can be shared (see
+/// `FactsCache`).
 pub const META_FACTS_GENERATION: &str = "facts_generation";
 
 /// How a view table is keyed.
@@ -57,6 +58,7 @@ const SYNC_STATUS: &str = "sync_status_v1";
 const STAGES: &str = "stages_v1";
 const OPPORTUNITY_FACTS: &str = "opportunity_facts_v1";
 const TEAMS: &str = "teams_v1";
+const OPPORTUNITY_HISTORY: &str = "opportunity_history_v1";
 
 const USER_PROFILES_NEXT: &str = "user_profiles_v1_rebuild";
 const LOGINS_NEXT: &str = "logins_v1_rebuild";
@@ -67,6 +69,7 @@ const SYNC_STATUS_NEXT: &str = "sync_status_v1_rebuild";
 const STAGES_NEXT: &str = "stages_v1_rebuild";
 const OPPORTUNITY_FACTS_NEXT: &str = "opportunity_facts_v1_rebuild";
 const TEAMS_NEXT: &str = "teams_v1_rebuild";
+const OPPORTUNITY_HISTORY_NEXT: &str = "opportunity_history_v1_rebuild";
 
 /// Which copy of a view table: the live one, or the one a rebuild fills before swapping it in.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -107,5 +110,9 @@ pub fn view_definition(table: ViewTable, generation: Generation) -> ViewDefiniti
             OPPORTUNITY_FACTS_NEXT,
         ))),
         ViewTable::Teams => ViewDefinition::ById(TableDefinition::new(pick(TEAMS, TEAMS_NEXT))),
+        ViewTable::OpportunityHistory => ViewDefinition::ById(TableDefinition::new(pick(
+            OPPORTUNITY_HISTORY,
+            OPPORTUNITY_HISTORY_NEXT,
+        ))),
     }
 }

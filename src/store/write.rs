@@ -274,7 +274,11 @@ pub(super) fn write_table_rows(
     generation: Generation,
 ) -> Result<(), StoreError> {
     // Rows written to the copy a rebuild fills are not seen until the swap, which bumps it.
-    if table == ViewTable::OpportunityFacts && generation == Generation::Live && !rows.is_empty() {
+    let shared = matches!(
+        table,
+        ViewTable::OpportunityFacts | ViewTable::OpportunityHistory
+    );
+    if shared && generation == Generation::Live && !rows.is_empty() {
         bump_facts_generation(txn)?;
     }
     match view_definition(table, generation) {

@@ -3,11 +3,13 @@
 
 mod admin;
 mod commands;
+mod history;
 mod reads;
 mod session;
 
 pub use admin::*;
 pub use commands::*;
+pub use history::*;
 pub use reads::*;
 pub use session::*;
 
@@ -18,6 +20,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::answers::*;
@@ -113,6 +116,21 @@ fn parse<T: std::str::FromStr>(
             value
                 .parse()
                 .map_err(|_| ApiError::BadRequest(format!("{name}: {value:?} is not valid")))
+        })
+        .transpose()
+}
+
+/// A moment: an RFC 3339 timestamp, or a date for the end of that UTC day.
+fn moment(params: &HashMap<String, String>, name: &str) -> Result<Option<Timestamp>, ApiError> {
+    params
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .map(|value| {
+            crate::queries::history::parse_moment(value).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "{name}: {value:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 timestamp"
+                ))
+            })
         })
         .transpose()
 }

@@ -29,7 +29,7 @@ pub async fn dashboard(
 }
 
 /// The query parameters [`DashboardFilters`] describes.
-pub const DASHBOARD_PARAMETERS: &[&str] = &["user", "team", "stage", "from", "to"];
+pub const DASHBOARD_PARAMETERS: &[&str] = &["user", "team", "stage", "from", "to", "as_of"];
 
 /// The dashboard's filters, shared by its figures and its trends (which show every month, so
 /// they take the period but do not narrow to it).
@@ -45,6 +45,7 @@ fn dashboard_query(
         from: parse::<Date>(params, "from")?,
         to: parse::<Date>(params, "to")?,
         stale_after_seconds: state.options.stale_after.as_secs(),
+        as_of: moment(params, "as_of")?,
     })
 }
 
@@ -127,6 +128,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             .map(|q| q.trim().to_string()),
         include_leads: parse(params, "include_leads")?.unwrap_or(false),
         no_expected_close: parse(params, "no_expected_close")?.unwrap_or(false),
+        as_of: moment(params, "as_of")?,
         sort,
         descending,
         page: parse(params, "page")?.unwrap_or(1),
@@ -151,6 +153,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
         ("include_leads" = Option<bool>, Query, description = "leads too, not only opportunities"),
         ("no_expected_close" = Option<bool>, Query, description = "only those without an expected close"),
         ("owner" = Option<String>, Query, description = "unassigned (no salesperson) or outside (a salesperson in no row of the everything dashboard's team table)"),
+        ("as_of" = Option<String>, Query, description = "the deals as they were at this moment: a date (end of that UTC day) or an RFC 3339 timestamp"),
         ("sort" = Option<String>, Query, description = "expected_close, revenue, name, stage or salesperson; prefix - for descending"),
         ("page" = Option<u64>, Query, description = "from 1"),
         ("per_page" = Option<u64>, Query, description = "1 to 1000 (default 50)"),
@@ -281,9 +284,8 @@ pub async fn trends(
     let query = dashboard_query(&state, &params)?;
     let viewer = current.viewer;
     let report = blocking(&state, move |store| {
-        let today = jiff::Timestamp::now()
-            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-            .date();
+        let today =
+            crate::projections::history::utc_day(query.as_of.unwrap_or_else(jiff::Timestamp::now));
         Ok(queries::trends(&store.read()?, &viewer, &query, today)?)
     })
     .await?;

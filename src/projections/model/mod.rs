@@ -7,6 +7,7 @@
 //! incremental batches wrote. This file holds the fold; `render` turns the state into rows.
 
 mod known;
+mod past;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,6 +20,7 @@ use crate::domain::{
 pub use known::DealTimes;
 
 use super::hierarchy::{Hierarchy, users_by_email};
+use super::history::Timeline;
 use super::metrics::{Aggregate, Contribution};
 use super::rows::{RowKey, ViewRow, ViewTable};
 use super::views::{LoginStatus, LoginView, SyncOutcome, SyncRunView, SyncStatusView};
@@ -38,6 +40,7 @@ struct Pending {
     logins: BTreeSet<String>,
     sync: bool,
     stages: BTreeSet<OdooId>,
+    history: BTreeSet<OdooId>,
     teams: BTreeSet<OdooId>,
 }
 
@@ -55,6 +58,8 @@ pub struct ReadModel {
     employees: BTreeMap<OdooId, EmployeeRecord>,
     opportunities: HashMap<OdooId, OpportunityRecord>,
     deal_times: HashMap<OdooId, DealTimes>,
+    /// Every deal ever seen, deleted ones included: the past still holds them.
+    timelines: HashMap<OdooId, Timeline>,
     accounts: BTreeMap<OdooId, AccountRecord>,
     teams: BTreeMap<OdooId, TeamRecord>,
     stages: BTreeMap<OdooId, StageRecord>,
@@ -159,6 +164,7 @@ impl ReadModel {
     pub fn apply(&mut self, envelope: &EventEnvelope) {
         self.last_position = envelope.position;
         let position = envelope.position;
+        self.record_past(envelope);
         match &envelope.event {
             Event::UserCreated { id, record } => {
                 self.change_user(*id, |slot| *slot = Some(record.clone()))
@@ -703,6 +709,12 @@ impl ReadModel {
         for id in pending.teams {
             rows.push(self.team_row(id));
         }
+        rows.extend(
+            pending
+                .history
+                .iter()
+                .filter_map(|&id| self.timeline_row(id)),
+        );
         rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
         rows.dedup_by(|a, b| a.table == b.table && a.key == b.key);
         rows

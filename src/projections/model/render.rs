@@ -359,6 +359,7 @@ impl ReadModel {
         if self.sync.runs_total > 0 || !self.sync.recent_runs.is_empty() {
             rows.push(self.sync_row());
         }
+        rows.extend(self.timeline_rows());
         rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
         rows
     }
