@@ -4,11 +4,14 @@
 import { api, forget, session } from "./js/api.js";
 import { beginView, failure } from "./js/dom.js";
 import { loginPage, setupPage, signupPage } from "./js/pages/account.js";
+import { activityPage } from "./js/pages/activity.js";
 import { adminPage } from "./js/pages/admin.js";
 import { dashboardPage } from "./js/pages/dashboard.js";
+import { historyPage } from "./js/pages/history.js";
 import { opportunitiesPage } from "./js/pages/opportunities.js";
 import { opportunityPage } from "./js/pages/opportunity.js";
 import { teamPage } from "./js/pages/team.js";
+import { waterfallPage } from "./js/pages/waterfall.js";
 
 const nav = document.getElementById("nav");
 const PUBLIC = { login: loginPage, signup: signupPage, setup: setupPage };
@@ -29,6 +32,9 @@ async function route() {
     if (path.startsWith("opportunity/")) await opportunityPage(view, path.slice("opportunity/".length));
     else if (path === "opportunities") await opportunitiesPage(view);
     else if (path === "team") await teamPage(view);
+    else if (path === "history") await historyPage(view);
+    else if (path === "waterfall") await waterfallPage(view);
+    else if (path === "activity") await activityPage(view);
     else if (path === "admin") await adminPage(view);
     else if (path === "" || path === "dashboard") await dashboardPage(view);
     else throw Object.assign(new Error("no such page"), { status: 404 });

@@ -144,6 +144,47 @@ fn real_answers_match_the_openapi_document() {
     let lead = page["items"][0]["id"].as_u64().expect("an opportunity");
     let user = member["user_id"].as_u64().expect("user id");
 
+    let day = |days_from_today: i64| {
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date();
+        today
+            .checked_add(jiff::Span::new().days(days_from_today))
+            .expect("a date")
+    };
+    let (past, quarter_end, year_ago) = (day(-90), day(90), day(-365));
+    let waterfall = format!("from={past}&close_from={past}&close_to={quarter_end}");
+
+    // The history reads, as an admin and as a salesperson: answered, not refused.
+    for cookie in [&admin, &member_cookie] {
+        for (template, path) in [
+            ("/api/dashboard", format!("/api/dashboard?as_of={past}")),
+            (
+                "/api/opportunities",
+                format!("/api/opportunities?as_of={past}&status=open&sort=name"),
+            ),
+            (
+                "/api/history/waterfall",
+                format!("/api/history/waterfall?{waterfall}"),
+            ),
+            (
+                "/api/history/waterfall/deals",
+                format!("/api/history/waterfall/deals?{waterfall}&bar=opening&currency=USD"),
+            ),
+            (
+                "/api/history/trend",
+                format!("/api/history/trend?from={year_ago}&every=week"),
+            ),
+            (
+                "/api/history/activity",
+                "/api/history/activity?per_page=20".to_string(),
+            ),
+        ] {
+            let answer = checker.get(template, &path, cookie);
+            assert!(answer.get("error").is_none(), "{path}: {answer}");
+        }
+    }
+
     // Every documented read, as an admin and as a salesperson.
     for cookie in [&admin, &member_cookie] {
         for (template, path) in [
@@ -263,6 +304,12 @@ fn real_answers_match_the_openapi_document() {
         &admin,
     );
     checker.get("/api/dashboard", "/api/dashboard?unknown=1", &admin);
+    checker.get(
+        "/api/history/waterfall",
+        &format!("/api/history/waterfall?from={quarter_end}&to={past}&close_from={past}&close_to={quarter_end}"),
+        &admin,
+    );
+    checker.get("/api/dashboard", "/api/dashboard?as_of=yesterday", &admin);
     checker.get("/api/me", "/api/me", "");
     checker.post(
         "/api/auth/login",

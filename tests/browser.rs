@@ -5,6 +5,9 @@
 //!   the team table; a timeline; reassignment; a sign-up and its approval; a manager override;
 //!   verify; CSV export;
 //!   dark mode on a phone;
+//! - the history pages in demo mode: the waterfall adds up and each bar opens its deals, the
+//!   trend's columns open the lists as of their instant, the dashboard as of a past day reconciles,
+//!   a manager's feed stays within reach; phones and desktops, light and dark;
 //! - synced from the simulated Odoo: the first admin created through the setup link, their numbers
 //!   equal the API's, and how fast they show
 //!   (Performance API). `PIPELOG_BROWSER_OPPORTUNITIES` sets the size (default 5,000); the figure in
@@ -70,6 +73,29 @@ fn the_dashboard_shows_each_person_their_reach_in_a_real_browser() {
     for screen in ["desktop", "phone"] {
         for scheme in ["light", "dark"] {
             let shot = shots.join(format!("dashboard-{screen}-{scheme}.png"));
+            assert!(shot.exists(), "{} was taken", shot.display());
+        }
+    }
+}
+
+#[test]
+fn the_history_pages_add_up_and_open_their_deals_in_a_real_browser() {
+    scripts();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_pipelog"));
+    serve
+        .arg("--data")
+        .arg(dir.path().join("history.redb"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
+    let (server, url) = start_server(serve);
+    let shots = screenshots();
+    let shots_arg = shots.to_string_lossy();
+    let results = run_script("history.mjs", &[&url, &shots_arg], server);
+    assert!(results["bars"].as_u64() > Some(4), "{results}");
+    assert!(results["columns"].as_u64() > Some(2), "{results}");
+    for screen in ["desktop", "phone"] {
+        for scheme in ["light", "dark"] {
+            let shot = shots.join(format!("history-{screen}-{scheme}.png"));
             assert!(shot.exists(), "{} was taken", shot.display());
         }
     }

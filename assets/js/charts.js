@@ -12,6 +12,8 @@ export const MEANINGS = {
   won: "Won",
   overdue: "Overdue (open)",
   undated: "No expected close (open)",
+  gain: "Adds to the window",
+  loss: "Takes from the window",
 };
 
 /** The attributes that say which list a number opens and what that list must add up to. */
@@ -183,4 +185,38 @@ function table(spec, currency) {
           el("td", { class: "num" }, figureLink(count(bucket.count), bucket.href, currency, figure)),
           spec.series.map((s) => el("td", { class: "num" }, figureLink(money(bucket.values[s.key] || 0, currency), bucket.href, currency, figure))));
       })))));
+}
+
+/**
+ * A waterfall in HTML rows (readable on any screen): the opening total, each movement floating
+ * from where the one before left the running total, and the closing total. `bars`:
+ * [{ name, count, cents, href, total (opening or closing), attrs }], counts and cents signed.
+ */
+export function waterfallChart(label, bars, currency) {
+  let running = 0;
+  const spans = bars.map((bar) => {
+    const start = bar.total ? 0 : running;
+    const end = bar.total ? bar.cents : running + bar.cents;
+    running = end;
+    return [Math.min(start, end), Math.max(start, end)];
+  });
+  const low = Math.min(0, ...spans.map(([a]) => a));
+  const high = Math.max(1, ...spans.map(([, b]) => b));
+  const x = (cents) => Math.round(1000 * (cents - low) / (high - low));
+  const signed = (n, text) => (n > 0 ? `+${text}` : text);
+  return el("figure", { class: "chart", "data-chart": "waterfall" },
+    el("ul", { class: "bars waterfall", "aria-label": label }, bars.map((bar, i) => {
+      const meaning = bar.total ? "open" : bar.cents >= 0 && bar.count >= 0 ? "gain" : "loss";
+      const [a, b] = spans[i];
+      return el("li", { class: bar.total ? "total" : undefined }, figureLink([
+        el("span", { class: "name" }, bar.name),
+        el("span", { class: "track", "aria-hidden": "true" },
+          svgEl("svg", { viewBox: "0 0 1000 10", preserveAspectRatio: "none" },
+            svgEl("rect", { class: meaning, x: x(a), y: 0, height: 10, width: Math.max(3, x(b) - x(a)) }))),
+        el("span", { class: "values" }, bar.total
+          ? `${count(bar.count)} · ${money(bar.cents, currency)}`
+          : `${signed(bar.count, count(bar.count))} · ${signed(bar.cents, money(bar.cents, currency))}`),
+      ], bar.href, currency, { count: bar.count, cents: bar.cents }, bar.attrs));
+    })),
+    legend(["open", "gain", "loss"]));
 }

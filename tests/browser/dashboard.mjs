@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { clickEveryNumber } from "./figures.mjs";
-import { launch, open, ready, signIn as signInWith, stable } from "./support.mjs";
+import { checkLayout, launch, open, ready, signIn as signInWith, stable } from "./support.mjs";
 import { navigationMedian } from "./timing.mjs";
 
 const [base, shots] = process.argv.slice(2);
@@ -294,26 +294,6 @@ await stable(admin.page, base, async () => {
   assert.equal(csv.trim().split("\n").length - 1, shown, "CSV rows = rows shown");
 });
 
-// Phones and desktops, light and dark: readable (no text under 12 px), nothing cut off.
-async function checkLayout(page, label) {
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `${label}: the page is ${overflow}px wider than the screen`);
-  const small = await page.evaluate(() => {
-    const tiny = [];
-    for (const node of document.querySelectorAll("main *")) {
-      if (!node.childNodes.length || ![...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())) continue;
-      const box = node.getBoundingClientRect();
-      if (!box.width || !box.height || node.closest("details:not([open])")) continue;
-      let size = parseFloat(getComputedStyle(node).fontSize);
-      const svg = node.closest("svg");
-      // SVG text scales with its drawing.
-      if (svg && svg.viewBox.baseVal && svg.viewBox.baseVal.width) size *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-      if (size < 11.99) tiny.push(`${node.tagName}.${node.getAttribute("class") || ""} "${node.textContent.trim().slice(0, 20)}" ${size.toFixed(1)}px`);
-    }
-    return tiny;
-  });
-  assert.deepEqual(small, [], `${label}: text under 12 px`);
-}
 const screens = [["desktop", { width: 1440, height: 900 }], ["phone", { width: 390, height: 844 }]];
 for (const [screen, viewport] of screens) {
   for (const colorScheme of ["light", "dark"]) {

@@ -1,5 +1,6 @@
 // What the browser scripts share: a browser, signing in, waiting for a page to be fully drawn, and
 // retrying a check that a sync of the moving demo may have overtaken.
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export async function launch() {
@@ -56,4 +57,25 @@ export async function stable(page, base, check) {
     try { return await check(); }
     catch (error) { if (attempt >= 4 || (await syncRuns(page, base)) === before) throw error; }
   }
+}
+
+// Phones and desktops, light and dark: readable (no text under 12 px), nothing cut off.
+export async function checkLayout(page, label) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${label}: the page is ${overflow}px wider than the screen`);
+  const small = await page.evaluate(() => {
+    const tiny = [];
+    for (const node of document.querySelectorAll("main *")) {
+      if (!node.childNodes.length || ![...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())) continue;
+      const box = node.getBoundingClientRect();
+      if (!box.width || !box.height || node.closest("details:not([open])")) continue;
+      let size = parseFloat(getComputedStyle(node).fontSize);
+      const svg = node.closest("svg");
+      // SVG text scales with its drawing.
+      if (svg && svg.viewBox.baseVal && svg.viewBox.baseVal.width) size *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      if (size < 11.99) tiny.push(`${node.tagName}.${node.getAttribute("class") || ""} "${node.textContent.trim().slice(0, 20)}" ${size.toFixed(1)}px`);
+    }
+    return tiny;
+  });
+  assert.deepEqual(small, [], `${label}: text under 12 px`);
 }

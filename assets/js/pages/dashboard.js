@@ -4,6 +4,7 @@
 import { api, filterOptions, session } from "../api.js";
 import { barList, columnChart, figureLink } from "../charts.js";
 import { el, go, select } from "../dom.js";
+import { limits } from "./history.js";
 import { count, dateTime, monthName, money, percent, plainDate } from "../format.js";
 
 /** The list behind a number, optionally sorted. */
@@ -66,8 +67,16 @@ function filterForm(query, choices) {
     select("team", "Team", choices.teams.map((t) => [t.id, t.name]), query.get("team"), "All teams"),
     select("user", "Whose", choices.salespeople.map((p) => [p.id, p.label]), query.get("user"), session.me && !session.me.is_admin ? "Me and my team" : "Everyone"),
     select("stage", "Stage", choices.stages.map((s) => [s.id, s.name]), query.get("stage"), "All stages"),
+    el("label", {}, "As of", el("input", { type: "date", name: "as_of", value: (query.get("as_of") || "").slice(0, 10), max: new Date().toISOString().slice(0, 10) })),
     el("button", { type: "submit", name: "apply" }, "Apply"),
     [...query.keys()].length ? el("a", { href: "#/dashboard" }, "Clear filters") : null);
+}
+
+/** With "as of": which moment the figures are about, and what was not known then. */
+function asOfNote(history) {
+  if (!history) return null;
+  return [el("p", { class: "note", id: "as-of-note" }, `The pipeline as it was at ${dateTime(history.as_of)}, within today's reach. `,
+    el("a", { href: "#/dashboard" }, "Back to now")), history.partial ? limits(history) : null];
 }
 
 function freshness(fresh) {
@@ -87,17 +96,17 @@ const won = (f) => ({ count: f.won_count, cents: f.won_cents });
 const closed = (f) => ({ count: f.won_count + f.lost_count, cents: f.won_cents + f.lost_cents });
 const active = (f) => ({ count: f.active_opportunities + f.won_count, cents: f.pipeline_cents + f.won_cents });
 
-function cards(currency, f, periodText) {
+function cards(currency, f, periodText, now) {
   const link = (drill, figure, sort) => ({ href: listing(drill, sort), currency, figure });
   const rate = (value) => value === null ? "–" : percent(value);
   return el("div", { class: "cards" },
-    card("Open pipeline", "now", money(f.pipeline_cents, currency), link(f.drill.open, open(f))),
-    card("Weighted pipeline", "now", money(f.weighted_pipeline_cents, currency), link(f.drill.open, open(f), "-revenue")),
-    card("Open opportunities", "now", count(f.active_opportunities), link(f.drill.open, open(f))),
+    card("Open pipeline", now, money(f.pipeline_cents, currency), link(f.drill.open, open(f))),
+    card("Weighted pipeline", now, money(f.weighted_pipeline_cents, currency), link(f.drill.open, open(f), "-revenue")),
+    card("Open opportunities", now, count(f.active_opportunities), link(f.drill.open, open(f))),
     card("Won revenue", periodText, money(f.won_cents, currency), link(f.drill.won, won(f))),
     card("Win rate (count)", periodText, rate(f.win_rate_by_count), link(f.drill.closed, closed(f))),
     card("Win rate (value)", periodText, rate(f.win_rate_by_value), link(f.drill.closed, closed(f), "-revenue")),
-    card("Average deal", `open now + won ${periodText}`, f.average_deal_size === null ? "–" : money(Math.round(active(f).cents / active(f).count), currency),
+    card("Average deal", `open ${now} + won ${periodText}`, f.average_deal_size === null ? "–" : money(Math.round(active(f).cents / active(f).count), currency),
       link(f.drill.active, active(f))));
 }
 
@@ -181,14 +190,16 @@ export async function dashboardPage(view) {
   const query = params(view);
   const [data, choices] = await Promise.all([api(`/api/dashboard?${query}`), filterOptions()]);
   const from = query.get("from"), to = query.get("to");
+  const asOf = query.get("as_of");
+  const nowText = asOf ? `on ${plainDate(asOf.slice(0, 10))}` : "now";
   const periodText = from || to ? `closed ${from ? plainDate(from) : "…"} – ${to ? plainDate(to) : "…"}` : "all time";
   const hasTeam = data.team_table.some((row) => row.kind !== "own" && row.kind !== "total");
   const sections = Object.entries(data.currencies).map(([currency, f]) => el("section", { "data-currency": currency },
     el("h2", {}, currency),
-    cards(currency, f, periodText),
+    cards(currency, f, periodText, nowText),
     el("h3", {}, "Pipeline by stage"), stageBars(currency, f),
     // The trends arrive after the figures: their space is kept, so nothing moves when they do.
-    el("h3", {}, "Forecast by expected closing month ", el("span", { class: "when" }, "open now")), el("div", { class: "chart-slot", "data-slot": "forecast" }),
+    el("h3", {}, "Forecast by expected closing month ", el("span", { class: "when" }, `open ${nowText}`)), el("div", { class: "chart-slot", "data-slot": "forecast" }),
     el("h3", {}, "Won revenue by month ", el("span", { class: "when" }, periodText)), el("div", { class: "chart-slot", "data-slot": "won" }),
     hasTeam ? [el("h3", {}, "Team"), teamTable(currency, data.team_table, query)] : null,
     topPerformers(currency, data.top_performers)));
@@ -203,7 +214,7 @@ export async function dashboardPage(view) {
     : null;
   const stageNote = query.get("stage") ? el("p", { class: "muted" }, "Win rates are not shown for one stage: lost deals keep the stage they were lost in.") : null;
   if (!view.show(el("h1", {}, data.user_id === null ? "Everyone" : data.name), freshness(data.data_freshness),
-    filterForm(query, choices), periodNote, stageNote, definitions(), sections)) return;
+    filterForm(query, choices), asOfNote(data.history), periodNote, stageNote, definitions(), sections)) return;
   performance.mark("dashboard:numbers");
   const trends = await api(`/api/dashboard/trends?${query}`);
   if (!view.isCurrent()) return;

@@ -5,7 +5,7 @@ import { el, go, select } from "../dom.js";
 import { count, money, plainDate } from "../format.js";
 
 // Drill-down terms the form has no field for: kept when the form is applied, and said in words.
-const SCOPE = ["user", "currency", "owner", "close_from", "close_to", "closed_from", "closed_to", "no_expected_close"];
+const SCOPE = ["user", "currency", "owner", "close_from", "close_to", "closed_from", "closed_to", "no_expected_close", "as_of"];
 
 const STATUSES = [["open", "open"], ["won", "won"], ["lost", "lost"], ["active", "open or won"], ["closed", "won or lost"]];
 const SORTS = [["", "expected close"], ["-expected_close", "expected close, latest first"], ["-revenue", "revenue ↓"], ["revenue", "revenue ↑"],
@@ -22,6 +22,7 @@ function scopeInWords(query, choices) {
     query.get("close_from") || query.get("close_to") ? `expected to close ${range(query.get("close_from"), query.get("close_to"))}` : null,
     query.get("no_expected_close") === "true" ? "without an expected close" : null,
     query.get("closed_from") || query.get("closed_to") ? `closed ${range(query.get("closed_from"), query.get("closed_to"))} (open ones too)` : null,
+    query.get("as_of") ? `as they were at ${new Date(query.get("as_of").length > 10 ? query.get("as_of") : `${query.get("as_of")}T23:59:59Z`).toLocaleString()}` : null,
   ].filter(Boolean);
 }
 

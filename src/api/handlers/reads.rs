@@ -86,6 +86,7 @@ fn opportunity_filter(params: &HashMap<String, String>) -> Result<OpportunityFil
             "closed_to",
             "no_expected_close",
             "owner",
+            "as_of",
         ],
     )?;
     let status = choice(

@@ -33,9 +33,8 @@ pub struct ActivityQuery {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldMove {
     pub field: String,
-    #[schema(value_type = Object)]
+    /// A name, a number (cents for money), a date, a boolean or null.
     pub before: Value,
-    #[schema(value_type = Object)]
     pub after: Value,
 }
 

@@ -196,6 +196,22 @@ impl AsOf {
     }
 }
 
+/// Where known history begins and when pipelog first read a deal, over every time line.
+pub(crate) fn bounds(timelines: &[Timeline]) -> (Option<i64>, Option<i64>) {
+    let earliest = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    timelines
+        .iter()
+        .fold((None, None), |(known, read), timeline| {
+            (
+                earliest(known, timeline.versions.first().map(|v| v.at)),
+                earliest(read, timeline.untracked_known_from()),
+            )
+        })
+}
+
 /// The facts of every deal as of `at`. `with_search` adds the searchable text (the current
 /// name, account and salesperson) that a text search needs.
 pub fn facts_as_of(
@@ -213,16 +229,9 @@ pub fn facts_as_of(
     let at = micros(at);
     let mut facts = Vec::with_capacity(timelines.len());
     let mut partial = Vec::new();
-    let mut known_from: Option<i64> = None;
-    let mut first_read_at: Option<i64> = None;
+    let (known_from, first_read_at) = bounds(&timelines);
     let mut next_current = 0;
     for timeline in timelines.iter() {
-        if let Some(first) = timeline.versions.first() {
-            known_from = Some(known_from.map_or(first.at, |k| k.min(first.at)));
-        }
-        if let Some(read) = timeline.untracked_known_from() {
-            first_read_at = Some(first_read_at.map_or(read, |k| k.min(read)));
-        }
         let Some(version) = timeline.at(at).filter(|v| v.state.exists) else {
             continue;
         };

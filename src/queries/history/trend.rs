@@ -152,11 +152,8 @@ pub fn trend(
     let lookups = Lookups::of(snapshot)?;
     let timelines = snapshot.timelines()?;
     let mut sums: BTreeMap<String, Vec<Sums>> = BTreeMap::new();
-    let mut known_from: Option<i64> = None;
+    let (known_from, first_read_at) = super::bounds(&timelines);
     for timeline in timelines.iter() {
-        if let Some(first) = timeline.versions.first() {
-            known_from = Some(known_from.map_or(first.at, |k| k.min(first.at)));
-        }
         for (index, version) in timeline.versions.iter().enumerate() {
             let state = &version.state;
             let counts = state.exists
@@ -267,7 +264,7 @@ pub fn trend(
         currencies,
         history: Boundaries {
             known_from: known_from.map(timestamp),
-            first_read_at: None,
+            first_read_at: first_read_at.map(timestamp),
             before_known_history: known_from.is_none_or(|known| first_instant < known),
             deals_partial: 0,
         },

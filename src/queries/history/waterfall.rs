@@ -434,11 +434,8 @@ pub fn waterfall(
     let mut bars: BTreeMap<(String, Movement), (i64, Cents)> = BTreeMap::new();
     let mut moved = Vec::new();
     let mut boundaries = Boundaries::default();
-    let mut known_from: Option<i64> = None;
+    let (known_from, first_read_at) = super::bounds(&timelines);
     for timeline in timelines.iter() {
-        if let Some(first) = timeline.versions.first() {
-            known_from = Some(known_from.map_or(first.at, |k| k.min(first.at)));
-        }
         let opening = Walk::state_at(timeline, walk.from);
         if opening.exists && !opening.untracked_known && walk.scope.in_reach(&opening) {
             boundaries.deals_partial += 1;
@@ -500,6 +497,7 @@ pub fn waterfall(
         }
     }
     boundaries.known_from = known_from.map(timestamp);
+    boundaries.first_read_at = first_read_at.map(timestamp);
     boundaries.before_known_history = known_from.is_none_or(|known| walk.from < known);
     Ok(WaterfallReport {
         user_id: walk.subject,
