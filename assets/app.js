@@ -10,7 +10,9 @@ import { dashboardPage } from "./js/pages/dashboard.js";
 import { historyPage } from "./js/pages/history.js";
 import { opportunitiesPage } from "./js/pages/opportunities.js";
 import { opportunityPage } from "./js/pages/opportunity.js";
+import { riskPage } from "./js/pages/risk.js";
 import { teamPage } from "./js/pages/team.js";
+import { velocityPage } from "./js/pages/velocity.js";
 import { waterfallPage } from "./js/pages/waterfall.js";
 
 const nav = document.getElementById("nav");
@@ -35,6 +37,8 @@ async function route() {
     else if (path === "history") await historyPage(view);
     else if (path === "waterfall") await waterfallPage(view);
     else if (path === "activity") await activityPage(view);
+    else if (path === "risk") await riskPage(view);
+    else if (path === "velocity") await velocityPage(view);
     else if (path === "admin") await adminPage(view);
     else if (path === "" || path === "dashboard") await dashboardPage(view);
     else throw Object.assign(new Error("no such page"), { status: 404 });

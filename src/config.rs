@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::queries::history::StaleRules;
 use crate::sync::SyncOptions;
 use crate::sync::odoo::{OdooSettings, ProtocolChoice, Secret};
 use crate::sync::schedule::Schedule;
@@ -22,6 +23,17 @@ pub struct ConfigFile {
     pub sync: SyncSection,
     #[serde(default)]
     pub server: ServerSection,
+    #[serde(default)]
+    pub history: HistorySection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// Days without a change after which an open deal is stale.
+    pub stale_after_days: Option<u32>,
+    /// The same per stage, by the stage's name.
+    pub stale_after_days_by_stage: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +100,7 @@ pub struct Settings {
     pub sync: SyncOptions,
     pub schedule: Schedule,
     pub server: ServerSettings,
+    pub stale: StaleRules,
 }
 
 /// How the server protects itself from slow or greedy clients, and whom it believes about addresses.
@@ -160,6 +173,32 @@ fn server_settings(
         trusted_proxies,
         limits,
     }
+}
+
+fn stale_rules(history: HistorySection, problems: &mut Vec<String>) -> StaleRules {
+    let defaults = StaleRules::default();
+    let mut check = |name: &str, days: u32| {
+        if !(1..=3_650).contains(&days) {
+            problems.push(format!(
+                "history.{name} {days} must be between 1 and 3650 days"
+            ));
+        }
+        days
+    };
+    let days = check(
+        "stale_after_days",
+        history.stale_after_days.unwrap_or(defaults.days),
+    );
+    let by_stage = history
+        .stale_after_days_by_stage
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(stage, days)| {
+            let days = check(&format!("stale_after_days_by_stage.{stage:?}"), days);
+            (stage, days)
+        })
+        .collect();
+    StaleRules { days, by_stage }
 }
 
 impl ConfigFile {
@@ -240,6 +279,7 @@ pub fn resolve(
     });
 
     let server = server_settings(file.server, env, &mut problems);
+    let stale = stale_rules(file.history, &mut problems);
     let sync = file.sync;
     let defaults = SyncOptions::default();
     let page_size = sync.page_size.unwrap_or(defaults.page_size);
@@ -296,6 +336,7 @@ pub fn resolve(
             sync: options,
             schedule,
             server,
+            stale,
         }),
         _ => Err(problems),
     }
@@ -417,6 +458,10 @@ pub const EXAMPLE: &str = r#"# pipelog configuration. Precedence: these values <
 # max_connections_per_address = 256
 # header_timeout_seconds = 10          # to send a request's headers; also how long an idle connection stays
 # body_timeout_seconds = 30            # to send a request's body
+
+[history]
+# stale_after_days = 30                # an open deal with no change for this long is stale
+# stale_after_days_by_stage = { "Proposition" = 14 }   # the same per stage, by its name in Odoo
 "#;
 
 #[cfg(test)]
@@ -440,6 +485,10 @@ mod example_tests {
         assert_eq!(file.sync.page_size, Some(2000));
         assert_eq!(file.odoo.login.as_deref(), Some("pipelog-sync@example.com"));
         assert_eq!(file.server.max_connections_per_address, Some(256));
+        assert_eq!(file.history.stale_after_days, Some(30));
+        let settings = resolve(file, &Overrides::default(), &|_| None);
+        let stale = settings.map(|s| s.stale).map_err(|p| p.join("; "));
+        assert_eq!(stale.map(|s| s.days_for(Some("proposition"))), Ok(14));
     }
 
     #[test]

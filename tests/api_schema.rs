@@ -179,6 +179,9 @@ fn real_answers_match_the_openapi_document() {
                 "/api/history/activity",
                 "/api/history/activity?per_page=20".to_string(),
             ),
+            ("/api/history/slipped", "/api/history/slipped".to_string()),
+            ("/api/history/stale", "/api/history/stale".to_string()),
+            ("/api/history/velocity", "/api/history/velocity".to_string()),
         ] {
             let answer = checker.get(template, &path, cookie);
             assert!(answer.get("error").is_none(), "{path}: {answer}");

@@ -95,8 +95,10 @@ fn the_history_pages_add_up_and_open_their_deals_in_a_real_browser() {
     assert!(results["columns"].as_u64() > Some(2), "{results}");
     for screen in ["desktop", "phone"] {
         for scheme in ["light", "dark"] {
-            let shot = shots.join(format!("history-{screen}-{scheme}.png"));
-            assert!(shot.exists(), "{} was taken", shot.display());
+            for page in ["history", "activity", "risk", "velocity"] {
+                let shot = shots.join(format!("{page}-{screen}-{scheme}.png"));
+                assert!(shot.exists(), "{} was taken", shot.display());
+            }
         }
     }
 }

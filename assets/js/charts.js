@@ -68,20 +68,27 @@ function tapToShow(link, show) {
 
 /**
  * Horizontal bars in HTML (the text keeps its size on any screen): one row per item with its
- * name, a bar and its values. `rows`: { name, meaning, count, cents, href, attrs }.
+ * name, a bar and its values. `rows`: { name, meaning, count, cents, href, attrs }; with `text`,
+ * `cents` only sizes the bar and `text` is shown instead.
  */
 export function barList(label, rows, currency) {
   const max = Math.max(1, ...rows.map((row) => row.cents));
+  const line = (row) => {
+    const parts = [
+      el("span", { class: "name" }, row.name),
+      el("span", { class: "track", "aria-hidden": "true" },
+        svgEl("svg", { viewBox: "0 0 1000 10", preserveAspectRatio: "none" },
+          svgEl("rect", { class: row.meaning, x: 0, y: 0, height: 10, width: Math.max(2, Math.round(1000 * row.cents / max)) }))),
+      el("span", { class: "values" }, row.text ?? `${count(row.count)} · ${money(row.cents, currency)}`),
+    ];
+    // A bar of money is a figure its list must add up to; one with its own text just leads on.
+    return row.text === undefined
+      ? figureLink(parts, row.href, currency, { count: row.count, cents: row.cents }, row.attrs)
+      : el("a", { href: row.href, ...row.attrs }, parts);
+  };
   return el("figure", { class: "chart" },
-    el("ul", { class: "bars", "aria-label": label }, rows.map((row) =>
-      el("li", {}, figureLink([
-        el("span", { class: "name" }, row.name),
-        el("span", { class: "track", "aria-hidden": "true" },
-          svgEl("svg", { viewBox: "0 0 1000 10", preserveAspectRatio: "none" },
-            svgEl("rect", { class: row.meaning, x: 0, y: 0, height: 10, width: Math.max(2, Math.round(1000 * row.cents / max)) }))),
-        el("span", { class: "values" }, `${count(row.count)} · ${money(row.cents, currency)}`),
-      ], row.href, currency, { count: row.count, cents: row.cents }, row.attrs)))),
-    legend([...new Set(rows.map((row) => row.meaning))]));
+    el("ul", { class: "bars", "aria-label": label }, rows.map((row) => el("li", {}, line(row)))),
+    rows.some((row) => row.text === undefined) ? legend([...new Set(rows.map((row) => row.meaning))]) : null);
 }
 
 /**

@@ -50,6 +50,8 @@ pub struct ServerOptions {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client; from anyone else
     /// those headers are ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When an open deal is stale (`[history]` in the configuration).
+    pub stale_rules: crate::queries::history::StaleRules,
 }
 
 impl ServerOptions {
@@ -62,6 +64,7 @@ impl ServerOptions {
             stale_after: Duration::from_secs(3_600),
             listen: None,
             trusted_proxies: Vec::new(),
+            stale_rules: crate::queries::history::StaleRules::default(),
         }
     }
 }
@@ -133,6 +136,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/history/trend", get(handlers::history_trend))
         .route("/api/history/activity", get(handlers::history_activity))
+        .route("/api/history/slipped", get(handlers::history_slipped))
+        .route("/api/history/stale", get(handlers::history_stale))
+        .route("/api/history/velocity", get(handlers::history_velocity))
         .route("/api/filters", get(handlers::filters))
         .route("/api/opportunities", get(handlers::opportunities))
         .route("/api/opportunities/{id}", get(handlers::opportunity))

@@ -73,6 +73,7 @@ pub(crate) fn serve(
             stale_after: std::time::Duration::from_secs(30 * 60),
             listen: Some(listener.local_addr()?),
             trusted_proxies: settings.server.trusted_proxies.clone(),
+            stale_rules: settings.stale.clone(),
         };
         let setup_token = if demo { None } else { app::setup_token_if_needed(&store)? };
         if let Some(token) = &setup_token {

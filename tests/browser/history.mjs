@@ -102,10 +102,28 @@ for (const item of feed.items) {
 }
 results.manager_feed = feed.total;
 
+// Deals at risk and velocity: what the page lists is what the API answers, the stale totals
+// included.
+await open(admin.page, base, "#/risk");
+const staleApi = await json(admin.page, "/api/history/stale");
+const staleRows = await admin.page.locator("#stale-deals tbody tr").count();
+assert.equal(staleRows, staleApi.deals.length, "every stale deal the API gives is listed");
+for (const [currency, totals] of Object.entries(staleApi.currencies)) {
+  const listed = staleApi.deals.filter((d) => d.currency === currency);
+  if (staleApi.total === staleApi.deals.length) {
+    assert.deepEqual([listed.length, listed.reduce((n, d) => n + d.expected_revenue_cents, 0)], [totals.count, totals.value_cents], `stale ${currency} adds up`);
+  }
+}
+await open(admin.page, base, "#/velocity");
+const velocityApi = await json(admin.page, "/api/history/velocity");
+assert.equal(await admin.page.locator("#conversion tbody tr").count(), velocityApi.stages.length, "a conversion row per stage");
+results.stale = staleApi.total;
+results.stages = velocityApi.stages.length;
+
 for (const [screen, viewport] of [["desktop", { width: 1440, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
   for (const colorScheme of ["light", "dark"]) {
     const { page, context } = await signIn("admin@example.com", { viewport, colorScheme, hasTouch: screen === "phone" });
-    for (const [name, at] of [["history", hash], ["activity", "#/activity"]]) {
+    for (const [name, at] of [["history", hash], ["activity", "#/activity"], ["risk", "#/risk"], ["velocity", "#/velocity"]]) {
       await open(page, base, at);
       await checkLayout(page, `${name} on ${screen}, ${colorScheme}`);
       await page.screenshot({ path: `${shots}/${name}-${screen}-${colorScheme}.png`, fullPage: true });

@@ -150,7 +150,10 @@ export async function historyPage(view) {
   if (!currencies.length) sections.push(el("section", {}, el("p", { class: "muted" }, "No history within your reach yet.")));
   const more = new URLSearchParams(feed);
   more.delete("per_page");
-  view.show(el("h1", {}, "History"), form(q, choices), limits(flows.history),
+  view.show(el("h1", {}, "History"),
+    el("p", {}, el("a", { href: `#/risk?${scope}` }, "Deals at risk (slipping, overdue, stale)"), " · ",
+      el("a", { href: `#/velocity?${scope}` }, "Velocity and conversion")),
+    form(q, choices), limits(flows.history),
     el("details", { class: "definitions" }, el("summary", {}, "What the figures mean"),
       el("p", {}, "The waterfall starts from the open pipeline of deals expected to close in the window at the end of the first day "
         + "and adds every movement until the end of the last one (or now). A deal that moved several ways is in each of those bars with its own share; "

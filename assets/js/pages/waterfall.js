@@ -1,6 +1,7 @@
 // One bar of the waterfall: the deals behind it, each with its share and how it stood at both
 // ends; their shares add up to the bar. CSV of exactly these rows.
 import { api } from "../api.js";
+import { csvOf, download } from "../csv.js";
 import { el } from "../dom.js";
 import { count, money, plainDate } from "../format.js";
 
@@ -13,26 +14,14 @@ function moment(m) {
     .filter(Boolean).join(" · ");
 }
 
-/** Text as a CSV field; a leading =, +, -, @ would run as a formula in a spreadsheet. */
-function field(text) {
-  let value = String(text ?? "");
-  if (/^[=+\-@\t\r]/.test(value)) value = `'${value}`;
-  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
 function csv(data) {
-  const head = ["id", "name", "count", "value", "currency", "before", "after"];
   const rows = data.deals.map((d) => [d.id, d.name, d.count, (d.value_cents / 100).toFixed(2), data.currency, moment(d.before), moment(d.after)]);
-  return [head, ...rows].map((row) => row.map(field).join(",")).join("\n") + "\n";
+  return csvOf(["id", "name", "count", "value", "currency", "before", "after"], rows);
 }
 
 export async function waterfallPage(view) {
   const query = new URLSearchParams(view.hash.split("?")[1] || "");
   const data = await api(`/api/history/waterfall/deals?${query}`);
-  const download = () => {
-    const link = el("a", { href: URL.createObjectURL(new Blob([csv(data)], { type: "text/csv" })), download: `waterfall-${data.bar}.csv` });
-    document.body.append(link); link.click(); link.remove();
-  };
   const back = new URLSearchParams(query);
   back.delete("bar"); back.delete("currency");
   view.show(el("h1", {}, `Waterfall: ${data.bar.replace(/_/g, " ")}`),
@@ -41,7 +30,7 @@ export async function waterfallPage(view) {
       el("ul", { class: "totals", id: "totals" }, el("li", { "data-currency": data.currency, "data-count": data.count, "data-value-cents": data.value_cents },
         el("strong", {}, data.currency), ` ${signed(data.count, count(data.count))} deals · ${signed(data.value_cents, money(data.value_cents, data.currency))}`)),
       el("p", { class: "muted" }, `From ${query.get("from")} to ${query.get("to") || "now"}, for deals expected to close ${query.get("close_from")} – ${query.get("close_to")}.`),
-      el("button", { type: "button", onclick: download }, "Export CSV"),
+      el("button", { type: "button", onclick: () => download(`waterfall-${data.bar}.csv`, csv(data)) }, "Export CSV"),
       data.deals.length ? el("table", { class: "list" },
         el("thead", {}, el("tr", {}, ["Deal", "Share", "Before", "After"].map((name) => el("th", { class: name === "Share" ? "num" : undefined }, name)))),
         el("tbody", {}, data.deals.map((d) => el("tr", { "data-id": d.id },

@@ -1,10 +1,12 @@
 //! History reads within the viewer's reach: the waterfall and its bars' deals, the trend and the
-//! activity feed. The pipeline as of a moment is the dashboard's and the list's `as_of`.
+//! activity feed, slipped and stale deals, stage velocity. The pipeline as of a moment is the
+//! dashboard's and the list's `as_of`.
 
 use super::*;
 use crate::queries::history::{
-    ActivityPage, ActivityQuery, Bar, Every, TrendQuery, TrendReport, WaterfallDeals,
-    WaterfallQuery, WaterfallReport,
+    ActivityPage, ActivityQuery, Bar, Every, SlippedQuery, SlippedReport, StaleQuery, StaleReport,
+    TrendQuery, TrendReport, VelocityQuery, VelocityReport, WaterfallDeals, WaterfallQuery,
+    WaterfallReport,
 };
 
 const WATERFALL_PARAMETERS: &[&str] = &["user", "team", "from", "to", "close_from", "close_to"];
@@ -161,4 +163,112 @@ pub async fn history_activity(
     })
     .await?;
     Ok(Json(page).into_response())
+}
+
+/// A range of moments: `from` (required unless `default_days` back from `to`) and `to` (now).
+fn range(
+    params: &HashMap<String, String>,
+    default_days: i64,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let to = moment(params, "to")?.unwrap_or_else(Timestamp::now);
+    let from = match moment(params, "from")? {
+        Some(from) => from,
+        None => to - jiff::SignedDuration::from_hours(24 * default_days),
+    };
+    Ok((from, to))
+}
+
+#[utoipa::path(
+    get, path = "/api/history/slipped", tag = "history", security(("session" = [])),
+    params(
+        ("from" = Option<String>, Query, description = "slips from this moment (default: 90 days before `to`)"),
+        ("to" = Option<String>, Query, description = "until this moment (default: now); overdue deals are those open then"),
+        ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
+        ("team" = Option<u64>, Query, description = "only deals of this team (at each moment)"),
+    ),
+    responses((status = 200, body = SlippedReport), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
+)]
+pub async fn history_slipped(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    only(&params, &["user", "team", "from", "to"])?;
+    let (from, to) = range(&params, 90)?;
+    let query = SlippedQuery {
+        user: parse(&params, "user")?,
+        team: parse(&params, "team")?,
+        from,
+        to,
+    };
+    let viewer = current.viewer;
+    let report = blocking(&state, move |store| {
+        Ok(queries::history::slipped(&store.read()?, &viewer, &query)?)
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/history/stale", tag = "history", security(("session" = [])),
+    params(
+        ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
+        ("team" = Option<u64>, Query, description = "only deals of this team"),
+    ),
+    responses((status = 200, body = StaleReport), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
+)]
+pub async fn history_stale(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    only(&params, &["user", "team"])?;
+    let query = StaleQuery {
+        user: parse(&params, "user")?,
+        team: parse(&params, "team")?,
+        now: Timestamp::now(),
+    };
+    let viewer = current.viewer;
+    let rules = state.options.stale_rules.clone();
+    let report = blocking(&state, move |store| {
+        Ok(queries::history::stale(
+            &store.read()?,
+            &viewer,
+            &query,
+            &rules,
+        )?)
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/history/velocity", tag = "history", security(("session" = [])),
+    params(
+        ("from" = Option<String>, Query, description = "from this moment (default: a year before `to`)"),
+        ("to" = Option<String>, Query, description = "until this moment (default: now)"),
+        ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
+        ("team" = Option<u64>, Query, description = "only deals of this team (at each moment)"),
+    ),
+    responses((status = 200, body = VelocityReport), (status = 404, description = "not found, or not within your reach", body = ErrorBody)),
+)]
+pub async fn history_velocity(
+    State(state): State<AppState>,
+    current: CurrentViewer,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    only(&params, &["user", "team", "from", "to"])?;
+    let (from, to) = range(&params, 365)?;
+    let query = VelocityQuery {
+        user: parse(&params, "user")?,
+        team: parse(&params, "team")?,
+        from,
+        to,
+    };
+    let viewer = current.viewer;
+    let report = blocking(&state, move |store| {
+        Ok(queries::history::velocity(&store.read()?, &viewer, &query)?)
+    })
+    .await?;
+    Ok(Json(report).into_response())
 }

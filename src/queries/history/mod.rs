@@ -8,7 +8,9 @@
 //! nothing to weighted figures and has no expected close, and the answer says it is partial.
 
 mod activity;
+mod risk;
 mod trend;
+mod velocity;
 mod waterfall;
 
 use std::collections::{HashMap, HashSet};
@@ -27,7 +29,14 @@ use crate::projections::{
 use crate::store::Snapshot;
 
 pub use activity::{ActivityItem, ActivityPage, ActivityQuery, FieldMove, activity};
+pub use risk::{
+    OverdueDeal, SlippedDeal, SlippedQuery, SlippedReport, SlipsByPerson, StaleDeal, StaleQuery,
+    StaleReport, StaleRules, StaleTotals, slipped, stale,
+};
 pub use trend::{Every, TrendPoint, TrendQuery, TrendReport, trend};
+pub use velocity::{
+    Durations, MonthWinRate, StageVelocity, VelocityQuery, VelocityReport, velocity,
+};
 pub use waterfall::{
     Bar, DealMoment, Movement, WaterfallBar, WaterfallCurrency, WaterfallDeal, WaterfallDeals,
     WaterfallQuery, WaterfallReport, waterfall, waterfall_deals,

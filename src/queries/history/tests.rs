@@ -794,3 +794,203 @@ proptest! {
         }
     }
 }
+
+/// One deal by hand: created in New (day 0, closing day 60), to Qualified (day 10), closing
+/// slips to day 90 (day 20) and to day 100 (day 30), back to New (day 40), to Qualified (day 45),
+/// won (day 50). A second deal stays untouched in Proposal since day 5.
+fn walked_log() -> Timed {
+    let at = |day: i64| START + day * DAY;
+    let mut record = OpportunityRecord {
+        name: "Walked".into(),
+        kind: LeadKind::Opportunity,
+        user_id: Some(4),
+        team_id: Some(1),
+        account_id: None,
+        stage_id: Some(1),
+        expected_revenue: 500_000,
+        currency: "USD".into(),
+        probability: 50.0,
+        date_deadline: Some(day_of(at(60))),
+        date_closed: None,
+        active: true,
+        lost_reason: None,
+        prorated_revenue: None,
+    };
+    let mut log = vec![(
+        at(0),
+        Event::OpportunityCreated {
+            id: 1,
+            record: record.clone(),
+        },
+    )];
+    for (day, step) in [
+        (10, Move::Stage(2)),
+        (20, Move::Deadline(Some(90))),
+        (30, Move::Deadline(Some(100))),
+        (40, Move::Stage(1)),
+        (45, Move::Stage(2)),
+        (50, Move::Stage(WON_STAGE)),
+    ] {
+        log.push((at(day), with_id(changes(&mut record, &step, at(day)), 1)));
+    }
+    let mut idle = record.clone();
+    idle.stage_id = Some(3);
+    idle.date_closed = None;
+    idle.date_deadline = Some(day_of(at(20)));
+    idle.name = "Idle".into();
+    log.insert(
+        1,
+        (
+            at(5),
+            Event::OpportunityCreated {
+                id: 2,
+                record: idle,
+            },
+        ),
+    );
+    log
+}
+
+#[test]
+fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
+    let log = walked_log();
+    let (_dir, store) = store_of(&log);
+    let snapshot = store.read().expect("read");
+    let at = |day: i64| Timestamp::from_second(START + day * DAY).expect("valid");
+    for (email, sees) in [
+        ("admin@example.com", true),
+        ("u2@example.com", true),
+        ("u5@example.com", false),
+    ] {
+        let viewer = viewer(&store, email);
+        let slips = slipped(
+            &snapshot,
+            &viewer,
+            &SlippedQuery {
+                user: None,
+                team: None,
+                from: at(-1),
+                to: at(70),
+            },
+        )
+        .expect("slipped");
+        let people: Vec<(Option<OdooId>, u64, u64, i64)> = slips
+            .people
+            .iter()
+            .map(|p| (p.user_id, p.deals, p.slips, p.days))
+            .collect();
+        let overdue: Vec<OdooId> = slips.overdue.iter().map(|d| d.id).collect();
+        if sees {
+            assert_eq!(
+                people,
+                vec![(Some(4), 1, 2, 40)],
+                "{email}: two slips, 30 + 10 days"
+            );
+            assert_eq!(
+                overdue,
+                vec![2],
+                "{email}: the idle deal's close (day 20) has passed by day 70"
+            );
+        } else {
+            assert!(
+                people.is_empty() && overdue.is_empty(),
+                "{email} sees nothing of user 4's deals"
+            );
+        }
+
+        let rules = StaleRules {
+            days: 30,
+            by_stage: [("proposal".to_string(), 90)].into(),
+        };
+        let stale_at = |day: i64| {
+            stale(
+                &snapshot,
+                &viewer,
+                &StaleQuery {
+                    user: None,
+                    team: None,
+                    now: at(day),
+                },
+                &rules,
+            )
+            .expect("stale")
+            .deals
+            .iter()
+            .map(|d| (d.id, d.days_without_change))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            stale_at(60),
+            Vec::<(OdooId, i64)>::new(),
+            "{email}: Proposal allows 90 days"
+        );
+        assert_eq!(
+            stale_at(95),
+            if sees { vec![(2, 90)] } else { Vec::new() },
+            "{email}"
+        );
+
+        let report = velocity(
+            &snapshot,
+            &viewer,
+            &VelocityQuery {
+                user: None,
+                team: None,
+                from: at(-1),
+                to: at(70),
+            },
+        )
+        .expect("velocity");
+        let by_stage: BTreeMap<OdooId, (u64, u64, u64, u64, u64, Option<f64>)> = report
+            .stages
+            .iter()
+            .map(|s| {
+                (
+                    s.stage_id,
+                    (
+                        s.entered,
+                        s.moved_on,
+                        s.went_back,
+                        s.won,
+                        s.still_there,
+                        s.time_in_stage.median_days,
+                    ),
+                )
+            })
+            .collect();
+        if sees {
+            // New: entered twice (day 0, day 40), moved on twice, stays of 10 and 5 days.
+            assert_eq!(
+                by_stage.get(&1),
+                Some(&(2, 2, 0, 0, 0, Some(7.5))),
+                "{email}"
+            );
+            // Qualified: entered twice, went back once, won once; stays of 30 and 5 days.
+            assert_eq!(
+                by_stage.get(&2),
+                Some(&(2, 0, 1, 1, 0, Some(17.5))),
+                "{email}"
+            );
+            assert_eq!(
+                by_stage.get(&3),
+                Some(&(1, 0, 0, 0, 1, None)),
+                "{email}: still in Proposal"
+            );
+            assert_eq!(report.sales_cycle.median_days, Some(50.0));
+            let months = &report.win_rate["USD"];
+            assert_eq!(
+                (
+                    months.len(),
+                    months[0].won_count,
+                    months[0].win_rate_by_count
+                ),
+                (1, 1, Some(1.0))
+            );
+        } else {
+            assert!(
+                report.stages.is_empty() && report.sales_cycle.count == 0,
+                "{email}"
+            );
+        }
+    }
+}
