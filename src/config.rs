@@ -486,9 +486,13 @@ mod example_tests {
         assert_eq!(file.odoo.login.as_deref(), Some("pipelog-sync@example.com"));
         assert_eq!(file.server.max_connections_per_address, Some(256));
         assert_eq!(file.history.stale_after_days, Some(30));
-        let settings = resolve(file, &Overrides::default(), &|_| None);
-        let stale = settings.map(|s| s.stale).map_err(|p| p.join("; "));
-        assert_eq!(stale.map(|s| s.days_for(Some("proposition"))), Ok(14));
+        let mut problems = Vec::new();
+        let stale = stale_rules(file.history, &mut problems);
+        assert_eq!((stale.days_for(Some("proposition")), stale.days_for(None)), (14, 30));
+        assert!(problems.is_empty(), "{problems:?}");
+        let zero: ConfigFile = toml::from_str("[history]\nstale_after_days = 0").expect("parses");
+        stale_rules(zero.history, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]

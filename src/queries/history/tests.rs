@@ -851,6 +851,9 @@ fn walked_log() -> Timed {
     log
 }
 
+/// Entered, moved on, went back, won, still there, median days in the stage.
+type StageOutcome = (u64, u64, u64, u64, u64, Option<f64>);
+
 #[test]
 fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
     let log = walked_log();
@@ -941,7 +944,7 @@ fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
             },
         )
         .expect("velocity");
-        let by_stage: BTreeMap<OdooId, (u64, u64, u64, u64, u64, Option<f64>)> = report
+        let by_stage: BTreeMap<OdooId, StageOutcome> = report
             .stages
             .iter()
             .map(|s| {
