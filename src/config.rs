@@ -488,7 +488,10 @@ mod example_tests {
         assert_eq!(file.history.stale_after_days, Some(30));
         let mut problems = Vec::new();
         let stale = stale_rules(file.history, &mut problems);
-        assert_eq!((stale.days_for(Some("proposition")), stale.days_for(None)), (14, 30));
+        assert_eq!(
+            (stale.days_for(Some("proposition")), stale.days_for(None)),
+            (14, 30)
+        );
         assert!(problems.is_empty(), "{problems:?}");
         let zero: ConfigFile = toml::from_str("[history]\nstale_after_days = 0").expect("parses");
         stale_rules(zero.history, &mut problems);

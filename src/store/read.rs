@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{EventEnvelope, OdooId};
-use crate::projections::history::Timeline;
+use crate::projections::history::{Timeline, TimelineSet};
 use crate::projections::{
     AccessView, EVERYTHING, LoginView, MetricsView, OpportunityFact, OpportunityView, PROJECTIONS,
     RowKey, SYNC_STATUS_KEY, SyncStatusView, UserProfileView, ViewTable, decode,
@@ -58,7 +58,7 @@ impl<T> Decoded<T> {
 #[derive(Default)]
 pub struct FactsCache {
     facts: Decoded<Vec<OpportunityFact>>,
-    timelines: Decoded<Vec<Timeline>>,
+    timelines: Decoded<TimelineSet>,
 }
 
 /// What `pipelog status --json` prints.
@@ -339,10 +339,13 @@ impl Snapshot {
     }
 
     /// Every deal's time line (deleted deals included), in id order; shared like the facts.
-    pub fn timelines(&self) -> Result<Arc<Vec<Timeline>>, StoreError> {
+    pub fn timelines(&self) -> Result<Arc<TimelineSet>, StoreError> {
         self.shared(
             |cache| &cache.timelines,
-            || self.views::<Timeline>(ViewTable::OpportunityHistory),
+            || {
+                self.views::<Timeline>(ViewTable::OpportunityHistory)
+                    .map(TimelineSet::new)
+            },
         )
     }
 

@@ -205,22 +205,6 @@ impl AsOf {
     }
 }
 
-/// Where known history begins and when pipelog first read a deal, over every time line.
-pub(crate) fn bounds(timelines: &[Timeline]) -> (Option<i64>, Option<i64>) {
-    let earliest = |a: Option<i64>, b: Option<i64>| match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    timelines
-        .iter()
-        .fold((None, None), |(known, read), timeline| {
-            (
-                earliest(known, timeline.versions.first().map(|v| v.at)),
-                earliest(read, timeline.untracked_known_from()),
-            )
-        })
-}
-
 /// The facts of every deal as of `at`. `with_search` adds the searchable text (the current
 /// name, account and salesperson) that a text search needs.
 pub fn facts_as_of(
@@ -238,10 +222,10 @@ pub fn facts_as_of(
     let at = micros(at);
     let mut facts = Vec::with_capacity(timelines.len());
     let mut partial = Vec::new();
-    let (known_from, first_read_at) = bounds(&timelines);
+    let (known_from, first_read_at) = (timelines.known_from, timelines.first_read_at);
     let mut next_current = 0;
-    for timeline in timelines.iter() {
-        let Some(version) = timeline.at(at).filter(|v| v.state.exists) else {
+    for (index, timeline) in timelines.iter().enumerate() {
+        let Some(version) = timelines.at(index, at).filter(|v| v.state.exists) else {
             continue;
         };
         let search = match &current {
@@ -287,11 +271,11 @@ pub fn views_as_of(
     let at = micros(at);
     let mut views = Vec::with_capacity(ids.len());
     for &id in ids {
-        let Ok(index) = timelines.binary_search_by_key(&id, |t| t.id) else {
+        let Some(index) = timelines.position(id) else {
             continue;
         };
         let timeline = &timelines[index];
-        let Some(version) = timeline.at(at).filter(|v| v.state.exists) else {
+        let Some(version) = timelines.at(index, at).filter(|v| v.state.exists) else {
             continue;
         };
         let current = snapshot.opportunity(id)?;

@@ -112,7 +112,7 @@ pub fn slipped(
     let mut people: HashMap<Option<OdooId>, SlipsByPerson> = HashMap::new();
     let mut deals = Vec::new();
     let mut overdue = Vec::new();
-    for timeline in timelines.iter() {
+    for (index, timeline) in timelines.iter().enumerate() {
         let mut slips: BTreeMap<Option<OdooId>, (u64, i64)> = BTreeMap::new();
         for pair in timeline.versions.windows(2) {
             let (before, after) = (&pair[0].state, &pair[1].state);
@@ -131,7 +131,7 @@ pub fn slipped(
                 entry.1 += (now - was).get_days() as i64;
             }
         }
-        let last = timeline.at(to).map(|v| v.state);
+        let last = timelines.at(index, to).map(|v| v.state);
         for (owner, (count, days)) in &slips {
             let person = people.entry(*owner).or_insert_with(|| SlipsByPerson {
                 user_id: *owner,
@@ -306,8 +306,8 @@ pub fn stale(
     let now = micros(query.now);
     let mut deals = Vec::new();
     let mut currencies: BTreeMap<String, StaleTotals> = BTreeMap::new();
-    for timeline in timelines.iter() {
-        let Some(version) = timeline.at(now) else {
+    for (index, timeline) in timelines.iter().enumerate() {
+        let Some(version) = timelines.at(index, now) else {
             continue;
         };
         let state = &version.state;

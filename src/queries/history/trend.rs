@@ -152,7 +152,7 @@ pub fn trend(
     let lookups = Lookups::of(snapshot)?;
     let timelines = snapshot.timelines()?;
     let mut sums: BTreeMap<String, Vec<Sums>> = BTreeMap::new();
-    let (known_from, first_read_at) = super::bounds(&timelines);
+    let (known_from, first_read_at) = (timelines.known_from, timelines.first_read_at);
     for timeline in timelines.iter() {
         for (index, version) in timeline.versions.iter().enumerate() {
             let state = &version.state;

@@ -22,7 +22,7 @@ use super::{Boundaries, Lookups};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::DealStatus;
-use crate::projections::history::{DealState, Timeline, micros, timestamp};
+use crate::projections::history::{DealState, Timeline, TimelineSet, micros, timestamp};
 use crate::store::Snapshot;
 
 #[derive(Debug, Clone)]
@@ -401,8 +401,8 @@ impl<'a> Walk<'a> {
         })
     }
 
-    fn state_at(timeline: &Timeline, at: i64) -> DealState {
-        timeline.at(at).map(|v| v.state).unwrap_or_default()
+    fn state_at(timelines: &TimelineSet, index: usize, at: i64) -> DealState {
+        timelines.at(index, at).map(|v| v.state).unwrap_or_default()
     }
 }
 
@@ -434,9 +434,9 @@ pub fn waterfall(
     let mut bars: BTreeMap<(String, Movement), (i64, Cents)> = BTreeMap::new();
     let mut moved = Vec::new();
     let mut boundaries = Boundaries::default();
-    let (known_from, first_read_at) = super::bounds(&timelines);
-    for timeline in timelines.iter() {
-        let opening = Walk::state_at(timeline, walk.from);
+    let (known_from, first_read_at) = (timelines.known_from, timelines.first_read_at);
+    for (index, timeline) in timelines.iter().enumerate() {
+        let opening = Walk::state_at(&timelines, index, walk.from);
         if opening.exists && !opening.untracked_known && walk.scope.in_reach(&opening) {
             boundaries.deals_partial += 1;
         }
@@ -444,7 +444,7 @@ pub fn waterfall(
             (walk.scope.share(timeline, &opening), true),
             (
                 walk.scope
-                    .share(timeline, &Walk::state_at(timeline, walk.to)),
+                    .share(timeline, &Walk::state_at(&timelines, index, walk.to)),
                 false,
             ),
         ];
@@ -550,10 +550,10 @@ pub fn waterfall_deals(
     let timelines = snapshot.timelines()?;
     let mut deals = Vec::new();
     let mut moved = Vec::new();
-    for timeline in timelines.iter() {
+    for (index, timeline) in timelines.iter().enumerate() {
         let (opening, closing) = (
-            Walk::state_at(timeline, walk.from),
-            Walk::state_at(timeline, walk.to),
+            Walk::state_at(&timelines, index, walk.from),
+            Walk::state_at(&timelines, index, walk.to),
         );
         let share = |state: &DealState| {
             walk.scope
