@@ -25,7 +25,7 @@ use pipelog::domain::{
 use pipelog::projections::ViewTable;
 use pipelog::projections::history::{Timeline, utc_day};
 use pipelog::queries::history::{
-    Every, TrendQuery, VelocityQuery, WaterfallQuery, facts_as_of, trend, velocity, waterfall,
+    Every, RangeQuery, TrendQuery, WaterfallQuery, facts_as_of, trend, velocity, waterfall,
 };
 use pipelog::queries::{DashboardQuery, dashboard};
 use pipelog::store::{CommandBatch, Snapshot, Store};
@@ -481,7 +481,7 @@ fn main() {
         "x",
     );
 
-    let year = VelocityQuery {
+    let year = RangeQuery {
         user: None,
         team: None,
         from: Timestamp::from_second(now - 365 * DAY).expect("valid"),

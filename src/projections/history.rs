@@ -212,20 +212,13 @@ pub fn timestamp(micros: i64) -> Timestamp {
     Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Whether an event belongs in a deal's time line.
+/// The deal whose time line an event belongs in, if any: the aggregate of every opportunity
+/// event (one list of them, checked by the compiler, in `Event::aggregate`).
 pub fn deal_of(event: &Event) -> Option<OdooId> {
-    match event {
-        Event::OpportunityCreated { id, .. }
-        | Event::OpportunityUpdated { id, .. }
-        | Event::OpportunityDeleted { id }
-        | Event::OpportunityArchived { id, .. }
-        | Event::OpportunityRestored { id }
-        | Event::OpportunityAssigned { id, .. }
-        | Event::OpportunityStageChanged { id, .. }
-        | Event::OpportunityHistoryBegins { id, .. }
-        | Event::OpportunityChangeRecorded { id, .. } => Some(*id),
-        _ => None,
-    }
+    let aggregate = event.aggregate();
+    (aggregate.kind == crate::domain::AggregateKind::Opportunity)
+        .then(|| aggregate.id.parse().ok())
+        .flatten()
 }
 
 impl Timeline {

@@ -13,13 +13,7 @@ pub(super) struct Drill(Vec<(&'static str, String)>);
 
 impl Drill {
     pub(super) fn of(subject: Option<OdooId>, query: &DashboardQuery) -> Drill {
-        let mut drill = Drill::default();
-        if let Some(user) = subject {
-            drill = drill.with("user", user);
-        }
-        if let Some(team) = query.team {
-            drill = drill.with("team", team);
-        }
+        let mut drill = Drill::scoped(subject, query.team);
         if let Some(stage) = query.stage {
             drill = drill.with("stage", stage);
         }
@@ -27,6 +21,18 @@ impl Drill {
             drill = drill.with("as_of", at);
         }
         drill
+    }
+
+    /// Someone's whole reach (everything for `None`) and a team.
+    pub(super) fn scoped(subject: Option<OdooId>, team: Option<OdooId>) -> Drill {
+        let drill = match subject {
+            Some(user) => Drill::default().with("user", user),
+            None => Drill::default(),
+        };
+        match team {
+            Some(team) => drill.with("team", team),
+            None => drill,
+        }
     }
 
     pub(super) fn with(mut self, name: &'static str, value: impl std::fmt::Display) -> Drill {

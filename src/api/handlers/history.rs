@@ -4,9 +4,8 @@
 
 use super::*;
 use crate::queries::history::{
-    ActivityPage, ActivityQuery, Bar, Every, SlippedQuery, SlippedReport, StaleQuery, StaleReport,
-    TrendQuery, TrendReport, VelocityQuery, VelocityReport, WaterfallDeals, WaterfallQuery,
-    WaterfallReport,
+    ActivityPage, ActivityQuery, Bar, Every, RangeQuery, SlippedReport, StaleQuery, StaleReport,
+    TrendQuery, TrendReport, VelocityReport, WaterfallDeals, WaterfallQuery, WaterfallReport,
 };
 
 const WATERFALL_PARAMETERS: &[&str] = &["user", "team", "from", "to", "close_from", "close_to"];
@@ -165,17 +164,24 @@ pub async fn history_activity(
     Ok(Json(page).into_response())
 }
 
-/// A range of moments: `from` (required unless `default_days` back from `to`) and `to` (now).
-fn range(
+/// Whose deals and from when to when: `from` (default: `default_days` before `to`) and `to`
+/// (default: now).
+fn range_query(
     params: &HashMap<String, String>,
     default_days: i64,
-) -> Result<(Timestamp, Timestamp), ApiError> {
+) -> Result<RangeQuery, ApiError> {
+    only(params, &["user", "team", "from", "to"])?;
     let to = moment(params, "to")?.unwrap_or_else(Timestamp::now);
     let from = match moment(params, "from")? {
         Some(from) => from,
         None => to - jiff::SignedDuration::from_hours(24 * default_days),
     };
-    Ok((from, to))
+    Ok(RangeQuery {
+        user: parse(params, "user")?,
+        team: parse(params, "team")?,
+        from,
+        to,
+    })
 }
 
 #[utoipa::path(
@@ -193,14 +199,7 @@ pub async fn history_slipped(
     current: CurrentViewer,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    only(&params, &["user", "team", "from", "to"])?;
-    let (from, to) = range(&params, 90)?;
-    let query = SlippedQuery {
-        user: parse(&params, "user")?,
-        team: parse(&params, "team")?,
-        from,
-        to,
-    };
+    let query = range_query(&params, 90)?;
     let viewer = current.viewer;
     let report = blocking(&state, move |store| {
         Ok(queries::history::slipped(&store.read()?, &viewer, &query)?)
@@ -257,14 +256,7 @@ pub async fn history_velocity(
     current: CurrentViewer,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    only(&params, &["user", "team", "from", "to"])?;
-    let (from, to) = range(&params, 365)?;
-    let query = VelocityQuery {
-        user: parse(&params, "user")?,
-        team: parse(&params, "team")?,
-        from,
-        to,
-    };
+    let query = range_query(&params, 365)?;
     let viewer = current.viewer;
     let report = blocking(&state, move |store| {
         Ok(queries::history::velocity(&store.read()?, &viewer, &query)?)

@@ -30,13 +30,22 @@ use crate::store::Snapshot;
 
 pub use activity::{ActivityItem, ActivityPage, ActivityQuery, FieldMove, activity};
 pub use risk::{
-    OverdueDeal, SlippedDeal, SlippedQuery, SlippedReport, SlipsByPerson, StaleDeal, StaleQuery,
-    StaleReport, StaleRules, StaleTotals, slipped, stale,
+    OverdueDeal, SlippedDeal, SlippedReport, SlipsByPerson, StaleDeal, StaleQuery, StaleReport,
+    StaleRules, StaleTotals, slipped, stale,
 };
 pub use trend::{Every, TrendPoint, TrendQuery, TrendReport, trend};
-pub use velocity::{
-    Durations, MonthWinRate, StageVelocity, VelocityQuery, VelocityReport, velocity,
-};
+pub use velocity::{Durations, MonthWinRate, StageVelocity, VelocityReport, velocity};
+
+/// Whose deals, and from when to when: what the slipped deals and the velocity ask.
+#[derive(Debug, Clone)]
+pub struct RangeQuery {
+    /// Someone within the viewer's reach (default: the viewer; everything for admins).
+    pub user: Option<OdooId>,
+    /// Only deals of this team (at each moment).
+    pub team: Option<OdooId>,
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
 pub use waterfall::{
     Bar, DealMoment, Movement, WaterfallBar, WaterfallCurrency, WaterfallDeal, WaterfallDeals,
     WaterfallQuery, WaterfallReport, waterfall, waterfall_deals,

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::super::QueryError;
 use super::super::dashboard::{Reach, subject};
-use super::Lookups;
+use super::{Lookups, RangeQuery};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::DealStatus;
@@ -22,15 +22,6 @@ use crate::store::Snapshot;
 
 /// The most deals a risk list holds; `total` says how many there were.
 pub const MAX_LISTED: usize = 500;
-
-#[derive(Debug, Clone)]
-pub struct SlippedQuery {
-    pub user: Option<OdooId>,
-    pub team: Option<OdooId>,
-    /// Slips from this moment to that one.
-    pub from: Timestamp,
-    pub to: Timestamp,
-}
 
 /// One salesperson's slips.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -98,7 +89,7 @@ fn in_team(team: Option<OdooId>, state_team: Option<OdooId>) -> bool {
 pub fn slipped(
     snapshot: &Snapshot,
     viewer: &Viewer,
-    query: &SlippedQuery,
+    query: &RangeQuery,
 ) -> Result<SlippedReport, QueryError> {
     if query.from >= query.to {
         return Err(QueryError::BadInput("from must be before to".into()));
@@ -173,14 +164,7 @@ pub fn slipped(
     let (deals_total, overdue_total) = (deals.len(), overdue.len());
     deals.truncate(MAX_LISTED);
     overdue.truncate(MAX_LISTED);
-    let mut drill = super::super::drill::Drill::default();
-    if let Some(user) = subject {
-        drill = drill.with("user", user);
-    }
-    if let Some(team) = query.team {
-        drill = drill.with("team", team);
-    }
-    let overdue_drill = drill
+    let overdue_drill = super::super::drill::Drill::scoped(subject, query.team)
         .with("status", "open")
         .with("close_to", today.yesterday().unwrap_or(today))
         .with("as_of", timestamp(to))

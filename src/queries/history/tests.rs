@@ -869,7 +869,7 @@ fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
         let slips = slipped(
             &snapshot,
             &viewer,
-            &SlippedQuery {
+            &RangeQuery {
                 user: None,
                 team: None,
                 from: at(-1),
@@ -936,7 +936,7 @@ fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
         let report = velocity(
             &snapshot,
             &viewer,
-            &VelocityQuery {
+            &RangeQuery {
                 user: None,
                 team: None,
                 from: at(-1),

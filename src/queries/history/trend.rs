@@ -211,16 +211,7 @@ pub fn trend(
             }
         }
     }
-    let base = {
-        let mut drill = Drill::default();
-        if let Some(user) = subject {
-            drill = drill.with("user", user);
-        }
-        if let Some(team) = query.team {
-            drill = drill.with("team", team);
-        }
-        drill
-    };
+    let base = Drill::scoped(subject, query.team);
     let currencies = sums
         .into_iter()
         .map(|(currency, series)| {

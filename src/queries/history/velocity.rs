@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::super::QueryError;
 use super::super::dashboard::{Reach, subject};
-use super::Lookups;
+use super::{Lookups, RangeQuery};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::DealStatus;
@@ -20,14 +20,6 @@ use crate::projections::history::{DealState, micros, timestamp, utc_day};
 use crate::store::Snapshot;
 
 const DAY_MICROS: f64 = 86_400_000_000.0;
-
-#[derive(Debug, Clone)]
-pub struct VelocityQuery {
-    pub user: Option<OdooId>,
-    pub team: Option<OdooId>,
-    pub from: Timestamp,
-    pub to: Timestamp,
-}
 
 /// Days, as a median and an average over `count` cases.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -123,7 +115,7 @@ enum Exit {
 pub fn velocity(
     snapshot: &Snapshot,
     viewer: &Viewer,
-    query: &VelocityQuery,
+    query: &RangeQuery,
 ) -> Result<VelocityReport, QueryError> {
     if query.from >= query.to {
         return Err(QueryError::BadInput("from must be before to".into()));

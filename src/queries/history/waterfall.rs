@@ -407,14 +407,7 @@ impl<'a> Walk<'a> {
 }
 
 fn drill_base(query: &WaterfallQuery, subject: Option<OdooId>) -> Drill {
-    let mut drill = Drill::default();
-    if let Some(user) = subject {
-        drill = drill.with("user", user);
-    }
-    if let Some(team) = query.team {
-        drill = drill.with("team", team);
-    }
-    drill
+    Drill::scoped(subject, query.team)
         .with("from", query.from)
         .with("to", query.to)
         .with("close_from", query.close_from)
