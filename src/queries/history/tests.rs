@@ -549,6 +549,79 @@ fn check_as_of(store: &Store, log: &[(i64, Event)], picks: &[u16]) -> Result<(),
     Ok(())
 }
 
+/// Lists (pages and the CSV's rows) as of a moment and the activity feed hold only what was within
+/// reach then: owned at that moment (for the feed, just before or just after the change) by
+/// someone the viewer reaches now.
+fn check_nothing_leaks(
+    store: &Store,
+    log: &[(i64, Event)],
+    picks: &[u16],
+) -> Result<(), TestCaseError> {
+    let envelopes = log_envelopes(store);
+    let snapshot = store.read().expect("read");
+    for (email, user) in VIEWERS.into_iter().filter(|(_, user)| user.is_some()) {
+        let viewer = viewer(store, email);
+        for at in moments(log, picks) {
+            let expected: Vec<OdooId> = brute_force(&envelopes, at)
+                .into_iter()
+                .filter(|row| in_reach(user, row))
+                .map(|row| row.0)
+                .collect();
+            let filter = crate::queries::OpportunityFilter {
+                as_of: Some(at),
+                include_leads: true,
+                per_page: 1_000,
+                page: 1,
+                ..crate::queries::OpportunityFilter::default()
+            };
+            let mut listed: Vec<OdooId> =
+                crate::queries::list_opportunities(&snapshot, &viewer, &filter)
+                    .expect("list")
+                    .items
+                    .iter()
+                    .map(|o| o.id)
+                    .collect();
+            listed.sort_unstable();
+            prop_assert_eq!(&listed, &expected, "{} lists as of {}", email, at);
+            let mut exported: Vec<OdooId> =
+                crate::queries::all_opportunities(&snapshot, &viewer, &filter)
+                    .expect("csv rows")
+                    .iter()
+                    .map(|o| o.id)
+                    .collect();
+            exported.sort_unstable();
+            prop_assert_eq!(&exported, &expected, "{} exports as of {}", email, at);
+        }
+        let feed = activity(
+            &snapshot,
+            &viewer,
+            &ActivityQuery {
+                user: None,
+                own_only: false,
+                page: 1,
+                per_page: 500,
+            },
+        )
+        .expect("feed");
+        for item in &feed.items {
+            let owned = |moment: Timestamp| {
+                brute_force(&envelopes, moment)
+                    .iter()
+                    .any(|row| row.0 == item.opportunity_id && in_reach(user, row))
+            };
+            let just_before = item.at - jiff::SignedDuration::from_micros(1);
+            prop_assert!(
+                owned(item.at) || owned(just_before),
+                "{} sees a change of deal {} at {}",
+                email,
+                item.opportunity_id,
+                item.at
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_now_is_live(store: &Store) -> Result<(), TestCaseError> {
     let snapshot = store.read().expect("read");
     let later = Timestamp::from_second(START + 5_000 * DAY).expect("valid");
@@ -756,6 +829,7 @@ proptest! {
         let (_dir, store) = store_of(&log);
         check_as_of(&store, &log, &picks)?;
         check_now_is_live(&store)?;
+        check_nothing_leaks(&store, &log, &picks)?;
     }
 
     #[test]
