@@ -168,6 +168,13 @@ fn real_answers_match_the_openapi_document() {
                 format!("/api/history/waterfall?{waterfall}"),
             ),
             (
+                "/api/history/waterfall",
+                format!(
+                    "/api/history/waterfall?from={}&close_from={past}&close_to={quarter_end}",
+                    day(0)
+                ),
+            ),
+            (
                 "/api/history/waterfall/deals",
                 format!("/api/history/waterfall/deals?{waterfall}&bar=opening&currency=USD"),
             ),

@@ -18,7 +18,7 @@ fn waterfall_query(params: &HashMap<String, String>) -> Result<WaterfallQuery, A
     Ok(WaterfallQuery {
         user: parse(params, "user")?,
         team: parse(params, "team")?,
-        from: required(moment(params, "from")?, "from")?,
+        from: required(range_start(params, "from")?, "from")?,
         to: moment(params, "to")?.unwrap_or_else(Timestamp::now),
         close_from: required(parse(params, "close_from")?, "close_from")?,
         close_to: required(parse(params, "close_to")?, "close_to")?,
@@ -28,8 +28,8 @@ fn waterfall_query(params: &HashMap<String, String>) -> Result<WaterfallQuery, A
 #[utoipa::path(
     get, path = "/api/history/waterfall", tag = "history", security(("session" = [])),
     params(
-        ("from" = String, Query, description = "the opening moment: a date (end of that UTC day) or an RFC 3339 timestamp"),
-        ("to" = Option<String>, Query, description = "the closing moment (default: now)"),
+        ("from" = String, Query, description = "the opening moment: a date (the start of that UTC day) or an RFC 3339 timestamp"),
+        ("to" = Option<String>, Query, description = "the closing moment: a date (the end of that UTC day) or a timestamp (default: now)"),
         ("close_from" = String, Query, format = Date, description = "the closing window's first day"),
         ("close_to" = String, Query, format = Date, description = "the closing window's last day"),
         ("user" = Option<u64>, Query, description = "someone within your reach (default: yourself)"),
@@ -172,7 +172,7 @@ fn range_query(
 ) -> Result<RangeQuery, ApiError> {
     only(params, &["user", "team", "from", "to"])?;
     let to = moment(params, "to")?.unwrap_or_else(Timestamp::now);
-    let from = match moment(params, "from")? {
+    let from = match range_start(params, "from")? {
         Some(from) => from,
         None => to - jiff::SignedDuration::from_hours(24 * default_days),
     };

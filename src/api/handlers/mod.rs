@@ -122,11 +122,27 @@ fn parse<T: std::str::FromStr>(
 
 /// A moment: an RFC 3339 timestamp, or a date for the end of that UTC day.
 fn moment(params: &HashMap<String, String>, name: &str) -> Result<Option<Timestamp>, ApiError> {
+    moment_read(params, name, crate::queries::history::parse_moment)
+}
+
+/// The start of a range: an RFC 3339 timestamp, or a date for the start of that UTC day.
+fn range_start(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<Timestamp>, ApiError> {
+    moment_read(params, name, crate::queries::history::parse_range_start)
+}
+
+fn moment_read(
+    params: &HashMap<String, String>,
+    name: &str,
+    read: fn(&str) -> Option<Timestamp>,
+) -> Result<Option<Timestamp>, ApiError> {
     params
         .get(name)
         .filter(|v| !v.is_empty())
         .map(|value| {
-            crate::queries::history::parse_moment(value).ok_or_else(|| {
+            read(value).ok_or_else(|| {
                 ApiError::BadRequest(format!(
                     "{name}: {value:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 timestamp"
                 ))

@@ -379,5 +379,14 @@ pub fn parse_moment(text: &str) -> Option<Timestamp> {
         .or_else(|| text.parse::<Date>().ok().map(end_of_day))
 }
 
+/// Reads the start of a range: an RFC 3339 timestamp, or a date for the start of that UTC day
+/// ("since Monday" counts Monday's changes).
+pub fn parse_range_start(text: &str) -> Option<Timestamp> {
+    text.parse::<Timestamp>().ok().or_else(|| {
+        let day = text.parse::<Date>().ok()?;
+        start_of_day(day).map(|start| start - jiff::SignedDuration::from_micros(1))
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -1071,3 +1071,26 @@ fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
         }
     }
 }
+
+#[test]
+fn a_date_reads_as_the_end_of_its_day_and_a_range_starts_at_its_beginning() {
+    let at = |text: &str| text.parse::<Timestamp>().expect("valid");
+    assert_eq!(
+        parse_moment("2026-03-01"),
+        Some(at("2026-03-01T23:59:59.999999Z"))
+    );
+    assert_eq!(
+        parse_range_start("2026-03-01"),
+        Some(at("2026-02-28T23:59:59.999999Z"))
+    );
+    assert_eq!(
+        parse_moment("2026-03-01T10:00:00Z"),
+        Some(at("2026-03-01T10:00:00Z"))
+    );
+    assert_eq!(
+        parse_range_start("2026-03-01T10:00:00Z"),
+        Some(at("2026-03-01T10:00:00Z"))
+    );
+    assert_eq!(parse_moment("yesterday"), None);
+    assert_eq!(parse_moment("2026-02-30"), None);
+}
