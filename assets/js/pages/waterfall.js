@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { csvOf, download } from "../csv.js";
 import { el } from "../dom.js";
-import { count, money, plainDate } from "../format.js";
+import { count, dateTime, money, plainDate } from "../format.js";
 
 const signed = (n, text) => (n > 0 ? `+${text}` : text);
 
@@ -29,7 +29,8 @@ export async function waterfallPage(view) {
     el("section", {},
       el("ul", { class: "totals", id: "totals" }, el("li", { "data-currency": data.currency, "data-count": data.count, "data-value-cents": data.value_cents },
         el("strong", {}, data.currency), ` ${signed(data.count, count(data.count))} deals · ${signed(data.value_cents, money(data.value_cents, data.currency))}`)),
-      el("p", { class: "muted" }, `From ${query.get("from")} to ${query.get("to") || "now"}, for deals expected to close ${query.get("close_from")} – ${query.get("close_to")}.`),
+      el("p", { class: "muted" }, `From ${dateTime(query.get("from"))} to ${query.get("to") ? dateTime(query.get("to")) : "now"}, `
+        + `for deals expected to close ${plainDate(query.get("close_from"))} – ${plainDate(query.get("close_to"))}.`),
       el("button", { type: "button", onclick: () => download(`waterfall-${data.bar}.csv`, csv(data)) }, "Export CSV"),
       data.deals.length ? el("table", { class: "list" },
         el("thead", {}, el("tr", {}, ["Deal", "Share", "Before", "After"].map((name) => el("th", { class: name === "Share" ? "num" : undefined }, name)))),
