@@ -11,8 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::super::QueryError;
-use super::super::dashboard::{Reach, subject};
-use super::Lookups;
+use super::{Lookups, Scope};
 use crate::auth::Viewer;
 use crate::domain::OdooId;
 use crate::projections::history::{Cause, DealState, Timeline, changed_fields, field, timestamp};
@@ -78,16 +77,12 @@ pub fn activity(
     if query.page == 0 {
         return Err(QueryError::BadInput("page starts at 1".into()));
     }
-    let subject = subject(viewer, query.user)?;
-    let reach = Reach::of(snapshot, subject)?;
+    let scope = Scope::of(snapshot, viewer, query.user, None)?;
     let lookups = Lookups::of(snapshot)?.with_names(snapshot)?;
     let timelines = snapshot.timelines()?;
-    let owned = |state: &DealState| {
-        let owner = lookups.salesperson(state);
-        match (query.own_only, subject) {
-            (true, Some(user)) => owner == Some(user),
-            _ => reach.includes(owner),
-        }
+    let owned = |state: &DealState| match (query.own_only, scope.subject) {
+        (true, Some(user)) => lookups.salesperson(state) == Some(user),
+        _ => scope.holds(&lookups, state),
     };
     let keep = query.page.saturating_mul(query.per_page);
     // The newest `keep` changes, held as a min-heap on (time, position).
@@ -120,7 +115,7 @@ pub fn activity(
         .map(|(_, _, deal, index)| item(&lookups, &timelines[deal], index))
         .collect();
     Ok(ActivityPage {
-        user_id: subject,
+        user_id: scope.subject,
         items,
         total,
         page: query.page,

@@ -21,6 +21,8 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::QueryError;
+use super::dashboard::{Reach, subject};
+use crate::auth::Viewer;
 use crate::domain::{LeadKind, OdooId};
 use crate::projections::history::{DealState, Timeline, micros, timestamp, utc_day};
 use crate::projections::{
@@ -36,6 +38,11 @@ pub use risk::{
 pub use trend::{Every, TrendPoint, TrendQuery, TrendReport, trend};
 pub use velocity::{Durations, MonthWinRate, StageVelocity, VelocityReport, velocity};
 
+pub use waterfall::{
+    Bar, DealMoment, Movement, WaterfallBar, WaterfallCurrency, WaterfallDeal, WaterfallDeals,
+    WaterfallQuery, WaterfallReport, waterfall, waterfall_deals,
+};
+
 /// Whose deals, and from when to when: what the slipped deals and the velocity ask.
 #[derive(Debug, Clone)]
 pub struct RangeQuery {
@@ -46,10 +53,37 @@ pub struct RangeQuery {
     pub from: Timestamp,
     pub to: Timestamp,
 }
-pub use waterfall::{
-    Bar, DealMoment, Movement, WaterfallBar, WaterfallCurrency, WaterfallDeal, WaterfallDeals,
-    WaterfallQuery, WaterfallReport, waterfall, waterfall_deals,
-};
+
+/// Whose deals a history question counts: the subject's reach today (everything for `None`),
+/// and one team when asked, applied to each deal's state of the moment.
+pub(crate) struct Scope {
+    pub(crate) subject: Option<OdooId>,
+    reach: Reach,
+    team: Option<OdooId>,
+}
+
+impl Scope {
+    /// The scope of `user` (the viewer by default) within the viewer's reach.
+    pub(crate) fn of(
+        snapshot: &Snapshot,
+        viewer: &Viewer,
+        user: Option<OdooId>,
+        team: Option<OdooId>,
+    ) -> Result<Scope, QueryError> {
+        let subject = subject(viewer, user)?;
+        Ok(Scope {
+            subject,
+            reach: Reach::of(snapshot, subject)?,
+            team,
+        })
+    }
+
+    /// Whether a deal in `state` was then owned by someone in reach, and of the team.
+    pub(crate) fn holds(&self, lookups: &Lookups, state: &DealState) -> bool {
+        self.reach.includes(lookups.salesperson(state))
+            && self.team.is_none_or(|team| state.team_id == Some(team))
+    }
+}
 
 /// Where known history begins, and whether an answer reaches before what is known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]

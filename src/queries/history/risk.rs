@@ -12,8 +12,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::super::QueryError;
-use super::super::dashboard::{Reach, subject};
-use super::{Lookups, RangeQuery};
+use super::{Lookups, RangeQuery, Scope};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::DealStatus;
@@ -82,10 +81,6 @@ pub struct SlippedReport {
     pub overdue_drill: String,
 }
 
-fn in_team(team: Option<OdooId>, state_team: Option<OdooId>) -> bool {
-    team.is_none_or(|team| state_team == Some(team))
-}
-
 pub fn slipped(
     snapshot: &Snapshot,
     viewer: &Viewer,
@@ -94,8 +89,7 @@ pub fn slipped(
     if query.from >= query.to {
         return Err(QueryError::BadInput("from must be before to".into()));
     }
-    let subject = subject(viewer, query.user)?;
-    let reach = Reach::of(snapshot, subject)?;
+    let scope = Scope::of(snapshot, viewer, query.user, query.team)?;
     let lookups = Lookups::of(snapshot)?.with_names(snapshot)?;
     let timelines = snapshot.timelines()?;
     let (from, to) = (micros(query.from), micros(query.to));
@@ -110,10 +104,10 @@ pub fn slipped(
             if pair[1].at <= from || pair[1].at > to || !before.untracked_known || !after.exists {
                 continue;
             }
-            let owner = lookups.salesperson(after);
-            if !reach.includes(owner) || !in_team(query.team, after.team_id) {
+            if !scope.holds(&lookups, after) {
                 continue;
             }
+            let owner = lookups.salesperson(after);
             if let (Some(was), Some(now)) = (before.date_deadline, after.date_deadline)
                 && now > was
             {
@@ -146,8 +140,8 @@ pub fn slipped(
                 expected_revenue_cents: state.expected_revenue,
             });
         }
-        if let Some(deal) = last
-            .and_then(|state| overdue_deal(&lookups, timeline, &state, &reach, query.team, today))
+        if let Some(deal) =
+            last.and_then(|state| overdue_deal(&lookups, &scope, timeline, &state, today))
         {
             overdue.push(deal);
         }
@@ -164,13 +158,13 @@ pub fn slipped(
     let (deals_total, overdue_total) = (deals.len(), overdue.len());
     deals.truncate(MAX_LISTED);
     overdue.truncate(MAX_LISTED);
-    let overdue_drill = super::super::drill::Drill::scoped(subject, query.team)
+    let overdue_drill = super::super::drill::Drill::scoped(scope.subject, query.team)
         .with("status", "open")
         .with("close_to", today.yesterday().unwrap_or(today))
         .with("as_of", timestamp(to))
         .query();
     Ok(SlippedReport {
-        user_id: subject,
+        user_id: scope.subject,
         from: query.from,
         to: query.to,
         people,
@@ -184,26 +178,23 @@ pub fn slipped(
 
 fn overdue_deal(
     lookups: &Lookups,
+    scope: &Scope,
     timeline: &Timeline,
     state: &crate::projections::history::DealState,
-    reach: &Reach,
-    team: Option<OdooId>,
     today: Date,
 ) -> Option<OverdueDeal> {
     let open = state.exists && state.opportunity && lookups.status(state) == DealStatus::Open;
     let owner = lookups.salesperson(state);
     let deadline = state.date_deadline.filter(|_| state.untracked_known)?;
-    (open && reach.includes(owner) && in_team(team, state.team_id) && deadline < today).then(|| {
-        OverdueDeal {
-            id: timeline.id,
-            name: timeline.name.clone(),
-            salesperson: owner.map(|u| lookups.user_name(u)),
-            stage: state.stage_id.map(|s| lookups.stage_name(s)),
-            date_deadline: deadline,
-            days_overdue: (today - deadline).get_days() as i64,
-            currency: timeline.currency(state).to_string(),
-            expected_revenue_cents: state.expected_revenue,
-        }
+    (open && scope.holds(lookups, state) && deadline < today).then(|| OverdueDeal {
+        id: timeline.id,
+        name: timeline.name.clone(),
+        salesperson: owner.map(|u| lookups.user_name(u)),
+        stage: state.stage_id.map(|s| lookups.stage_name(s)),
+        date_deadline: deadline,
+        days_overdue: (today - deadline).get_days() as i64,
+        currency: timeline.currency(state).to_string(),
+        expected_revenue_cents: state.expected_revenue,
     })
 }
 
@@ -283,8 +274,7 @@ pub fn stale(
     query: &StaleQuery,
     rules: &StaleRules,
 ) -> Result<StaleReport, QueryError> {
-    let subject = subject(viewer, query.user)?;
-    let reach = Reach::of(snapshot, subject)?;
+    let scope = Scope::of(snapshot, viewer, query.user, query.team)?;
     let lookups = Lookups::of(snapshot)?.with_names(snapshot)?;
     let timelines = snapshot.timelines()?;
     let now = micros(query.now);
@@ -297,7 +287,7 @@ pub fn stale(
         let state = &version.state;
         let owner = lookups.salesperson(state);
         let open = state.exists && state.opportunity && lookups.status(state) == DealStatus::Open;
-        if !open || !reach.includes(owner) || !in_team(query.team, state.team_id) {
+        if !open || !scope.holds(&lookups, state) {
             continue;
         }
         let stage = state.stage_id.map(|s| lookups.stage_name(s));
@@ -330,7 +320,7 @@ pub fn stale(
     let total = deals.len();
     deals.truncate(MAX_LISTED);
     Ok(StaleReport {
-        user_id: subject,
+        user_id: scope.subject,
         deals,
         total,
         currencies,

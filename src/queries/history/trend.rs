@@ -12,9 +12,8 @@ use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 
 use super::super::QueryError;
-use super::super::dashboard::{Reach, subject};
 use super::super::drill::Drill;
-use super::{Boundaries, Lookups, end_of_day};
+use super::{Boundaries, Lookups, Scope, end_of_day};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::DealStatus;
@@ -142,8 +141,7 @@ pub fn trend(
     viewer: &Viewer,
     query: &TrendQuery,
 ) -> Result<TrendReport, QueryError> {
-    let subject = subject(viewer, query.user)?;
-    let reach = Reach::of(snapshot, subject)?;
+    let scope = Scope::of(snapshot, viewer, query.user, query.team)?;
     let periods = periods(query)?;
     let instants: Vec<i64> = periods
         .iter()
@@ -156,10 +154,7 @@ pub fn trend(
     for timeline in timelines.iter() {
         for (index, version) in timeline.versions.iter().enumerate() {
             let state = &version.state;
-            let counts = state.exists
-                && state.opportunity
-                && reach.includes(lookups.salesperson(state))
-                && query.team.is_none_or(|team| state.team_id == Some(team));
+            let counts = state.exists && state.opportunity && scope.holds(&lookups, state);
             if !counts {
                 continue;
             }
@@ -211,7 +206,7 @@ pub fn trend(
             }
         }
     }
-    let base = Drill::scoped(subject, query.team);
+    let base = Drill::scoped(scope.subject, query.team);
     let currencies = sums
         .into_iter()
         .map(|(currency, series)| {
@@ -250,7 +245,7 @@ pub fn trend(
         .collect();
     let first_instant = instants.first().copied().unwrap_or(i64::MIN);
     Ok(TrendReport {
-        user_id: subject,
+        user_id: scope.subject,
         every: query.every,
         currencies,
         history: Boundaries {

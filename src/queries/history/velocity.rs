@@ -11,8 +11,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::super::QueryError;
-use super::super::dashboard::{Reach, subject};
-use super::{Lookups, RangeQuery};
+use super::{Lookups, RangeQuery, Scope};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::DealStatus;
@@ -120,17 +119,12 @@ pub fn velocity(
     if query.from >= query.to {
         return Err(QueryError::BadInput("from must be before to".into()));
     }
-    let subject = subject(viewer, query.user)?;
-    let reach = Reach::of(snapshot, subject)?;
+    let scope = Scope::of(snapshot, viewer, query.user, query.team)?;
     let lookups = Lookups::of(snapshot)?;
     let timelines = snapshot.timelines()?;
     let (from, to) = (micros(query.from), micros(query.to));
-    let counts = |state: &DealState| {
-        state.exists
-            && state.opportunity
-            && reach.includes(lookups.salesperson(state))
-            && query.team.is_none_or(|team| state.team_id == Some(team))
-    };
+    let counts =
+        |state: &DealState| state.exists && state.opportunity && scope.holds(&lookups, state);
     let mut stages: BTreeMap<OdooId, StageVelocity> = BTreeMap::new();
     let mut stays: BTreeMap<OdooId, Vec<i64>> = BTreeMap::new();
     let mut cycles = Vec::new();
@@ -252,7 +246,7 @@ pub fn velocity(
         win_rate.entry(currency).or_default().push(month);
     }
     Ok(VelocityReport {
-        user_id: subject,
+        user_id: scope.subject,
         from: query.from,
         to: query.to,
         stages,

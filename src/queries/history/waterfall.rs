@@ -16,9 +16,8 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::super::QueryError;
-use super::super::dashboard::{Reach, subject};
 use super::super::drill::Drill;
-use super::{Boundaries, Lookups};
+use super::{Boundaries, Lookups, Scope};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
 use crate::projections::DealStatus;
@@ -181,22 +180,20 @@ pub struct WaterfallDeals {
     pub deals: Vec<WaterfallDeal>,
 }
 
-/// Which deals count, and what a deal's share of the window is in a state.
-struct Scope<'a> {
-    reach: Reach,
-    team: Option<OdooId>,
-    window: (Date, Date),
+/// Which deals count, and what a deal's share of the closing window is in a state.
+struct Window<'a> {
+    scope: Scope,
+    days: (Date, Date),
     lookups: &'a Lookups,
 }
 
-impl Scope<'_> {
+impl Window<'_> {
     fn in_reach(&self, state: &DealState) -> bool {
-        self.reach.includes(self.lookups.salesperson(state))
-            && self.team.is_none_or(|team| state.team_id == Some(team))
+        self.scope.holds(self.lookups, state)
     }
 
     fn share<'t>(&self, timeline: &'t Timeline, state: &DealState) -> Option<(&'t str, Cents)> {
-        let (from, to) = self.window;
+        let (from, to) = self.days;
         let in_window = state.exists
             && state.opportunity
             && self.lookups.status(state) == DealStatus::Open
@@ -219,7 +216,7 @@ struct Moved<'t> {
 
 /// Every share `timeline`'s deal moved between the two moments, in order.
 fn movements<'t>(
-    scope: &Scope<'_>,
+    window: &Window<'_>,
     timeline: &'t Timeline,
     from: i64,
     to: i64,
@@ -235,10 +232,12 @@ fn movements<'t>(
         let next = version.state;
         for step in Step::ALL {
             let after = step.take(state, next);
-            let (before_share, after_share) =
-                (scope.share(timeline, &state), scope.share(timeline, &after));
+            let (before_share, after_share) = (
+                window.share(timeline, &state),
+                window.share(timeline, &after),
+            );
             if before_share != after_share {
-                let movement = step.movement(scope, &state, &after, after_share.is_some());
+                let movement = step.movement(window, &state, &after, after_share.is_some());
                 if let Some((currency, value)) = before_share {
                     push(moved, movement, currency, -1, -value);
                 }
@@ -327,7 +326,7 @@ impl Step {
 
     fn movement(
         self,
-        scope: &Scope<'_>,
+        window: &Window<'_>,
         before: &DealState,
         after: &DealState,
         entered: bool,
@@ -337,11 +336,11 @@ impl Step {
             (Step::Existence, false) => Movement::Removed,
             (Step::Reach, true) => Movement::MovedIn,
             (Step::Reach, false) => Movement::MovedOut,
-            (Step::Outcome, true) => match scope.lookups.status(before) {
+            (Step::Outcome, true) => match window.lookups.status(before) {
                 DealStatus::Won => Movement::Reopened,
                 _ => Movement::Restored,
             },
-            (Step::Outcome, false) => match scope.lookups.status(after) {
+            (Step::Outcome, false) => match window.lookups.status(after) {
                 DealStatus::Won => Movement::Won,
                 _ => Movement::Lost,
             },
@@ -373,8 +372,7 @@ fn check(query: &WaterfallQuery) -> Result<(), QueryError> {
 
 /// Shares per deal, for the report and the drill-down lists alike.
 struct Walk<'a> {
-    subject: Option<OdooId>,
-    scope: Scope<'a>,
+    window: Window<'a>,
     from: i64,
     to: i64,
 }
@@ -387,13 +385,10 @@ impl<'a> Walk<'a> {
         lookups: &'a Lookups,
     ) -> Result<Walk<'a>, QueryError> {
         check(query)?;
-        let subject = subject(viewer, query.user)?;
         Ok(Walk {
-            subject,
-            scope: Scope {
-                reach: Reach::of(snapshot, subject)?,
-                team: query.team,
-                window: (query.close_from, query.close_to),
+            window: Window {
+                scope: Scope::of(snapshot, viewer, query.user, query.team)?,
+                days: (query.close_from, query.close_to),
                 lookups,
             },
             from: micros(query.from),
@@ -422,7 +417,7 @@ pub fn waterfall(
     let lookups = Lookups::of(snapshot)?;
     let walk = Walk::new(snapshot, viewer, query, &lookups)?;
     let timelines = snapshot.timelines()?;
-    let base = drill_base(query, walk.subject);
+    let base = drill_base(query, walk.window.scope.subject);
     let mut currencies: BTreeMap<String, WaterfallCurrency> = BTreeMap::new();
     let mut bars: BTreeMap<(String, Movement), (i64, Cents)> = BTreeMap::new();
     let mut moved = Vec::new();
@@ -430,13 +425,13 @@ pub fn waterfall(
     let (known_from, first_read_at) = (timelines.known_from, timelines.first_read_at);
     for (index, timeline) in timelines.iter().enumerate() {
         let opening = Walk::state_at(&timelines, index, walk.from);
-        if opening.exists && !opening.untracked_known && walk.scope.in_reach(&opening) {
+        if opening.exists && !opening.untracked_known && walk.window.in_reach(&opening) {
             boundaries.deals_partial += 1;
         }
         let ends = [
-            (walk.scope.share(timeline, &opening), true),
+            (walk.window.share(timeline, &opening), true),
             (
-                walk.scope
+                walk.window
                     .share(timeline, &Walk::state_at(&timelines, index, walk.to)),
                 false,
             ),
@@ -454,7 +449,7 @@ pub fn waterfall(
             }
         }
         moved.clear();
-        movements(&walk.scope, timeline, walk.from, walk.to, &mut moved);
+        movements(&walk.window, timeline, walk.from, walk.to, &mut moved);
         for share in &moved {
             let bar = bars
                 .entry((share.currency.to_string(), share.movement))
@@ -493,7 +488,7 @@ pub fn waterfall(
     boundaries.first_read_at = first_read_at.map(timestamp);
     boundaries.before_known_history = known_from.is_none_or(|known| walk.from < known);
     Ok(WaterfallReport {
-        user_id: walk.subject,
+        user_id: walk.window.scope.subject,
         from: query.from,
         to: query.to,
         close_from: query.close_from,
@@ -549,7 +544,7 @@ pub fn waterfall_deals(
             Walk::state_at(&timelines, index, walk.to),
         );
         let share = |state: &DealState| {
-            walk.scope
+            walk.window
                 .share(timeline, state)
                 .filter(|(c, _)| c.eq_ignore_ascii_case(currency))
                 .map(|(_, value)| (1, value))
@@ -559,7 +554,7 @@ pub fn waterfall_deals(
             Bar::Closing => share(&closing).unwrap_or_default(),
             Bar::Movement(movement) => {
                 moved.clear();
-                movements(&walk.scope, timeline, walk.from, walk.to, &mut moved);
+                movements(&walk.window, timeline, walk.from, walk.to, &mut moved);
                 moved
                     .iter()
                     .filter(|m| m.movement == movement && m.currency.eq_ignore_ascii_case(currency))
@@ -574,8 +569,8 @@ pub fn waterfall_deals(
             name: timeline.name.clone(),
             count,
             value_cents: value,
-            before: moment(&walk.scope, timeline, &opening),
-            after: moment(&walk.scope, timeline, &closing),
+            before: moment(&walk.window, timeline, &opening),
+            after: moment(&walk.window, timeline, &closing),
         });
     }
     deals.sort_by(|a, b| {
@@ -593,8 +588,8 @@ pub fn waterfall_deals(
     })
 }
 
-fn moment(scope: &Scope<'_>, timeline: &Timeline, state: &DealState) -> DealMoment {
-    let lookups = scope.lookups;
+fn moment(window: &Window<'_>, timeline: &Timeline, state: &DealState) -> DealMoment {
+    let lookups = window.lookups;
     DealMoment {
         exists: state.exists,
         status: state.exists.then(|| lookups.status(state)),
@@ -603,6 +598,6 @@ fn moment(scope: &Scope<'_>, timeline: &Timeline, state: &DealState) -> DealMome
         expected_revenue_cents: state.expected_revenue,
         currency: timeline.currency(state).to_string(),
         date_deadline: state.date_deadline.filter(|_| state.untracked_known),
-        in_window: scope.share(timeline, state).is_some(),
+        in_window: window.share(timeline, state).is_some(),
     }
 }
