@@ -24,9 +24,14 @@ pub enum DealStatus {
 
 impl DealStatus {
     pub fn of(opportunity: &OpportunityRecord, stage: Option<&StageRecord>) -> DealStatus {
-        if !opportunity.active {
+        DealStatus::from_flags(opportunity.active, stage.is_some_and(|stage| stage.is_won))
+    }
+
+    /// Lost when archived, else won in a won stage, else open.
+    pub fn from_flags(active: bool, in_won_stage: bool) -> DealStatus {
+        if !active {
             DealStatus::Lost
-        } else if stage.is_some_and(|stage| stage.is_won) {
+        } else if in_won_stage {
             DealStatus::Won
         } else {
             DealStatus::Open

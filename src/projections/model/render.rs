@@ -206,9 +206,7 @@ impl ReadModel {
                 0
             },
             date_deadline: record.date_deadline,
-            closed_on: record
-                .date_closed
-                .map(|at| at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()),
+            closed_on: record.date_closed.map(crate::projections::history::utc_day),
             search: OpportunityFact::search_text(
                 [
                     Some(record.name.as_str()),

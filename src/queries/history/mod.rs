@@ -150,13 +150,10 @@ impl Lookups {
     }
 
     pub(crate) fn status(&self, state: &DealState) -> DealStatus {
-        if !state.active {
-            DealStatus::Lost
-        } else if state.stage_id.is_some_and(|s| self.won_stages.contains(&s)) {
-            DealStatus::Won
-        } else {
-            DealStatus::Open
-        }
+        DealStatus::from_flags(
+            state.active,
+            state.stage_id.is_some_and(|s| self.won_stages.contains(&s)),
+        )
     }
 
     /// The salesperson as the live views name them: `None` unless pipelog holds the user.
@@ -418,7 +415,7 @@ pub fn parse_moment(text: &str) -> Option<Timestamp> {
 pub fn parse_range_start(text: &str) -> Option<Timestamp> {
     text.parse::<Timestamp>().ok().or_else(|| {
         let day = text.parse::<Date>().ok()?;
-        start_of_day(day).map(|start| start - jiff::SignedDuration::from_micros(1))
+        day.yesterday().ok().map(end_of_day)
     })
 }
 
