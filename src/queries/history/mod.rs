@@ -309,6 +309,12 @@ pub fn views_as_of(
     let lookups = Lookups::of(snapshot)?.with_names(snapshot)?;
     let timelines = snapshot.timelines()?;
     let at = micros(at);
+    // The current views (name, account) of those that still exist, read in one pass.
+    let mut current: HashMap<OdooId, OpportunityView> = snapshot
+        .opportunities(ids)?
+        .into_iter()
+        .map(|view| (view.id, view))
+        .collect();
     let mut views = Vec::with_capacity(ids.len());
     for &id in ids {
         let Some(index) = timelines.position(id) else {
@@ -318,8 +324,12 @@ pub fn views_as_of(
         let Some(version) = timelines.at(index, at).filter(|v| v.state.exists) else {
             continue;
         };
-        let current = snapshot.opportunity(id)?;
-        views.push(view_of(&lookups, timeline, &version.state, current));
+        views.push(view_of(
+            &lookups,
+            timeline,
+            &version.state,
+            current.remove(&id),
+        ));
     }
     Ok(views)
 }
