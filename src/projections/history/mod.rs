@@ -118,12 +118,6 @@ impl Timeline {
         self.texts.len() as u16
     }
 
-    /// The state in effect at `at` (microseconds), `None` before the time line begins.
-    pub fn at(&self, at: i64) -> Option<&Version> {
-        let after = self.versions.partition_point(|v| v.at <= at);
-        after.checked_sub(1).map(|index| &self.versions[index])
-    }
-
     /// When pipelog first read the deal: probability and expected close are known from then.
     pub fn untracked_known_from(&self) -> Option<i64> {
         self.versions
@@ -132,10 +126,9 @@ impl Timeline {
             .map(|v| v.at)
     }
 
-    /// Records one event of this deal. Returns false for events that are not about deals.
-    pub fn record(&mut self, envelope: &EventEnvelope) -> bool {
+    /// Records one event of this deal; an event that is not about a deal changes nothing.
+    pub fn record(&mut self, envelope: &EventEnvelope) {
         let at = micros(envelope.occurred_at());
-        let actor = envelope.metadata.actor.clone();
         let (snapshot, cause, edit): (bool, Cause, Edit) = match &envelope.event {
             Event::OpportunityCreated { record, .. } => {
                 (true, Cause::Sync, Edit::Whole(record, true))
@@ -154,26 +147,20 @@ impl Timeline {
             }
             Event::OpportunityArchived { lost_reason, .. } => (
                 false,
-                self.pipelog_or_sync(envelope, &actor),
+                self.pipelog_or_sync(envelope),
                 Edit::Lost(lost_reason.as_deref()),
             ),
-            Event::OpportunityRestored { .. } => (
-                false,
-                self.pipelog_or_sync(envelope, &actor),
-                Edit::Restored,
-            ),
-            Event::OpportunityAssigned { to, .. } => (
-                false,
-                self.pipelog_or_sync(envelope, &actor),
-                Edit::Owner(*to),
-            ),
-            Event::OpportunityStageChanged { to, .. } => (
-                false,
-                self.pipelog_or_sync(envelope, &actor),
-                Edit::Stage(*to),
-            ),
+            Event::OpportunityRestored { .. } => {
+                (false, self.pipelog_or_sync(envelope), Edit::Restored)
+            }
+            Event::OpportunityAssigned { to, .. } => {
+                (false, self.pipelog_or_sync(envelope), Edit::Owner(*to))
+            }
+            Event::OpportunityStageChanged { to, .. } => {
+                (false, self.pipelog_or_sync(envelope), Edit::Stage(*to))
+            }
             Event::OpportunityDeleted { .. } => (false, Cause::Sync, Edit::Deleted),
-            _ => return false,
+            _ => return,
         };
         let order = (at, snapshot, envelope.position);
         let mut version = Version {
@@ -194,11 +181,11 @@ impl Timeline {
         let index = self.versions.partition_point(|v| v.order() <= order);
         self.versions.insert(index, version);
         self.refold_from(index);
-        true
     }
 
-    fn pipelog_or_sync(&mut self, envelope: &EventEnvelope, actor: &Option<String>) -> Cause {
-        match (envelope.metadata.source.as_deref(), actor) {
+    fn pipelog_or_sync(&mut self, envelope: &EventEnvelope) -> Cause {
+        let metadata = &envelope.metadata;
+        match (metadata.source.as_deref(), &metadata.actor) {
             (Some("odoo"), _) | (_, None) => Cause::Sync,
             (_, Some(actor)) if actor == "sync" => Cause::Sync,
             (_, Some(actor)) => Cause::Pipelog {
@@ -363,13 +350,14 @@ mod tests {
             ],
             "tracked changes of the read's instant come before the read"
         );
+        let set = TimelineSet::new(vec![timeline.clone()]);
         assert_eq!(
-            timeline.at(second(49)).map(|v| v.state.expected_revenue),
+            set.at(0, second(49)).map(|v| v.state.expected_revenue),
             Some(100)
         );
-        assert_eq!(timeline.at(second(9)), None, "before the past begins");
+        assert_eq!(set.at(0, second(9)), None, "before the past begins");
         assert_eq!(
-            timeline.at(second(100)).map(|v| v.state.stage_id),
+            set.at(0, second(100)).map(|v| v.state.stage_id),
             Some(Some(3))
         );
         assert_eq!(timeline.untracked_known_from(), Some(second(100)));
