@@ -178,7 +178,7 @@ fn a_hard_delete_leaves_every_total_at_the_next_incremental_sync() {
                 f.status == DealStatus::Open && f.kind == pipelog::domain::LeadKind::Opportunity
             })
             .take(2)
-            .map(|f| (f.id, f.currency.clone(), f.expected_revenue))
+            .map(|f| (f.id, f.currency.to_string(), f.expected_revenue))
             .collect()
     };
     assert_eq!(open_leads.len(), 2);

@@ -17,7 +17,7 @@ pub mod rows;
 pub mod views;
 
 pub use hierarchy::{Hierarchy, ManagerSource};
-pub use metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals};
+pub use metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals, currency_entry};
 pub use model::{Anomaly, DealTimes, ReadModel, SYNC_STATUS_KEY};
 pub use rows::{RowKey, ViewRow, ViewTable, decode};
 pub use views::*;

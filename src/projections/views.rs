@@ -4,6 +4,7 @@
 //! bump [`VIEW_SCHEMA_VERSION`] and the store rebuilds the views on open.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -145,7 +146,8 @@ pub struct OpportunityFact {
     pub team: Option<OdooId>,
     /// As Odoo has it, known stage or not (what the dashboard metrics count it under).
     pub stage: Option<OdooId>,
-    pub currency: String,
+    /// Shared, not copied: a question over 100,000 facts hands the same few codes around.
+    pub currency: Arc<str>,
     pub expected_revenue: Cents,
     /// Zero unless open.
     pub weighted_revenue: Cents,

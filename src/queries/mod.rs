@@ -6,6 +6,7 @@ mod dashboard;
 mod drill;
 mod filters;
 pub mod history;
+mod id_set;
 mod opportunities;
 mod team_table;
 mod trends;

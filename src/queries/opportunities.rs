@@ -150,7 +150,7 @@ pub fn totals_of<'a>(
 ) -> BTreeMap<String, ListTotals> {
     let mut totals: BTreeMap<String, ListTotals> = BTreeMap::new();
     for fact in facts {
-        let entry = totals.entry(fact.currency.clone()).or_default();
+        let entry = crate::projections::currency_entry(&mut totals, &fact.currency);
         entry.count += 1;
         entry.value_cents += fact.expected_revenue;
         entry.weighted_cents += fact.weighted_revenue;

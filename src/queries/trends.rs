@@ -133,7 +133,9 @@ pub fn trends(
             (DealStatus::Won, _, Some(day)) => Bucket::Won(day.first_of_month()),
             _ => continue,
         };
-        let figure = buckets.entry((fact.currency.clone(), bucket)).or_default();
+        let figure = buckets
+            .entry((fact.currency.to_string(), bucket))
+            .or_default();
         figure.count += 1;
         figure.value_cents += fact.expected_revenue;
         figure.weighted_cents += fact.weighted_revenue;

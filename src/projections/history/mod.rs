@@ -19,7 +19,7 @@ use crate::domain::{Event, EventEnvelope, FieldChange, OdooId, OpportunityRecord
 mod set;
 mod state;
 
-pub use set::TimelineSet;
+pub use set::{StateAt, TimelineSet};
 pub use state::{DealState, changed_fields, field, utc_day};
 use state::{merge, set_field, state_of};
 

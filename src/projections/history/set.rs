@@ -1,8 +1,11 @@
 //! What readers hold: every deal's time line, with the versions' times in one column.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::domain::OdooId;
 
-use super::{Timeline, Version};
+use super::{DealState, Timeline, Version};
 
 /// Every deal's time line, as readers hold it, with every version's time also in one column
 /// (time line after time line): finding the version in effect at a moment for 100,000 deals
@@ -13,10 +16,23 @@ pub struct TimelineSet {
     times: Vec<i64>,
     /// Where each time line's versions begin in `times`; one more at the end.
     starts: Vec<usize>,
+    /// Each version's currency, as an index into `currencies`, beside `times`: the facts of a
+    /// moment then need no look into each deal's own texts.
+    currency_column: Vec<usize>,
+    /// Every currency any version has, once.
+    currencies: Vec<Arc<str>>,
     /// The earliest version of any deal: where known history begins.
     pub known_from: Option<i64>,
     /// The earliest first read of any deal: probability and expected close are known from then.
     pub first_read_at: Option<i64>,
+}
+
+/// One deal's state at a moment, as [`TimelineSet::states_at`] finds it.
+pub struct StateAt<'a> {
+    /// Which time line: an index into the set.
+    pub index: usize,
+    pub state: DealState,
+    pub currency: &'a Arc<str>,
 }
 
 impl TimelineSet {
@@ -25,6 +41,9 @@ impl TimelineSet {
         let total = timelines.iter().map(|t| t.versions.len()).sum();
         let mut times = Vec::with_capacity(total);
         let mut starts = Vec::with_capacity(timelines.len() + 1);
+        let mut currency_column = Vec::with_capacity(total);
+        let mut currencies: Vec<Arc<str>> = Vec::new();
+        let mut known: HashMap<&str, usize> = HashMap::new();
         let earliest = |held: Option<i64>, next: Option<i64>| match (held, next) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -33,6 +52,14 @@ impl TimelineSet {
         for timeline in &timelines {
             starts.push(times.len());
             times.extend(timeline.versions.iter().map(|v| v.at));
+            for version in &timeline.versions {
+                let currency = timeline.currency(&version.state);
+                let index = *known.entry(currency).or_insert_with(|| {
+                    currencies.push(currency.into());
+                    currencies.len() - 1
+                });
+                currency_column.push(index);
+            }
             known_from = earliest(known_from, timeline.versions.first().map(|v| v.at));
             first_read_at = earliest(first_read_at, timeline.untracked_known_from());
         }
@@ -41,18 +68,50 @@ impl TimelineSet {
             timelines,
             times,
             starts,
+            currency_column,
+            currencies,
             known_from,
             first_read_at,
         }
     }
 
-    /// The version of the `index`th time line in effect at `at`, as [`Timeline::at`].
+    /// The version of the `index`th time line in effect at `at`: the last one at or before it.
     pub fn at(&self, index: usize, at: i64) -> Option<&Version> {
-        let (start, end) = (self.starts[index], self.starts[index + 1]);
-        let after = self.times[start..end].partition_point(|&t| t <= at);
-        after
-            .checked_sub(1)
+        self.offset(index, at)
             .map(|offset| &self.timelines[index].versions[offset])
+    }
+
+    /// [`TimelineSet::at`] with the version's currency.
+    pub fn at_with_currency(&self, index: usize, at: i64) -> Option<(&Version, &Arc<str>)> {
+        let offset = self.offset(index, at)?;
+        let currency = &self.currencies[self.currency_column[self.starts[index] + offset]];
+        Some((&self.timelines[index].versions[offset], currency))
+    }
+
+    /// The state of every deal that has a version at `at`, in id order, with its currency.
+    ///
+    /// The versions are found from the times column first and only then read, in one tight pass:
+    /// each deal's versions lie elsewhere in memory, and reads that do not wait on each other
+    /// overlap, where reading each as its deal comes up would wait for them one by one.
+    pub fn states_at(&self, at: i64) -> Vec<StateAt<'_>> {
+        let found: Vec<(usize, usize)> = (0..self.timelines.len())
+            .filter_map(|index| Some((index, self.offset(index, at)?)))
+            .collect();
+        found
+            .into_iter()
+            .map(|(index, offset)| StateAt {
+                index,
+                state: self.timelines[index].versions[offset].state,
+                currency: &self.currencies[self.currency_column[self.starts[index] + offset]],
+            })
+            .collect()
+    }
+
+    fn offset(&self, index: usize, at: i64) -> Option<usize> {
+        let (start, end) = (self.starts[index], self.starts[index + 1]);
+        self.times[start..end]
+            .partition_point(|&t| t <= at)
+            .checked_sub(1)
     }
 
     pub fn position(&self, id: OdooId) -> Option<usize> {

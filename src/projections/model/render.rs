@@ -198,7 +198,7 @@ impl ReadModel {
             salesperson: record.user_id.filter(|u| self.users.contains_key(u)),
             team: record.team_id,
             stage: record.stage_id,
-            currency: record.currency.clone(),
+            currency: record.currency.as_str().into(),
             expected_revenue: record.expected_revenue,
             weighted_revenue: if status == DealStatus::Open {
                 record.weighted_revenue()

@@ -13,7 +13,7 @@ mod trend;
 mod velocity;
 mod waterfall;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::QueryError;
 use super::dashboard::{Reach, subject};
+use super::id_set::IdSet;
 use crate::auth::Viewer;
 use crate::domain::{LeadKind, OdooId};
 use crate::projections::history::{DealState, Timeline, micros, timestamp, utc_day};
@@ -112,8 +113,8 @@ impl Boundaries {
 /// not), the users pipelog holds (a salesperson it does not hold counts as outside), and the
 /// current search text.
 pub(crate) struct Lookups {
-    won_stages: HashSet<OdooId>,
-    users: HashSet<OdooId>,
+    won_stages: IdSet,
+    users: IdSet,
     pub(crate) stages: HashMap<OdooId, StageRef>,
     teams: HashMap<OdooId, String>,
     names: HashMap<OdooId, String>,
@@ -127,8 +128,8 @@ impl Lookups {
             .map(|stage| (stage.id, stage))
             .collect();
         Ok(Lookups {
-            won_stages: stages.values().filter(|s| s.is_won).map(|s| s.id).collect(),
-            users: snapshot.user_ids()?.into_iter().collect(),
+            won_stages: IdSet::new(stages.values().filter(|s| s.is_won).map(|s| s.id)),
+            users: IdSet::new(snapshot.user_ids()?),
             stages,
             teams: snapshot
                 .teams()?
@@ -141,7 +142,7 @@ impl Lookups {
 
     /// Adds the users' names, for answers that show them.
     pub(crate) fn with_names(mut self, snapshot: &Snapshot) -> Result<Lookups, QueryError> {
-        for &user in &self.users {
+        for user in self.users.iter() {
             if let Some(profile) = snapshot.profile(user)? {
                 self.names.insert(user, profile.name);
             }
@@ -152,13 +153,13 @@ impl Lookups {
     pub(crate) fn status(&self, state: &DealState) -> DealStatus {
         DealStatus::from_flags(
             state.active,
-            state.stage_id.is_some_and(|s| self.won_stages.contains(&s)),
+            state.stage_id.is_some_and(|s| self.won_stages.contains(s)),
         )
     }
 
     /// The salesperson as the live views name them: `None` unless pipelog holds the user.
     pub(crate) fn salesperson(&self, state: &DealState) -> Option<OdooId> {
-        state.user_id.filter(|u| self.users.contains(u))
+        state.user_id.filter(|&u| self.users.contains(u))
     }
 
     pub(crate) fn user_name(&self, user: OdooId) -> String {
@@ -187,6 +188,7 @@ impl Lookups {
         &self,
         timeline: &Timeline,
         state: &DealState,
+        currency: Arc<str>,
         search: String,
     ) -> OpportunityFact {
         let status = self.status(state);
@@ -201,7 +203,7 @@ impl Lookups {
             salesperson: self.salesperson(state),
             team: state.team_id,
             stage: state.stage_id,
-            currency: timeline.currency(state).to_string(),
+            currency,
             expected_revenue: state.expected_revenue,
             weighted_revenue: if status == DealStatus::Open && state.untracked_known {
                 state.weighted_revenue()
@@ -264,18 +266,19 @@ pub fn facts_as_of(
     let mut partial = Vec::new();
     let (known_from, first_read_at) = (timelines.known_from, timelines.first_read_at);
     let mut next_current = 0;
-    for (index, timeline) in timelines.iter().enumerate() {
-        let Some(version) = timelines.at(index, at).filter(|v| v.state.exists) else {
+    for found in timelines.states_at(at) {
+        if !found.state.exists {
             continue;
-        };
+        }
+        let timeline = &timelines[found.index];
         let search = match &current {
             Some(current) => search_text(current, &mut next_current, timeline),
             None => String::new(),
         };
-        if !version.state.untracked_known {
+        if !found.state.untracked_known {
             partial.push(timeline.id);
         }
-        facts.push(lookups.fact(timeline, &version.state, search));
+        facts.push(lookups.fact(timeline, &found.state, found.currency.clone(), search));
     }
     Ok(AsOf {
         facts: Arc::new(facts),
@@ -321,13 +324,17 @@ pub fn views_as_of(
             continue;
         };
         let timeline = &timelines[index];
-        let Some(version) = timelines.at(index, at).filter(|v| v.state.exists) else {
+        let Some((version, currency)) = timelines
+            .at_with_currency(index, at)
+            .filter(|(v, _)| v.state.exists)
+        else {
             continue;
         };
         views.push(view_of(
             &lookups,
             timeline,
             &version.state,
+            currency.clone(),
             current.remove(&id),
         ));
     }
@@ -338,9 +345,10 @@ fn view_of(
     lookups: &Lookups,
     timeline: &Timeline,
     state: &DealState,
+    currency: Arc<str>,
     current: Option<OpportunityView>,
 ) -> OpportunityView {
-    let fact = lookups.fact(timeline, state, String::new());
+    let fact = lookups.fact(timeline, state, currency, String::new());
     let account = state.account_id.map(|id| {
         current
             .as_ref()
@@ -373,7 +381,7 @@ fn view_of(
             .and_then(|stage| lookups.stages.get(&stage).cloned()),
         expected_revenue: fact.expected_revenue,
         weighted_revenue: fact.weighted_revenue,
-        currency: fact.currency,
+        currency: fact.currency.to_string(),
         probability: if state.untracked_known {
             state.probability
         } else {

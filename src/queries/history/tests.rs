@@ -436,7 +436,7 @@ fn rows_of(facts: &[OpportunityFact]) -> Vec<Row> {
                 f.salesperson,
                 f.team,
                 f.stage,
-                f.currency.clone(),
+                f.currency.to_string(),
                 f.expected_revenue,
                 f.weighted_revenue,
                 f.date_deadline,
@@ -1054,6 +1054,41 @@ fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
                 "{email}: still in Proposal"
             );
             assert_eq!(report.sales_cycle.median_days, Some(50.0));
+            // A range that ends on day 42, back in New: what came after does not count.
+            let until_42 = velocity(
+                &snapshot,
+                &viewer,
+                &RangeQuery {
+                    user: None,
+                    team: None,
+                    from: at(-1),
+                    to: at(42),
+                },
+            )
+            .expect("velocity");
+            let outcome = |stage: OdooId| {
+                until_42
+                    .stages
+                    .iter()
+                    .find(|s| s.stage_id == stage)
+                    .map(|s| {
+                        (
+                            s.entered,
+                            s.moved_on,
+                            s.went_back,
+                            s.won,
+                            s.still_there,
+                            s.time_in_stage.median_days,
+                        )
+                    })
+            };
+            assert_eq!(
+                outcome(1),
+                Some((2, 1, 0, 0, 1, Some(10.0))),
+                "{email}: New again on day 40, still there on day 42"
+            );
+            assert_eq!(outcome(2), Some((1, 0, 1, 0, 0, Some(30.0))), "{email}");
+            assert_eq!(until_42.sales_cycle.count, 0, "{email}: won on day 50");
             let months = &report.win_rate["USD"];
             assert_eq!(
                 (

@@ -137,31 +137,33 @@ pub fn velocity(
         let begins_at_read = first.state.untracked_known;
         // The stay in progress: its stage, when it began, and whether it began within the range.
         let mut stay: Option<(OdooId, i64, bool)> = None;
-        let mut previous = DealState::default();
+        // Whether the previous version existed, its status and whether it counted.
+        let mut previous = (false, DealStatus::Lost, false);
         for version in &timeline.versions {
+            // What happens after the range cannot change it: a stay still open at its end is
+            // "still there".
+            if version.at > to {
+                break;
+            }
             let state = &version.state;
-            let in_stage = |s: &DealState| {
-                s.exists && s.opportunity && s.active && lookups.status(s) == DealStatus::Open
-            };
+            let (is, counted) = (lookups.status(state), counts(state));
             let exit = match stay {
                 Some((stage, _, _)) if !state.exists || !state.opportunity => {
                     Some((stage, Exit::Removed))
                 }
                 Some((stage, _, _)) if !state.active => Some((stage, Exit::Lost)),
-                Some((stage, _, _)) if lookups.status(state) == DealStatus::Won => {
-                    Some((stage, Exit::Won))
-                }
+                Some((stage, _, _)) if is == DealStatus::Won => Some((stage, Exit::Won)),
                 Some((stage, _, _)) if state.stage_id.unwrap_or(0) != stage => {
                     Some((stage, Exit::Stage(state.stage_id.unwrap_or(0))))
                 }
                 _ => None,
             };
             if let (Some((stage, exit)), Some((_, began, entered_in_range))) = (exit, stay) {
-                if counts(&previous) {
-                    if version.at > from && version.at <= to {
+                if previous.2 {
+                    if version.at > from {
                         stays.entry(stage).or_default().push(version.at - began);
                     }
-                    if entered_in_range && version.at <= to {
+                    if entered_in_range {
                         let figures = stages.entry(stage).or_default();
                         match exit {
                             Exit::Won => figures.won += 1,
@@ -181,21 +183,21 @@ pub fn velocity(
                 }
                 stay = None;
             }
-            if stay.is_none() && in_stage(state) {
+            let in_stage = state.exists && state.opportunity && is == DealStatus::Open;
+            if stay.is_none() && in_stage {
                 let stage = state.stage_id.unwrap_or(0);
-                let entered = version.at > from && version.at <= to && counts(state);
+                let entered = version.at > from && counted;
                 if entered {
                     stages.entry(stage).or_default().entered += 1;
                 }
                 stay = Some((stage, version.at, entered));
             }
-            let (was, is) = (lookups.status(&previous), lookups.status(state));
-            let closes = previous.exists
+            let closes = previous.0
                 && state.exists
                 && state.opportunity
-                && was != is
+                && previous.1 != is
                 && is != DealStatus::Open;
-            if closes && version.at > from && version.at <= to && counts(state) {
+            if closes && version.at > from && counted {
                 if is == DealStatus::Won {
                     cycles.push(version.at - first.at);
                     from_first_read += u64::from(begins_at_read);
@@ -218,7 +220,7 @@ pub fn velocity(
                     entry.lost_cents += state.expected_revenue;
                 }
             }
-            previous = *state;
+            previous = (state.exists, is, counted);
         }
         if let Some((stage, _, true)) = stay {
             stages.entry(stage).or_default().still_there += 1;

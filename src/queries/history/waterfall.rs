@@ -20,8 +20,8 @@ use super::super::drill::Drill;
 use super::{Boundaries, Lookups, Scope};
 use crate::auth::Viewer;
 use crate::domain::{Cents, OdooId};
-use crate::projections::DealStatus;
 use crate::projections::history::{DealState, Timeline, TimelineSet, micros, timestamp};
+use crate::projections::{DealStatus, currency_entry};
 use crate::store::Snapshot;
 
 #[derive(Debug, Clone)]
@@ -438,7 +438,7 @@ pub fn waterfall(
         ];
         for (share, is_opening) in ends {
             if let Some((currency, value)) = share {
-                let figures = currencies.entry(currency.to_string()).or_default();
+                let figures = currency_entry(&mut currencies, currency);
                 let bar = if is_opening {
                     &mut figures.opening
                 } else {
