@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         admin_password: args.admin_password,
         admin_api_key: args.api_key,
         history_changes: args.history_changes,
+        held_back_days: 0,
     });
     if args.call_ms > 0 || args.record_us > 0 {
         fake.set_workload(Some(Workload {

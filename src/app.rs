@@ -47,6 +47,23 @@ impl SyncJob for LoggedSync {
     }
 }
 
+/// How long the demo's pipelog has been running: the demo CRM's past is up to a year of
+/// Odoo's tracking, and its last half year happens a week at a time (a day at a time in the
+/// last four weeks), each step followed by a sync, before the server opens. So the demo knows
+/// half a year as pipelog knows what it watched (expected closes and probabilities included),
+/// and the half year before only as Odoo's chatter tells it.
+pub const DEMO_WATCHED_DAYS: u32 = 182;
+const DAY: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// How far the demo's clock moves on before its next sync, at `at`.
+fn demo_step(at: jiff::Timestamp, now: jiff::Timestamp) -> jiff::SignedDuration {
+    if now.duration_since(at) > DAY * 28 {
+        DAY * 7
+    } else {
+        DAY
+    }
+}
+
 /// A running demo CRM: a simulated Odoo on loopback that keeps changing.
 pub struct Demo {
     pub url: String,
@@ -61,6 +78,7 @@ impl Demo {
             partners: 150,
             seed: 2026,
             currencies: vec!["EUR".into(), "USD".into()],
+            held_back_days: DEMO_WATCHED_DAYS,
             ..CrmOptions::default()
         });
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -75,7 +93,36 @@ impl Demo {
             fake.clone(),
             std::future::pending(),
         ));
-        let changing = fake.clone();
+        Ok(Demo { url, fake })
+    }
+
+    /// Lets the demo CRM's watched half year happen step by step, syncing after each, up to now;
+    /// then keeps the CRM changing. Returns how many syncs ran. On a data file that has synced
+    /// before, the demo's past has been watched already: it all happens at once, and one sync
+    /// follows (syncing a past older than the file's would read as deletions).
+    pub async fn catch_up(&self, syncer: &Syncer, watched_before: bool) -> Result<usize, AppError> {
+        if watched_before {
+            self.fake.crm().play_until(jiff::Timestamp::now());
+        }
+        let mut at = self.fake.crm().now();
+        let mut syncs = 0;
+        let mut caught_up = watched_before;
+        loop {
+            syncer
+                .run(RunRequest::default())
+                .await
+                .map_err(|error| AppError::Demo(format!("a demo sync failed: {error}")))?;
+            syncs += 1;
+            if caught_up {
+                break;
+            }
+            let now = jiff::Timestamp::now();
+            let next = at.checked_add(demo_step(at, now)).unwrap_or(now);
+            caught_up = next >= now;
+            at = next.min(now);
+            self.fake.crm().play_until(at);
+        }
+        let changing = self.fake.clone();
         // The demo pipeline keeps moving, so that history and freshness have something to show.
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_secs(45));
@@ -85,7 +132,7 @@ impl Demo {
                 changing.crm().mutate(6);
             }
         });
-        Ok(Demo { url, fake })
+        Ok(syncs)
     }
 
     pub fn settings(&self) -> OdooSettings {

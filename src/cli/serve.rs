@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pipelog::store::Store;
+use pipelog::sync::Syncer;
 use pipelog::sync::odoo::OdooClient;
-use pipelog::sync::{RunRequest, Syncer};
 
 use super::shutdown_signal;
 use crate::OdooArgs;
@@ -48,7 +48,13 @@ pub(crate) fn serve(
             let odoo = running.settings();
             settings.schedule = app::demo_schedule();
             let syncer = Syncer::new(store.clone(), OdooClient::new(odoo.clone())?, settings.sync.clone());
-            syncer.run(RunRequest::default()).await.context("the first demo sync failed")?;
+            let watched_before = store.read()?.sync_status()?.last_success_at.is_some();
+            if !watched_before {
+                println!("DEMO MODE: syncing the demo CRM's last {} days as they happen, a week (then a day) at a time ...", app::DEMO_WATCHED_DAYS);
+            }
+            let started = std::time::Instant::now();
+            let syncs = running.catch_up(&syncer, watched_before).await.context("the demo's first syncs failed")?;
+            println!("  {syncs} {} in {:.1} s", if syncs == 1 { "sync" } else { "syncs" }, started.elapsed().as_secs_f64());
             let demo_store = store.clone();
             let accounts = tokio::task::spawn_blocking(move || app::create_demo_accounts(&demo_store)).await??;
             println!("DEMO MODE: a built-in demo CRM stands in for Odoo; nothing here is real data.");

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use super::past::HeldBackChanges;
 pub use super::schema::*;
 
 /// One record, as stored: values in Odoo's JSON shapes except that relations are bare ids
@@ -41,6 +42,9 @@ pub struct CrmOptions {
     /// About how many tracked changes each generated deal had before now (a past of up to a
     /// year in Odoo's chatter); 0 for none.
     pub history_changes: u32,
+    /// The last days of that past held back, to happen as the server's clock passes them
+    /// ([`Crm::play_until`]); the clock starts where they begin. 0: the past is all in at once.
+    pub held_back_days: u32,
 }
 
 impl Default for CrmOptions {
@@ -56,6 +60,7 @@ impl Default for CrmOptions {
             admin_password: "admin".into(),
             admin_api_key: None,
             history_changes: 4,
+            held_back_days: 0,
         }
     }
 }
@@ -111,6 +116,10 @@ pub struct Crm {
     clock_offset_micros: i64,
     /// The chatter messages of each lead, in id order (Odoo's index on model and res_id).
     pub(super) messages_by_lead: BTreeMap<u64, Vec<u64>>,
+    /// When it was generated: the "now" its past leads up to.
+    pub(super) generated_at: i64,
+    /// Changes of the generated past that have not happened yet.
+    pub(super) held_back: HeldBackChanges,
 }
 
 pub fn format_datetime(micros: i64) -> String {
@@ -121,7 +130,16 @@ pub fn format_datetime(micros: i64) -> String {
 
 impl Crm {
     pub fn generate(options: CrmOptions) -> Crm {
+        let mut crm = Crm::generate_present(options);
+        crm.generate_past();
+        crm.generating = false;
+        crm
+    }
+
+    /// Everything but the past: the records as they are now.
+    pub(super) fn generate_present(options: CrmOptions) -> Crm {
         let mut crm = Crm {
+            generated_at: Timestamp::now().as_microsecond(),
             rng: Rng::new(options.seed),
             options,
             tables: BTreeMap::new(),
@@ -130,6 +148,7 @@ impl Crm {
             generating: true,
             clock_offset_micros: 0,
             messages_by_lead: BTreeMap::new(),
+            held_back: HeldBackChanges::new(),
         };
         for (model, _, _) in MODELS {
             crm.tables.insert((*model).to_string(), BTreeMap::new());
@@ -138,8 +157,6 @@ impl Crm {
         crm.generate_people();
         crm.generate_partners();
         crm.generate_opportunities();
-        crm.generate_past();
-        crm.generating = false;
         crm
     }
 
@@ -152,6 +169,11 @@ impl Crm {
     /// Moves the server's clock on (time passing without waiting for it).
     pub fn advance_clock(&mut self, by: std::time::Duration) {
         self.clock_offset_micros += by.as_micros() as i64;
+    }
+
+    /// Sets the server's clock to `micros`, or to the real clock if that is earlier.
+    pub(super) fn set_clock(&mut self, micros: i64) {
+        self.clock_offset_micros = (micros - Timestamp::now().as_microsecond()).min(0);
     }
 
     /// A write timestamp: now, or just after the last one if the clock has not moved on.

@@ -10,6 +10,7 @@
 
 pub mod crm;
 mod generate;
+mod past;
 pub mod query;
 mod render;
 mod schema;

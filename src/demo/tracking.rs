@@ -1,12 +1,11 @@
 //! The simulated Odoo's change tracking: the chatter message and tracking values Odoo writes when
 //! a tracked field of a lead changes (in the shapes recorded from Odoo 18: many2one as id plus
 //! display name, money in `*_float`, booleans as 0/1, a selection by its label), the field list
-//! `ir.model.fields` gives, and a generated past of such changes.
+//! `ir.model.fields` gives.
 
 use serde_json::{Value, json};
 
-use super::crm::{ADMIN_UID, Crm, Record, WON_STAGE, format_datetime, obj};
-use super::search::parse_datetime_micros;
+use super::crm::{ADMIN_UID, Crm, Record, format_datetime, obj};
 
 /// The tracked fields of `crm.lead` with the ids, types and tracking sequence recorded from
 /// Odoo 18; the untracked ones `ir.model.fields` also lists with `tracking = 0`.
@@ -212,122 +211,4 @@ impl Crm {
             .and_then(|u| u.get("partner_id"))
             .and_then(Value::as_u64)
     }
-
-    /// Gives every generated lead a past: created some time in the last year, then stage moves
-    /// forward and back, value changes, reassignments, conversions and lost-then-restored
-    /// episodes, ending in the lead as generated (won or lost at its closing date). About one
-    /// lead in fifty has its last stage change made without tracking, like a fix by SQL.
-    pub(super) fn generate_past(&mut self) {
-        let changes = self.options.history_changes;
-        if changes == 0 {
-            return;
-        }
-        let now = self.now().as_microsecond();
-        let day = 86_400_000_000i64;
-        let (salespeople, teams) = (self.salespeople(), self.tables["crm.team"].len() as u64);
-        let leads: Vec<u64> = self.tables["crm.lead"].keys().copied().collect();
-        for lead in leads {
-            let current = self.tables["crm.lead"][&lead].clone();
-            let closed = current
-                .get("date_closed")
-                .and_then(Value::as_str)
-                .and_then(parse_datetime_micros);
-            let end = closed.unwrap_or(now - self.rng.below(7) as i64 * day - 3_600_000_000);
-            let start = (end - (7 + self.rng.below(300)) as i64 * day).max(now - 365 * day);
-            let start = start.min(end - day);
-            let mut state = current.clone();
-            state.insert("stage_id".into(), json!(1));
-            state.insert("active".into(), json!(true));
-            state.insert("lost_reason_id".into(), Value::Null);
-            if current.get("type") == Some(&json!("opportunity")) && self.rng.chance(30) {
-                state.insert("type".into(), json!("lead"));
-            }
-            if self.rng.chance(50) {
-                let revenue = current["expected_revenue"].as_f64().unwrap_or(0.0);
-                let factor = 0.6 + self.rng.below(80) as f64 / 100.0;
-                state.insert(
-                    "expected_revenue".into(),
-                    json!(in_steps_of_500(revenue * factor)),
-                );
-            }
-            if !salespeople.is_empty() && self.rng.chance(20) {
-                state.insert("user_id".into(), json!(*self.rng.pick(&salespeople)));
-                state.insert("team_id".into(), json!(1 + self.rng.below(teams.max(1))));
-            }
-            let steps = self.rng.below(2 * changes as u64 + 1) as usize;
-            let mut times: Vec<i64> = (0..steps)
-                .map(|_| start + 1 + self.rng.below((end - start - 1).max(1) as u64) as i64)
-                .collect();
-            times.sort_unstable();
-            let mut history = Vec::new();
-            for at in times {
-                let before = state.clone();
-                self.random_step(&mut state, &salespeople, teams);
-                history.push((at, before, state.clone()));
-            }
-            let mut last = state.clone();
-            for (key, value) in &current {
-                last.insert(key.clone(), value.clone());
-            }
-            if self.rng.chance(2) {
-                // The last stage change left no trace in the chatter.
-                state.insert("stage_id".into(), current["stage_id"].clone());
-            }
-            history.push((end, state, last));
-            for (at, before, after) in history {
-                let author = self.partner_of(after.get("user_id").and_then(Value::as_u64));
-                self.track(lead, &before, &after, at, author);
-            }
-            if let Some(record) = self
-                .tables
-                .get_mut("crm.lead")
-                .and_then(|t| t.get_mut(&lead))
-            {
-                record.insert("create_date".into(), json!(format_datetime(start)));
-                record.insert("__write_micros".into(), json!(end));
-            }
-        }
-    }
-
-    /// One change a salesperson makes to an open deal.
-    fn random_step(&mut self, state: &mut Record, salespeople: &[u64], teams: u64) {
-        let stage = state["stage_id"].as_u64().unwrap_or(1);
-        match self.rng.below(100) {
-            0..=44 => {
-                // Forward mostly, sometimes back; never to won before the end.
-                let next = if stage > 1 && self.rng.chance(25) {
-                    stage - 1
-                } else {
-                    (stage + 1).min(WON_STAGE - 1)
-                };
-                state.insert("stage_id".into(), json!(next));
-            }
-            45..=64 => {
-                let revenue = state["expected_revenue"].as_f64().unwrap_or(500.0);
-                let factor = 0.7 + self.rng.below(60) as f64 / 100.0;
-                state.insert(
-                    "expected_revenue".into(),
-                    json!(in_steps_of_500(revenue * factor)),
-                );
-            }
-            65..=79 if !salespeople.is_empty() => {
-                state.insert("user_id".into(), json!(*self.rng.pick(salespeople)));
-                state.insert("team_id".into(), json!(1 + self.rng.below(teams.max(1))));
-            }
-            80..=89 => {
-                let active = state["active"] == json!(true);
-                state.insert("active".into(), json!(!active));
-                let reason = (active && self.rng.chance(50)).then(|| 1 + self.rng.below(3));
-                state.insert("lost_reason_id".into(), json!(reason));
-            }
-            _ => {
-                state.insert("type".into(), json!("opportunity"));
-            }
-        }
-    }
-}
-
-/// An amount as sales people quote it: a multiple of 500, at least 500.
-fn in_steps_of_500(amount: f64) -> f64 {
-    (amount / 500.0).round().max(1.0) * 500.0
 }
