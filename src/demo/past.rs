@@ -35,13 +35,12 @@ fn stage_probability(stage: u64) -> f64 {
     }
 }
 
-/// The UTC day of `micros`, `days` later.
-fn day_after(micros: i64, days: i64) -> Option<String> {
-    let day = jiff::Timestamp::from_microsecond(micros)
-        .ok()?
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date();
-    Some(day.saturating_add(jiff::Span::new().days(days)).to_string())
+/// A lead's expected close, if it has one.
+fn deadline_of(record: &Record) -> Option<Date> {
+    record
+        .get("date_deadline")
+        .and_then(Value::as_str)
+        .and_then(|text| text.parse::<Date>().ok())
 }
 
 /// An amount as sales people quote it: a multiple of 500, at least 500.
@@ -114,9 +113,12 @@ impl Crm {
         state.insert("active".into(), json!(true));
         state.insert("lost_reason_id".into(), Value::Null);
         state.insert("date_closed".into(), Value::Null);
-        if current.get("date_deadline").is_some_and(Value::is_string) {
-            let days = 30 + self.rng.below(90) as i64;
-            state.insert("date_deadline".into(), json!(day_after(start, days)));
+        // The expected close first given, up to ten weeks before the one it ends at: the walk's
+        // slips and pulls move it from there, and the last change lands on the generated one.
+        if let Some(last) = deadline_of(current) {
+            let earlier = -(self.rng.below(71) as i64);
+            let first = last.saturating_add(jiff::Span::new().days(earlier));
+            state.insert("date_deadline".into(), json!(first.to_string()));
         }
         if current.get("type") == Some(&json!("opportunity")) && self.rng.chance(30) {
             state.insert("type".into(), json!("lead"));
@@ -288,7 +290,7 @@ impl Crm {
                     );
                 }
             }
-            40..=56 => {
+            40..=60 => {
                 let revenue = state["expected_revenue"].as_f64().unwrap_or(500.0);
                 let factor = 0.7 + self.rng.below(60) as f64 / 100.0;
                 state.insert(
@@ -296,11 +298,11 @@ impl Crm {
                     json!(in_steps_of_500(revenue * factor)),
                 );
             }
-            57..=68 if !salespeople.is_empty() => {
+            61..=72 if !salespeople.is_empty() => {
                 state.insert("user_id".into(), json!(*self.rng.pick(salespeople)));
                 state.insert("team_id".into(), json!(1 + self.rng.below(teams.max(1))));
             }
-            69..=77 => {
+            73..=77 => {
                 state.insert("active".into(), json!(!open));
                 let reason = (open && self.rng.chance(50)).then(|| 1 + self.rng.below(3));
                 state.insert("lost_reason_id".into(), json!(reason));
@@ -314,15 +316,11 @@ impl Crm {
             }
             78..=91 => {
                 // The expected close slips, mostly later, sometimes earlier.
-                let deadline = state
-                    .get("date_deadline")
-                    .and_then(Value::as_str)
-                    .and_then(|text| text.parse::<Date>().ok());
-                if let Some(deadline) = deadline.filter(|_| open) {
+                if let Some(deadline) = deadline_of(state).filter(|_| open) {
                     let days = if self.rng.chance(70) {
-                        7 + self.rng.below(39) as i64
+                        7 + self.rng.below(24) as i64
                     } else {
-                        -(7 + self.rng.below(15) as i64)
+                        -(7 + self.rng.below(8) as i64)
                     };
                     let moved = deadline.saturating_add(jiff::Span::new().days(days));
                     state.insert("date_deadline".into(), json!(moved.to_string()));
@@ -443,18 +441,12 @@ mod tests {
     #[test]
     fn the_watched_past_moves_expected_closes_both_ways_and_probabilities_with_stages() {
         let (_, held) = twins(180);
-        let day = |record: &Record| {
-            record
-                .get("date_deadline")
-                .and_then(Value::as_str)
-                .and_then(|text| text.parse::<Date>().ok())
-        };
         let (mut later, mut earlier, mut probabilities) = (0, 0, 0);
         for change in held.held_back.iter() {
             let Some(before) = &change.before else {
                 continue;
             };
-            match (day(before), day(&change.after)) {
+            match (deadline_of(before), deadline_of(&change.after)) {
                 (Some(a), Some(b)) if b > a => later += 1,
                 (Some(a), Some(b)) if b < a => earlier += 1,
                 _ => {}
