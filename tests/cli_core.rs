@@ -107,6 +107,36 @@ fn status_json_counts_what_the_file_holds() {
     assert_eq!(status["users"], 1);
     assert_eq!(status["events_by_type"]["OpportunityCreated"], 1);
     assert_eq!(status["last_sync"], serde_json::Value::Null);
+
+    // Where the bytes go: every table, its entries, its bytes within the file's.
+    let tables = status["tables"].as_array().expect("tables");
+    let table = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {tables:?}"))
+    };
+    assert_eq!(table("events_v1")["entries"], 3);
+    let bytes = |t: &serde_json::Value, key: &str| t[key].as_u64().expect("bytes");
+    let events = table("events_v1");
+    assert!(bytes(events, "stored_bytes") > 0);
+    assert!(bytes(events, "stored_bytes") <= bytes(events, "page_bytes"));
+    let in_tables: u64 = tables.iter().map(|t| bytes(t, "page_bytes")).sum();
+    let file_bytes = std::fs::metadata(&data).expect("size").len();
+    assert_eq!(status["file_bytes"], file_bytes);
+    assert!(
+        in_tables > 0 && in_tables <= file_bytes,
+        "{in_tables} of {file_bytes}"
+    );
+    let largest_first: Vec<u64> = tables.iter().map(|t| bytes(t, "page_bytes")).collect();
+    assert!(largest_first.windows(2).all(|pair| pair[0] >= pair[1]));
+
+    let text_output = pipelog(&data, &["status"]);
+    let shown = text(&text_output);
+    assert!(
+        shown.contains("data file size") && shown.contains("events_v1"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pipelog::projections::ViewTable;
-use pipelog::store::{ReplayProgress, Snapshot, StatusReport, Store};
+use pipelog::store::{ReplayProgress, Snapshot, StatusReport, Store, TableSize};
 
 use super::{open_read_only, peak_memory};
 
@@ -17,6 +17,10 @@ struct StatusOutput {
     report: StatusReport,
     /// Users whose manager data formed a cycle (the cycle was cut).
     manager_cycles: Vec<u64>,
+    file_bytes: u64,
+    /// Every table of the file, the largest first; the rest of `file_bytes` is redb's own
+    /// tables and free pages.
+    tables: Vec<TableSize>,
 }
 
 pub(crate) fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -26,6 +30,10 @@ pub(crate) fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         data_file: path.to_path_buf(),
         report: snapshot.status()?,
         manager_cycles: users_in_manager_cycles(&snapshot)?,
+        file_bytes: std::fs::metadata(path)
+            .with_context(|| format!("cannot read the size of {}", path.display()))?
+            .len(),
+        tables: snapshot.table_sizes()?,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&output)?);
@@ -66,7 +74,39 @@ pub(crate) fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             writeln!(out, "  {name:<26} {count}")?;
         }
     }
+    write_space(&mut out, output.file_bytes, &output.tables)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the file's bytes go, table by table.
+fn write_space(out: &mut impl Write, file_bytes: u64, tables: &[TableSize]) -> std::io::Result<()> {
+    writeln!(out, "data file size {}", megabytes(file_bytes))?;
+    writeln!(
+        out,
+        "  {:<28} {:>10} {:>11} {:>11}",
+        "table", "entries", "stored", "on pages"
+    )?;
+    for table in tables {
+        writeln!(
+            out,
+            "  {:<28} {:>10} {:>11} {:>11}",
+            table.name,
+            table.entries,
+            megabytes(table.stored_bytes),
+            megabytes(table.page_bytes)
+        )?;
+    }
+    let in_tables: u64 = tables.iter().map(|t| t.page_bytes).sum();
+    writeln!(
+        out,
+        "  {:<51} {:>11}",
+        "redb's own tables and free pages",
+        megabytes(file_bytes.saturating_sub(in_tables))
+    )
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
 pub(crate) fn describe_run(run: &pipelog::projections::SyncRunView) -> String {

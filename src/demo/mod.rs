@@ -4,7 +4,8 @@
 //! Owns a deterministic in-memory CRM (users, employees, teams, stages, partners, opportunities) that
 //! answers Odoo's external API with Odoo's real quirks (`false` for empty values, many2one pairs,
 //! whole-second UTC datetimes, errors inside HTTP 200, archived records hidden without
-//! `active_test: false`, salesmen who see only their own leads), keeps changing when asked, and can
+//! `active_test: false`, salesmen who see only their own leads) and a past in its chatter (part of
+//! it can be held back, to happen as its clock passes it), keeps changing when asked, and can
 //! inject faults, and can answer as slowly as a real server with a given number of workers. It must
 //! not touch the store: it is a source, like a real Odoo.
 

@@ -9,6 +9,7 @@ mod error;
 mod portable;
 mod read;
 mod replay;
+mod sizes;
 pub mod tables;
 mod write;
 
@@ -34,6 +35,7 @@ pub use error::{ExpectedVersionText, StoreError};
 pub use portable::{BackupReport, ImportError};
 pub use read::{Snapshot, StatusReport};
 pub use replay::{RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
+pub use sizes::TableSize;
 use tables::{
     AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
     EVENTS, FORMAT_VERSION, Generation, META, META_FORMAT_VERSION, SESSIONS, SOURCE_RECORDS,

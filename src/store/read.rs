@@ -21,7 +21,7 @@ use super::tables::{
 };
 
 pub struct Snapshot {
-    txn: ReadTransaction,
+    pub(super) txn: ReadTransaction,
     facts: Option<Arc<FactsCache>>,
 }
 

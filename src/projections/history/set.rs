@@ -1,4 +1,4 @@
-//! What readers hold: every deal's time line, with the versions' times in one column.
+//! What readers hold: every deal's time line, with the versions' times and currencies in columns.
 
 use std::collections::HashMap;
 use std::sync::Arc;

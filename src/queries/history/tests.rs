@@ -1007,34 +1007,38 @@ fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
             "{email}"
         );
 
-        let report = velocity(
-            &snapshot,
-            &viewer,
-            &RangeQuery {
-                user: None,
-                team: None,
-                from: at(-1),
-                to: at(70),
-            },
-        )
-        .expect("velocity");
-        let by_stage: BTreeMap<OdooId, StageOutcome> = report
-            .stages
-            .iter()
-            .map(|s| {
-                (
-                    s.stage_id,
+        let velocity_to = |day: i64| {
+            let report = velocity(
+                &snapshot,
+                &viewer,
+                &RangeQuery {
+                    user: None,
+                    team: None,
+                    from: at(-1),
+                    to: at(day),
+                },
+            )
+            .expect("velocity");
+            let by_stage: BTreeMap<OdooId, StageOutcome> = report
+                .stages
+                .iter()
+                .map(|s| {
                     (
-                        s.entered,
-                        s.moved_on,
-                        s.went_back,
-                        s.won,
-                        s.still_there,
-                        s.time_in_stage.median_days,
-                    ),
-                )
-            })
-            .collect();
+                        s.stage_id,
+                        (
+                            s.entered,
+                            s.moved_on,
+                            s.went_back,
+                            s.won,
+                            s.still_there,
+                            s.time_in_stage.median_days,
+                        ),
+                    )
+                })
+                .collect();
+            (report, by_stage)
+        };
+        let (report, by_stage) = velocity_to(70);
         if sees {
             // New: entered twice (day 0, day 40), moved on twice, stays of 10 and 5 days.
             assert_eq!(
@@ -1055,39 +1059,17 @@ fn slips_stale_deals_and_velocity_follow_the_deal_s_walk() {
             );
             assert_eq!(report.sales_cycle.median_days, Some(50.0));
             // A range that ends on day 42, back in New: what came after does not count.
-            let until_42 = velocity(
-                &snapshot,
-                &viewer,
-                &RangeQuery {
-                    user: None,
-                    team: None,
-                    from: at(-1),
-                    to: at(42),
-                },
-            )
-            .expect("velocity");
-            let outcome = |stage: OdooId| {
-                until_42
-                    .stages
-                    .iter()
-                    .find(|s| s.stage_id == stage)
-                    .map(|s| {
-                        (
-                            s.entered,
-                            s.moved_on,
-                            s.went_back,
-                            s.won,
-                            s.still_there,
-                            s.time_in_stage.median_days,
-                        )
-                    })
-            };
+            let (until_42, outcome) = velocity_to(42);
             assert_eq!(
-                outcome(1),
-                Some((2, 1, 0, 0, 1, Some(10.0))),
+                outcome.get(&1),
+                Some(&(2, 1, 0, 0, 1, Some(10.0))),
                 "{email}: New again on day 40, still there on day 42"
             );
-            assert_eq!(outcome(2), Some((1, 0, 1, 0, 0, Some(30.0))), "{email}");
+            assert_eq!(
+                outcome.get(&2),
+                Some(&(1, 0, 1, 0, 0, Some(30.0))),
+                "{email}"
+            );
             assert_eq!(until_42.sales_cycle.count, 0, "{email}: won on day 50");
             let months = &report.win_rate["USD"];
             assert_eq!(

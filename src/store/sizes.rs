@@ -1,0 +1,63 @@
+//! Where the data file's bytes go: each table's entries, the bytes of its keys and values, and
+//! the pages it occupies. The rest of the file is redb's own tables and pages left free by
+//! earlier writes (which `pipelog compact` gives back).
+
+use redb::{MultimapTableHandle, ReadableTableMetadata, TableHandle};
+use serde::Serialize;
+
+use super::{Snapshot, StoreError};
+
+/// redb's page: the store never changes it from the default.
+const PAGE_BYTES: u64 = 4096;
+
+/// What one table takes in the data file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TableSize {
+    pub name: String,
+    pub entries: u64,
+    /// Keys and values as stored, without the b-tree around them.
+    pub stored_bytes: u64,
+    /// The pages that hold them (leaves and branches).
+    pub page_bytes: u64,
+    /// Unused room inside those pages.
+    pub fragmented_bytes: u64,
+}
+
+impl Snapshot {
+    /// Every table of the file, the largest first.
+    pub fn table_sizes(&self) -> Result<Vec<TableSize>, StoreError> {
+        let mut sizes = Vec::new();
+        for handle in self.txn.list_tables().map_err(redb::Error::from)? {
+            let name = handle.name().to_string();
+            let table = self
+                .txn
+                .open_untyped_table(handle)
+                .map_err(redb::Error::from)?;
+            let stats = table.stats().map_err(redb::Error::from)?;
+            sizes.push(TableSize {
+                name,
+                entries: table.len().map_err(redb::Error::from)?,
+                stored_bytes: stats.stored_bytes(),
+                page_bytes: (stats.leaf_pages() + stats.branch_pages()) * PAGE_BYTES,
+                fragmented_bytes: stats.fragmented_bytes(),
+            });
+        }
+        for handle in self.txn.list_multimap_tables().map_err(redb::Error::from)? {
+            let name = handle.name().to_string();
+            let table = self
+                .txn
+                .open_untyped_multimap_table(handle)
+                .map_err(redb::Error::from)?;
+            let stats = table.stats().map_err(redb::Error::from)?;
+            sizes.push(TableSize {
+                name,
+                entries: table.len().map_err(redb::Error::from)?,
+                stored_bytes: stats.stored_bytes(),
+                page_bytes: (stats.leaf_pages() + stats.branch_pages()) * PAGE_BYTES,
+                fragmented_bytes: stats.fragmented_bytes(),
+            });
+        }
+        sizes.sort_by(|a, b| b.page_bytes.cmp(&a.page_bytes).then(a.name.cmp(&b.name)));
+        Ok(sizes)
+    }
+}
