@@ -84,6 +84,8 @@ pub struct FakeOdoo {
     faults: Mutex<Vec<Fault>>,
     object_calls: Mutex<u64>,
     calls_by_method: Mutex<std::collections::HashMap<String, u64>>,
+    /// Object calls by model and method.
+    calls_by_model: Mutex<std::collections::HashMap<(String, String), u64>>,
     workers: Workers,
 }
 
@@ -94,6 +96,7 @@ impl FakeOdoo {
             faults: Mutex::new(Vec::new()),
             object_calls: Mutex::new(0),
             calls_by_method: Mutex::new(std::collections::HashMap::new()),
+            calls_by_model: Mutex::new(std::collections::HashMap::new()),
             workers: Workers::default(),
         })
     }
@@ -176,12 +179,29 @@ impl FakeOdoo {
             .unwrap_or(0)
     }
 
+    /// How many times `method` of `model` was called.
+    pub fn calls_to(&self, model: &str, method: &str) -> u64 {
+        self.calls_by_model
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(model.to_string(), method.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn calls(&self) -> MutexGuard<'_, u64> {
         self.object_calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts one object call of `method` and returns the fault that applies to it, if any.
-    fn next_fault(&self, method: &str) -> Option<Fault> {
+    /// Counts one call of `method` (of `model`: empty for a sign-in) and returns the fault that
+    /// applies to it, if any.
+    fn next_fault(&self, model: &str, method: &str) -> Option<Fault> {
+        *self
+            .calls_by_model
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((model.to_string(), method.to_string()))
+            .or_default() += 1;
         let call = {
             let mut calls = self.calls();
             *calls += 1;
@@ -378,7 +398,7 @@ async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
             let secret = args.get(2).and_then(Value::as_str).unwrap_or_default();
             // Sign-ins count as calls, so that an injected refusal applies to them too.
             let refused = fake
-                .next_fault(method)
+                .next_fault("", method)
                 .is_some_and(|f| f.kind == FaultKind::AuthFailure);
             let crm = fake.crm();
             let account = crm.accounts.iter().find(|a| {
@@ -391,7 +411,10 @@ async fn jsonrpc(State(fake): State<Arc<FakeOdoo>>, body: Bytes) -> Response {
         }
         ("object", "execute_kw" | "execute") => {
             let call = fake.workers.begin().await;
-            let fault = fake.next_fault(args.get(4).and_then(Value::as_str).unwrap_or_default());
+            let fault = fake.next_fault(
+                args.get(3).and_then(Value::as_str).unwrap_or_default(),
+                args.get(4).and_then(Value::as_str).unwrap_or_default(),
+            );
             let db = args
                 .first()
                 .and_then(Value::as_str)
@@ -484,7 +507,7 @@ async fn json2(
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/web/login")]).into_response();
     }
     let call = fake.workers.begin().await;
-    let fault = fake.next_fault(&method);
+    let fault = fake.next_fault(&model, &method);
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -244,6 +244,33 @@ fn slow_server(workers: usize, per_call: u64) -> Option<Workload> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pasts_messages_are_asked_for_only_when_odoo_had_chatter() {
+    let options = SyncOptions {
+        page_size: 20,
+        ..SyncOptions::default()
+    };
+    let quiet = setup_with(paged_crm(), options.clone()).await;
+    quiet.syncer.run(full_run()).await.expect("sync");
+    assert_eq!(
+        quiet.fake.calls_to("mail.message", "search_read"),
+        1,
+        "no chatter: only the news past the watermark are asked for"
+    );
+    // Changes made in Odoo after that come in through the watermark, once.
+    quiet.fake.crm().mutate(30);
+    quiet.syncer.run(RunRequest::default()).await.expect("sync");
+    assert_eq!(held_lead_ids(&quiet.store), odoo_lead_ids(&quiet.fake));
+    assert!(quiet.store.verify(&mut |_| {}).expect("verify").is_clean());
+
+    let chatty = setup_with(crm(400, 80), options).await;
+    chatty.syncer.run(full_run()).await.expect("sync");
+    assert!(
+        chatty.fake.calls_to("mail.message", "search_read") > 400 / 20,
+        "a page of pasts asks for its messages"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_read_at_once_arrive_in_id_order_within_the_bound() {
     for in_flight in [1, 4] {
         let options = SyncOptions {

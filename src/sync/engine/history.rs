@@ -96,7 +96,10 @@ impl Syncer {
             }
         };
         let unlimited = !cursor.pasts_done || request.full || request.backfill_history;
-        let all_read = self.import_pasts(run, &fields, lookups, unlimited).await?;
+        let chatter = cursor.last_message > 0;
+        let all_read = self
+            .import_pasts(run, &fields, lookups, unlimited, chatter)
+            .await?;
         if all_read && !cursor.pasts_done {
             cursor.pasts_done = true;
             self.save_history_cursor(&cursor).await?;
@@ -156,13 +159,16 @@ impl Syncer {
     }
 
     /// The pasts of deals that have none yet, a page of deals at a time. Returns whether none
-    /// is left.
+    /// is left. Without `chatter` (no tracked message of a lead existed at the watermark) the
+    /// messages are not asked for: any a past could hold is newer than the watermark, and comes
+    /// in through it in this same run (one change is one event whichever way it comes).
     async fn import_pasts(
         &self,
         run: &mut Run,
         fields: &HashMap<OdooId, String>,
         lookups: &Arc<Lookups>,
         unlimited: bool,
+        chatter: bool,
     ) -> Result<bool, SyncError> {
         let waiting: Vec<OdooId> = blocking(&self.store, |store| {
             store.with_model(|model| {
@@ -208,10 +214,15 @@ impl Syncer {
             let mut reads = stream::iter(self.id_pages(&waiting[..now]))
                 .map(|chunk| async move {
                     self.check_stop()?;
-                    let (created, messages) = tokio::join!(
-                        self.create_dates(&chunk),
-                        self.messages(message_domain_of(&chunk), fields, lookups),
-                    );
+                    let messages = async {
+                        if chatter {
+                            self.messages(message_domain_of(&chunk), fields, lookups)
+                                .await
+                        } else {
+                            Ok((ByLead::new(), Tally::default()))
+                        }
+                    };
+                    let (created, messages) = tokio::join!(self.create_dates(&chunk), messages);
                     Ok::<_, SyncError>((chunk, created?, messages?))
                 })
                 .buffered(in_flight);
