@@ -11,7 +11,7 @@ use super::{Snapshot, StoreError};
 const PAGE_BYTES: u64 = 4096;
 
 /// What one table takes in the data file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableSize {
     pub name: String,
     pub entries: u64,
@@ -33,14 +33,7 @@ impl Snapshot {
                 .txn
                 .open_untyped_table(handle)
                 .map_err(redb::Error::from)?;
-            let stats = table.stats().map_err(redb::Error::from)?;
-            sizes.push(TableSize {
-                name,
-                entries: table.len().map_err(redb::Error::from)?,
-                stored_bytes: stats.stored_bytes(),
-                page_bytes: (stats.leaf_pages() + stats.branch_pages()) * PAGE_BYTES,
-                fragmented_bytes: stats.fragmented_bytes(),
-            });
+            sizes.push(size_of(name, &table)?);
         }
         for handle in self.txn.list_multimap_tables().map_err(redb::Error::from)? {
             let name = handle.name().to_string();
@@ -48,16 +41,20 @@ impl Snapshot {
                 .txn
                 .open_untyped_multimap_table(handle)
                 .map_err(redb::Error::from)?;
-            let stats = table.stats().map_err(redb::Error::from)?;
-            sizes.push(TableSize {
-                name,
-                entries: table.len().map_err(redb::Error::from)?,
-                stored_bytes: stats.stored_bytes(),
-                page_bytes: (stats.leaf_pages() + stats.branch_pages()) * PAGE_BYTES,
-                fragmented_bytes: stats.fragmented_bytes(),
-            });
+            sizes.push(size_of(name, &table)?);
         }
         sizes.sort_by(|a, b| b.page_bytes.cmp(&a.page_bytes).then(a.name.cmp(&b.name)));
         Ok(sizes)
     }
+}
+
+fn size_of(name: String, table: &impl ReadableTableMetadata) -> Result<TableSize, StoreError> {
+    let stats = table.stats().map_err(redb::Error::from)?;
+    Ok(TableSize {
+        name,
+        entries: table.len().map_err(redb::Error::from)?,
+        stored_bytes: stats.stored_bytes(),
+        page_bytes: (stats.leaf_pages() + stats.branch_pages()) * PAGE_BYTES,
+        fragmented_bytes: stats.fragmented_bytes(),
+    })
 }
