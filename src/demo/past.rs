@@ -246,7 +246,8 @@ impl Crm {
     }
 
     /// When the next held-back change happens, if any is left.
-    pub fn next_held_back(&self) -> Option<jiff::Timestamp> {
+    #[cfg(test)]
+    fn next_held_back(&self) -> Option<jiff::Timestamp> {
         self.held_back
             .front()
             .and_then(|change| jiff::Timestamp::from_microsecond(change.at).ok())

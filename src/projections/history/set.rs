@@ -84,8 +84,10 @@ impl TimelineSet {
     /// [`TimelineSet::at`] with the version's currency.
     pub fn at_with_currency(&self, index: usize, at: i64) -> Option<(&Version, &Arc<str>)> {
         let offset = self.offset(index, at)?;
-        let currency = &self.currencies[self.currency_column[self.starts[index] + offset]];
-        Some((&self.timelines[index].versions[offset], currency))
+        Some((
+            &self.timelines[index].versions[offset],
+            self.currency(index, offset),
+        ))
     }
 
     /// The state of every deal that has a version at `at`, in id order, with its currency.
@@ -102,9 +104,14 @@ impl TimelineSet {
             .map(|(index, offset)| StateAt {
                 index,
                 state: self.timelines[index].versions[offset].state,
-                currency: &self.currencies[self.currency_column[self.starts[index] + offset]],
+                currency: self.currency(index, offset),
             })
             .collect()
+    }
+
+    /// The currency of the `offset`th version of the `index`th time line.
+    fn currency(&self, index: usize, offset: usize) -> &Arc<str> {
+        &self.currencies[self.currency_column[self.starts[index] + offset]]
     }
 
     fn offset(&self, index: usize, at: i64) -> Option<usize> {
