@@ -2,6 +2,7 @@
 //! what. Owns the access decision every read goes through; knows nothing of HTTP.
 
 mod access;
+pub mod oidc;
 mod password;
 mod session;
 mod throttle;
