@@ -51,8 +51,11 @@ async function route() {
 }
 
 document.getElementById("logout").addEventListener("click", async () => {
-  try { await api("/api/auth/logout", { method: "POST" }); } catch { /* signed out either way */ }
+  let answer = null;
+  try { answer = await api("/api/auth/logout", { method: "POST" }); } catch { /* signed out either way */ }
   forget();
+  // Signed in through the identity provider: its own session is still open; offer to end it too.
+  session.endSessionUrl = answer && answer.end_session_url;
   location.hash = "#/login";
 });
 window.addEventListener("hashchange", route);

@@ -111,6 +111,7 @@ fn main() {
         metrics: RequestMetrics::default(),
         setup: StdMutex::new(None),
         guards: Guards::default(),
+        sso: None,
     });
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

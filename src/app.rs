@@ -177,7 +177,8 @@ pub fn create_demo_accounts(store: &Store) -> Result<Vec<String>, AppError> {
                     name: &name,
                     role,
                     approved: true,
-                    password_hash: &hash,
+                    password_hash: Some(&hash),
+                    identity: None,
                     actor: "demo",
                     source: "demo",
                 },
@@ -193,6 +194,8 @@ pub struct ServeConfig {
     pub options: ServerOptions,
     /// From [`setup_token_if_needed`].
     pub setup_token: Option<String>,
+    /// Single sign-on, from `settings.sso` and the public base URL.
+    pub sso: Option<Arc<crate::auth::oidc::SignOn>>,
 }
 
 /// How long the first-admin setup token works.
@@ -277,6 +280,7 @@ pub async fn serve(
                 .map(|token| (token, std::time::Instant::now() + SETUP_VALID_FOR)),
         ),
         guards: Guards::default(),
+        sso: config.sso,
     });
     let router = api::router(state);
     api::serve(

@@ -5,7 +5,9 @@
 //! No HTTP here.
 
 use crate::auth::Viewer;
-use crate::domain::{Event, ExpectedVersion, Metadata, NewEvent, OdooId, Role, normalize_email};
+use crate::domain::{
+    Event, ExpectedVersion, ExternalIdentity, Metadata, NewEvent, OdooId, Role, normalize_email,
+};
 use crate::store::{Appended, CommandBatch, Store, StoreError};
 use crate::sync::odoo::{Call, OdooClient, OdooError};
 
@@ -101,7 +103,10 @@ pub struct NewAccount<'a> {
     pub role: Role,
     /// Sign-ups wait for an admin; accounts made by an admin, the CLI or the demo do not.
     pub approved: bool,
-    pub password_hash: &'a str,
+    /// `None` for an account that signs in only through single sign-on.
+    pub password_hash: Option<&'a str>,
+    /// The OpenID provider's identity the account signs in as, linked in the same batch.
+    pub identity: Option<&'a ExternalIdentity>,
     /// Who registered it (the person, `cli`, `demo`) and through what (`api`, `setup`, `cli`, ...).
     pub actor: &'a str,
     pub source: &'a str,
@@ -110,21 +115,115 @@ pub struct NewAccount<'a> {
 /// Stores the account's password hash, then records `UserRegistered`. The email is taken as given
 /// (callers normalize it).
 pub fn register_account(store: &Store, account: NewAccount<'_>) -> Result<Appended, StoreError> {
-    store.set_credential(account.email, account.password_hash)?;
+    if let Some(hash) = account.password_hash {
+        store.set_credential(account.email, hash)?;
+    }
     let metadata = Metadata {
         actor: Some(account.actor.to_string()),
         source: Some(account.source.to_string()),
         ..Metadata::default()
     };
-    let event = Event::UserRegistered {
+    let mut events = vec![Event::UserRegistered {
         email: account.email.to_string(),
         name: account.name.to_string(),
         role: account.role,
         approved: account.approved,
+    }];
+    events.extend(
+        account
+            .identity
+            .map(|identity| Event::ExternalIdentityLinked {
+                email: account.email.to_string(),
+                identity: identity.clone(),
+            }),
+    );
+    store.append(CommandBatch::new(
+        events
+            .into_iter()
+            .map(|event| NewEvent::new(event).with_metadata(metadata.clone()))
+            .collect(),
+    ))
+}
+
+/// Why a person the provider vouched for still gets no account here.
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalSignInError {
+    #[error(
+        "the identity provider does not vouch for this account's email, so it cannot be matched to an account here; ask an admin"
+    )]
+    EmailNotVouched,
+    #[error("the account {0} already signs in through another identity; ask an admin")]
+    LinkedElsewhere(String),
+    #[error("the new account {0} was not recorded")]
+    NotRecorded(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The account a verified sign-in through an OpenID provider belongs to: the one linked to its
+/// identity; else, when the provider vouches for the email, the account with that email (linked
+/// now, unless it is linked to another identity) or a new one (waiting for an admin when
+/// `require_approval`). An email the provider does not vouch for links nothing: anyone can put
+/// any address in an unverified profile.
+pub fn account_for_sign_in(
+    store: &Store,
+    sign_in: &crate::auth::oidc::VerifiedSignIn,
+    require_approval: bool,
+) -> Result<crate::projections::LoginView, ExternalSignInError> {
+    let logins = store
+        .read()?
+        .views::<crate::projections::LoginView>(crate::projections::ViewTable::Logins)?;
+    if let Some(login) = logins
+        .iter()
+        .find(|login| login.external_identity.as_ref() == Some(&sign_in.identity))
+    {
+        return Ok(login.clone());
+    }
+    let email = sign_in
+        .email
+        .as_deref()
+        .filter(|_| sign_in.email_vouched)
+        .ok_or(ExternalSignInError::EmailNotVouched)?;
+    let metadata = Metadata {
+        actor: Some(email.to_string()),
+        source: Some("sso".into()),
+        ..Metadata::default()
     };
-    store.append(CommandBatch::new(vec![
-        NewEvent::new(event).with_metadata(metadata),
-    ]))
+    if let Some(login) = logins.into_iter().find(|login| login.email == email) {
+        if login.external_identity.is_some() {
+            return Err(ExternalSignInError::LinkedElsewhere(login.email));
+        }
+        store.append(CommandBatch::new(vec![
+            NewEvent::new(Event::ExternalIdentityLinked {
+                email: login.email.clone(),
+                identity: sign_in.identity.clone(),
+            })
+            .with_metadata(metadata),
+        ]))?;
+        return Ok(login);
+    }
+    let name = sign_in
+        .name
+        .clone()
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| email.to_string());
+    register_account(
+        store,
+        NewAccount {
+            email,
+            name: &name,
+            role: Role::Member,
+            approved: !require_approval,
+            password_hash: None,
+            identity: Some(&sign_in.identity),
+            actor: email,
+            source: "sso",
+        },
+    )?;
+    store
+        .read()?
+        .login(email)?
+        .ok_or_else(|| ExternalSignInError::NotRecorded(email.to_string()))
 }
 
 /// Sign-ups waiting for approval at most; past it, sign-up answers "try later".
@@ -316,7 +415,8 @@ mod tests {
                 name: "Someone",
                 role: Role::Member,
                 approved: false,
-                password_hash: "hash",
+                password_hash: Some("hash"),
+                identity: None,
                 actor: email,
                 source: "api",
             },
@@ -337,7 +437,8 @@ mod tests {
                 name: "Kept",
                 role: Role::Member,
                 approved: true,
-                password_hash: "hash",
+                password_hash: Some("hash"),
+                identity: None,
                 actor: "cli",
                 source: "cli",
             },

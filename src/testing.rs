@@ -278,7 +278,14 @@ pub fn arb_event() -> impl Strategy<Value = Event> {
         }),
         1 => email().prop_map(|email| Event::UserApproved { email }),
         1 => email().prop_map(|email| Event::UserDisabled { email }),
-        1 => email().prop_map(|email| Event::UserLoggedIn { email }),
+        1 => email().prop_map(|email| Event::UserLoggedIn { email, provider: None }),
+        1 => (email(), "[a-z]{1,8}").prop_map(|(email, subject)| Event::ExternalIdentityLinked {
+            email,
+            identity: crate::domain::ExternalIdentity {
+                issuer: "https://id.example.com".into(),
+                subject,
+            },
+        }),
         1 => email().prop_map(|email| Event::SignupExpired { email }),
     ]
 }

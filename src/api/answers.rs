@@ -94,6 +94,32 @@ pub struct SignedIn {
     pub role: Role,
 }
 
+/// Signed out of pipelog; the provider's own session may still be open.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignedOut {
+    /// Where to sign out of the identity provider too.
+    pub end_session_url: String,
+}
+
+/// How people may sign in here, for the sign-in page (asked before signing in).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignInOptions {
+    /// Whether email and password work for everyone (when not, only for admins).
+    pub password_sign_in: bool,
+    /// Whether people may ask for an account with a password.
+    pub signup: bool,
+    /// Single sign-on, when configured.
+    pub sso: Option<SsoOption>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SsoOption {
+    /// The button's text, e.g. "Sign in with Microsoft".
+    pub label: String,
+    /// Where the button goes: it redirects to the identity provider.
+    pub start_url: String,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Me {
     pub email: String,

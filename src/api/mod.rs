@@ -106,6 +106,8 @@ pub struct Shared {
     /// A one-time token for creating the first admin, and when it stops working.
     pub setup: Mutex<Option<(String, std::time::Instant)>>,
     pub guards: Guards,
+    /// Single sign-on, when `[sso]` is configured.
+    pub sso: Option<Arc<crate::auth::oidc::SignOn>>,
 }
 
 pub type AppState = Arc<Shared>;
@@ -126,6 +128,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/auth/login", post(handlers::login).layer(small()))
         .route("/api/auth/logout", post(handlers::logout))
+        .route("/api/auth/options", get(handlers::sign_in_options))
+        .route("/api/auth/sso/start", get(handlers::sso_start))
+        .route("/api/auth/sso/callback", get(handlers::sso_callback))
         .route("/api/me", get(handlers::me))
         .route("/api/dashboard", get(handlers::dashboard))
         .route("/api/dashboard/trends", get(handlers::trends))
@@ -178,6 +183,8 @@ pub fn router(state: AppState) -> Router {
 pub struct CurrentViewer {
     pub viewer: Viewer,
     pub token_hash: String,
+    /// The OpenID provider the session was begun through, if any.
+    pub provider: Option<String>,
 }
 
 fn session_token(parts: &Parts) -> Option<String> {
@@ -223,6 +230,7 @@ impl FromRequestParts<AppState> for CurrentViewer {
                 ApiError::Forbidden("this account is waiting for approval or disabled".into())
             })?;
             // Refresh the idle clock at most every few minutes: each refresh is a durable write.
+            let provider = session.provider.clone();
             if now.duration_since(session.last_seen_at).as_secs() > 300 {
                 let refreshed = SessionRecord {
                     last_seen_at: now,
@@ -236,6 +244,7 @@ impl FromRequestParts<AppState> for CurrentViewer {
             Ok(CurrentViewer {
                 viewer,
                 token_hash: hash,
+                provider,
             })
         })
         .await

@@ -45,6 +45,7 @@ pub(super) fn app_with(odoo: Option<Arc<crate::sync::odoo::OdooClient>>) -> App 
             std::time::Instant::now() + Duration::from_secs(60),
         ))),
         guards: Guards::default(),
+        sso: None,
     });
     App {
         _dir: dir,

@@ -17,6 +17,9 @@ pub struct SessionRecord {
     pub email: String,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
+    /// The OpenID provider's issuer, for a session begun by single sign-on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 impl SessionRecord {
@@ -63,6 +66,7 @@ mod tests {
             email: "a@b".into(),
             created_at: start,
             last_seen_at: start,
+            provider: None,
         };
         assert!(session.is_live(start + Duration::from_secs(3_600)));
         assert!(!session.is_live(start + SESSION_IDLE));

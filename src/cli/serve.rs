@@ -31,6 +31,18 @@ pub(crate) fn serve(
             "--base-url {base:?} must be an http:// or https:// address, e.g. https://pipeline.example.com"
         );
     }
+    let sso = match settings.sso.clone() {
+        Some(sso) => {
+            let sign_on = pipelog::auth::oidc::SignOn::new(sso, base_url.as_deref())?;
+            println!(
+                "single sign-on through {} (register the redirect URL {} with it)",
+                sign_on.settings().issuer,
+                sign_on.redirect_url()
+            );
+            Some(Arc::new(sign_on))
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     // Listening comes first: a mistyped address or a port in use leaves no data file behind.
     let listener = runtime.block_on(async {
@@ -90,7 +102,7 @@ pub(crate) fn serve(
         }
         // Last, so that everything above is on screen once the address is.
         println!("pipelog listening on http://{}", listener.local_addr()?);
-        let config = ServeConfig { settings, options, setup_token };
+        let config = ServeConfig { settings, options, setup_token, sso };
         app::serve(store.clone(), config, listener, odoo_settings, shutdown_signal()).await?;
         println!("pipelog stopped cleanly");
         anyhow::Ok(())

@@ -246,6 +246,15 @@ pub enum Event {
     },
     UserLoggedIn {
         email: String,
+        /// How: the issuer of a single sign-on, or absent for a password (and in events recorded
+        /// before single sign-on existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+    },
+    /// The account signs in through an OpenID provider as this identity from now on.
+    ExternalIdentityLinked {
+        email: String,
+        identity: ExternalIdentity,
     },
     /// A sign-up that waited too long for approval was dropped: the email may sign up again.
     SignupExpired {
@@ -366,6 +375,7 @@ impl Event {
             Event::UserDisabled { .. } => "UserDisabled",
             Event::UserRoleChanged { .. } => "UserRoleChanged",
             Event::UserLoggedIn { .. } => "UserLoggedIn",
+            Event::ExternalIdentityLinked { .. } => "ExternalIdentityLinked",
             Event::SignupExpired { .. } => "SignupExpired",
             Event::ManagerAssigned { .. } => "ManagerAssigned",
             Event::SyncStarted { .. } => "SyncStarted",
@@ -407,7 +417,8 @@ impl Event {
             | Event::UserApproved { email }
             | Event::UserDisabled { email }
             | Event::UserRoleChanged { email, .. }
-            | Event::UserLoggedIn { email }
+            | Event::UserLoggedIn { email, .. }
+            | Event::ExternalIdentityLinked { email, .. }
             | Event::SignupExpired { email } => (K::Login, super::records::normalize_email(email)),
             Event::SyncStarted { run_id, .. }
             | Event::SyncCompleted { run_id, .. }
@@ -415,6 +426,15 @@ impl Event {
         };
         AggregateRef { kind, id }
     }
+}
+
+/// An account's identity at an OpenID provider: stable across sign-ins, unlike the email.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExternalIdentity {
+    /// The ID token's `iss` (for Entra ID, the tenant-specific one).
+    pub issuer: String,
+    /// The provider's `sub`, or Entra ID's `oid`.
+    pub subject: String,
 }
 
 /// Who or what caused an event, for the audit trail.
@@ -557,6 +577,7 @@ mod tests {
         };
         let b = Event::UserLoggedIn {
             email: "ann@example.com".into(),
+            provider: None,
         };
         assert_eq!(a.aggregate(), b.aggregate());
         assert_eq!(a.aggregate().to_string(), "login/ann@example.com");

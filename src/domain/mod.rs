@@ -10,7 +10,8 @@ pub(crate) mod samples;
 
 pub use events::{
     AggregateKind, AggregateRef, EVENT_SCHEMA_VERSION, Event, EventEnvelope, ExpectedVersion,
-    FieldChange, HistoryGap, Metadata, ModelSyncCounts, NewEvent, QuarantinedRecord, Role,
+    ExternalIdentity, FieldChange, HistoryGap, Metadata, ModelSyncCounts, NewEvent,
+    QuarantinedRecord, Role,
 };
 pub use records::{
     AccountRecord, Cents, EmployeeRecord, LeadKind, MAX_EMAIL_LENGTH, OdooId, OpportunityRecord,

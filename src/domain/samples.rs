@@ -178,6 +178,18 @@ pub fn one_of_each_event() -> Vec<Event> {
         },
         Event::UserLoggedIn {
             email: "ann@example.com".into(),
+            provider: None,
+        },
+        Event::UserLoggedIn {
+            email: "ann@example.com".into(),
+            provider: Some("https://id.example.com".into()),
+        },
+        Event::ExternalIdentityLinked {
+            email: "ann@example.com".into(),
+            identity: crate::domain::ExternalIdentity {
+                issuer: "https://id.example.com".into(),
+                subject: "248289761001".into(),
+            },
         },
         Event::SignupExpired {
             email: "ann@example.com".into(),

@@ -16,7 +16,7 @@ use super::metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals};
 use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, QuarantinedRecord, Role};
 
 /// Version of every view shape below; a mismatch on open triggers a rebuild.
-pub const VIEW_SCHEMA_VERSION: u32 = 7;
+pub const VIEW_SCHEMA_VERSION: u32 = 8;
 
 /// Key of the dashboard row that covers everything (what admins see). Odoo ids start at 1.
 pub const EVERYTHING: OdooId = 0;
@@ -80,6 +80,9 @@ pub struct LoginView {
     pub last_login_at: Option<Timestamp>,
     /// The Odoo user with the same email, whose place in the hierarchy gives this account its reach.
     pub user_id: Option<OdooId>,
+    /// The OpenID provider's identity the account signs in as, once linked.
+    #[serde(default)]
+    pub external_identity: Option<crate::domain::ExternalIdentity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

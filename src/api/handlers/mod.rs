@@ -6,12 +6,14 @@ mod commands;
 mod history;
 mod reads;
 mod session;
+mod sso;
 
 pub use admin::*;
 pub use commands::*;
 pub use history::*;
 pub use reads::*;
 pub use session::*;
+pub use sso::*;
 
 use std::collections::HashMap;
 

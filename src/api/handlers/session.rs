@@ -1,12 +1,14 @@
 //! Signing in and out, who am I, sign-up and the first admin's one-time setup.
 
 use super::*;
-use crate::api::answers::{Accepted, LoginRequest, Me, SetupRequest, SignedIn, SignupRequest};
+use crate::api::answers::{
+    Accepted, LoginRequest, Me, SetupRequest, SignedIn, SignedOut, SignupRequest,
+};
 
 /// A hash to verify against when the account does not exist, so both failures take as long.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$dGhpcyBpcyBub3QgYSByZWFsIGhhc2ggYXQgYWxsIQ";
 
-fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+pub(super) fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
     let secure = if state.options.secure_cookies {
         "; Secure"
     } else {
@@ -41,17 +43,7 @@ pub async fn login(
         .sign_in
         .check(&email, &address, std::time::Instant::now())
         .map_err(|wait| ApiError::throttled("failed sign-ins", wait))?;
-    let previous = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
-            pair.trim()
-                .strip_prefix(&format!("{SESSION_COOKIE}="))
-                .map(str::to_string)
-        })
-        .next();
+    let previous = cookie_value(&headers, SESSION_COOKIE);
     let task_state = state.clone();
     let outcome = blocking(&state, move |store| {
         let snapshot = store.read()?;
@@ -77,33 +69,17 @@ pub async fn login(
             }
             LoginStatus::Approved => {}
         }
-        throttle.succeeded(&email, &address);
-        // A new session id at every sign-in: a session planted before sign-in is worthless.
-        if let Some(old) = previous {
-            store.delete_session(&token_hash(&old))?;
+        if let Some(sso) = task_state.sso.as_ref()
+            && !sso.settings().password_sign_in
+            && login.role != crate::domain::Role::Admin
+        {
+            return Err(ApiError::Forbidden(format!(
+                "password sign-in is switched off here: use \"{}\"",
+                sso.settings().label
+            )));
         }
-        let token = new_session_token();
-        let now = jiff::Timestamp::now();
-        let session = SessionRecord {
-            email: email.clone(),
-            created_at: now,
-            last_seen_at: now,
-        };
-        store.put_session(
-            &token_hash(&token),
-            &serde_json::to_vec(&session).map_err(ApiError::internal)?,
-        )?;
-        let metadata = Metadata {
-            actor: Some(email.clone()),
-            source: Some("api".into()),
-            ..Metadata::default()
-        };
-        store.append(CommandBatch::new(vec![
-            NewEvent::new(Event::UserLoggedIn {
-                email: email.clone(),
-            })
-            .with_metadata(metadata),
-        ]))?;
+        throttle.succeeded(&email, &address);
+        let token = open_session(store, &email, previous.as_deref(), None)?;
         Ok((token, login))
     })
     .await?;
@@ -121,9 +97,67 @@ pub async fn login(
     Ok(response)
 }
 
+/// The value of the cookie `name` the request carries.
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            pair.trim()
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(str::to_string)
+        })
+        .next()
+}
+
+/// Begins a session for `email` (signed in with a password, or through `provider`) and records
+/// the sign-in. The session the browser had before, if any, ends: a new session id at every
+/// sign-in makes a session planted before it worthless.
+pub(super) fn open_session(
+    store: &Store,
+    email: &str,
+    previous: Option<&str>,
+    provider: Option<String>,
+) -> Result<String, ApiError> {
+    if let Some(old) = previous {
+        store.delete_session(&token_hash(old))?;
+    }
+    let token = new_session_token();
+    let now = jiff::Timestamp::now();
+    let session = SessionRecord {
+        email: email.to_string(),
+        created_at: now,
+        last_seen_at: now,
+        provider: provider.clone(),
+    };
+    store.put_session(
+        &token_hash(&token),
+        &serde_json::to_vec(&session).map_err(ApiError::internal)?,
+    )?;
+    let metadata = Metadata {
+        actor: Some(email.to_string()),
+        source: Some(if provider.is_some() { "sso" } else { "api" }.into()),
+        ..Metadata::default()
+    };
+    store.append(CommandBatch::new(vec![
+        NewEvent::new(Event::UserLoggedIn {
+            email: email.to_string(),
+            provider,
+        })
+        .with_metadata(metadata),
+    ]))?;
+    Ok(token)
+}
+
 #[utoipa::path(
     post, path = "/api/auth/logout", tag = "session", security(("session" = [])),
-    responses((status = 204, description = "signed out; the cookie is cleared")),
+    responses(
+        (status = 204, description = "signed out; the cookie is cleared"),
+        (status = 200, description = "signed out of pipelog; the session came from single sign-on, and this is where to sign out of the provider too", body = SignedOut),
+    ),
 )]
 pub async fn logout(
     State(state): State<AppState>,
@@ -131,7 +165,17 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     let hash = current.token_hash.clone();
     blocking(&state, move |store| Ok(store.delete_session(&hash)?)).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    let end_session_url = match (&state.sso, current.provider.is_some()) {
+        (Some(sso), true) => sso.end_session_url().await,
+        _ => None,
+    };
+    let mut response = match end_session_url {
+        Some(url) => Json(SignedOut {
+            end_session_url: url,
+        })
+        .into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    };
     response
         .headers_mut()
         .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
@@ -194,6 +238,14 @@ pub async fn signup(
     body: Result<Json<SignupRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let request = json_body(body)?;
+    if let Some(sso) = state.sso.as_ref()
+        && !sso.settings().password_sign_in
+    {
+        return Err(ApiError::Forbidden(format!(
+            "accounts here are made by signing in: use \"{}\"",
+            sso.settings().label
+        )));
+    }
     let (email, name) = crate::auth::check_new_account(&request.email, &request.name)
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     crate::auth::check_new_password(&request.password)
@@ -221,7 +273,8 @@ pub async fn signup(
                 name: &name,
                 role: crate::domain::Role::Member,
                 approved: false,
-                password_hash: &hash,
+                password_hash: Some(&hash),
+                identity: None,
                 actor: &email,
                 source: "api",
             },
@@ -282,7 +335,8 @@ pub async fn setup(
                 name: &name,
                 role: crate::domain::Role::Admin,
                 approved: true,
-                password_hash: &hash,
+                password_hash: Some(&hash),
+                identity: None,
                 actor: &email,
                 source: "setup",
             },

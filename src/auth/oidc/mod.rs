@@ -10,12 +10,16 @@
 mod discovery;
 mod http;
 mod keys;
+mod sign_on;
 
 pub use discovery::{
     DiscoveryError, IssuerRule, Provider, TENANT_PLACEHOLDER, discover, fetch_keys,
 };
 pub use http::{HttpClientError, OidcHttp};
 pub use keys::KeyCache;
+pub use sign_on::{
+    CALLBACK_PATH, SIGN_IN_VALID_FOR, SignInError, SignOn, SsoSettings, StartedSignIn,
+};
 
 use std::time::Duration;
 
@@ -28,6 +32,8 @@ use openidconnect::{
     JwsSigningAlgorithm, Nonce, SignatureVerificationError,
 };
 use serde::{Deserialize, Serialize};
+
+pub use crate::domain::ExternalIdentity;
 
 /// The claims beyond the standard ones that pipelog reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,15 +99,6 @@ pub struct VerifiedSignIn {
     pub email_vouched: bool,
     pub name: Option<String>,
     pub tenant: Option<String>,
-}
-
-/// An account's identity at a provider: stable across sign-ins, unlike the email.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ExternalIdentity {
-    /// The token's `iss` (for Entra ID, tenant-specific).
-    pub issuer: String,
-    /// `sub`, or Entra ID's `oid`.
-    pub subject: String,
 }
 
 /// Why a token was refused. The messages name the check, never the token.

@@ -164,6 +164,7 @@ impl ReadModel {
                         registered_at: envelope.recorded_at,
                         last_login_at: None,
                         user_id: None,
+                        external_identity: None,
                     };
                     self.logins.insert(key.clone(), login);
                     self.pending.logins.insert(key);
@@ -178,7 +179,12 @@ impl ReadModel {
             Event::UserRoleChanged { email, role } => {
                 self.edit_login(position, email, |login| login.role = *role)
             }
-            Event::UserLoggedIn { email } => {
+            Event::ExternalIdentityLinked { email, identity } => {
+                self.edit_login(position, email, |login| {
+                    login.external_identity = Some(identity.clone())
+                })
+            }
+            Event::UserLoggedIn { email, .. } => {
                 let at = envelope.recorded_at;
                 self.edit_login(position, email, |login| login.last_login_at = Some(at))
             }

@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod sso;
+
+pub use sso::{DEFAULT_SCOPES, SsoSection};
+
+use crate::auth::oidc::SsoSettings;
 use crate::queries::history::StaleRules;
 use crate::sync::SyncOptions;
 use crate::sync::odoo::{OdooSettings, ProtocolChoice, Secret};
@@ -25,6 +30,8 @@ pub struct ConfigFile {
     pub server: ServerSection,
     #[serde(default)]
     pub history: HistorySection,
+    #[serde(default)]
+    pub sso: SsoSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +108,8 @@ pub struct Settings {
     pub schedule: Schedule,
     pub server: ServerSettings,
     pub stale: StaleRules,
+    /// `None` when no single sign-on issuer is configured.
+    pub sso: Option<SsoSettings>,
 }
 
 /// How the server protects itself from slow or greedy clients, and whom it believes about addresses.
@@ -210,7 +219,7 @@ impl ConfigFile {
 }
 
 /// Reads an environment variable, or the file named by `NAME_FILE`.
-fn env_secret(
+pub(crate) fn env_secret(
     env: &dyn Fn(&str) -> Option<String>,
     name: &str,
     problems: &mut Vec<String>,
@@ -222,7 +231,7 @@ fn env_secret(
     read_secret_file(Path::new(&file), problems)
 }
 
-fn read_secret_file(path: &Path, problems: &mut Vec<String>) -> Option<Secret> {
+pub(crate) fn read_secret_file(path: &Path, problems: &mut Vec<String>) -> Option<Secret> {
     match std::fs::read_to_string(path) {
         Ok(text) => Some(Secret::new(text.trim_end_matches(['\n', '\r']))),
         Err(error) => {
@@ -280,6 +289,7 @@ pub fn resolve(
 
     let server = server_settings(file.server, env, &mut problems);
     let stale = stale_rules(file.history, &mut problems);
+    let sso = sso::sso_settings(file.sso, env, &mut problems);
     let sync = file.sync;
     let defaults = SyncOptions::default();
     let page_size = sync.page_size.unwrap_or(defaults.page_size);
@@ -337,6 +347,7 @@ pub fn resolve(
             schedule,
             server,
             stale,
+            sso,
         }),
         _ => Err(problems),
     }
@@ -459,6 +470,24 @@ pub const EXAMPLE: &str = r#"# pipelog configuration. Precedence: these values <
 # header_timeout_seconds = 10          # to send a request's headers; also how long an idle connection stays
 # body_timeout_seconds = 30            # to send a request's body
 
+[sso]
+# Single sign-on through OpenID Connect (Microsoft Entra ID, Google Workspace, Keycloak, Okta, ...).
+# Without an issuer, people sign in with email and password only. See README "Sign in with Microsoft".
+# issuer = "https://login.microsoftonline.com/<tenant-id>/v2.0"   # env PIPELOG_SSO_ISSUER
+# client_id = "00000000-0000-0000-0000-000000000000"            # env PIPELOG_SSO_CLIENT_ID
+# The client secret: prefer a file readable only by pipelog (env PIPELOG_SSO_CLIENT_SECRET_FILE),
+# or PIPELOG_SSO_CLIENT_SECRET. It is never printed.
+# client_secret_file = "/etc/pipelog/sso-secret"
+# redirect_url = "https://pipeline.example.com/api/auth/sso/callback"   # default: --base-url + that path
+# scopes = ["openid", "email", "profile"]
+# allowed_domains = ["example.com"]    # emails allowed to sign in; for Entra ID, your verified domains
+# allowed_tenants = ["<tenant-id>"]    # required with the organizations or common issuer
+# require_approval = true              # a new account made by single sign-on waits for an admin
+# label = "Sign in with Microsoft"     # the button's text
+# password_sign_in = true              # false: only admins may still sign in with a password
+# microsoft = true                     # Entra ID's rules; default: whether the issuer is login.microsoftonline.com
+# key_refetch_seconds = 60             # least time between fetches of the provider's keys
+
 [history]
 # stale_after_days = 30                # an open deal with no change for this long is stale
 # stale_after_days_by_stage = { "Proposition" = 14 }   # the same per stage, by its name in Odoo
@@ -486,6 +515,10 @@ mod example_tests {
         assert_eq!(file.odoo.login.as_deref(), Some("pipelog-sync@example.com"));
         assert_eq!(file.server.max_connections_per_address, Some(256));
         assert_eq!(file.history.stale_after_days, Some(30));
+        assert_eq!(
+            file.sso.scopes.as_deref(),
+            Some(&DEFAULT_SCOPES.map(String::from)[..])
+        );
         let mut problems = Vec::new();
         let stale = stale_rules(file.history, &mut problems);
         assert_eq!(
