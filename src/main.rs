@@ -239,6 +239,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "configuration is valid; no Odoo is configured, so pipelog will not sync"
                     ),
                 }
+                if let Some(sso) = &settings.sso {
+                    println!(
+                        "single sign-on through {} as client {:?}{}",
+                        sso.issuer,
+                        sso.client_id,
+                        if sso.password_sign_in {
+                            ""
+                        } else {
+                            "; password sign-in for admins only"
+                        }
+                    );
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(error) => {

@@ -387,6 +387,16 @@ fn people_sign_in_through_the_provider_and_accounts_follow_the_rules() {
     provider.control(json!({ "cancel": true }));
     assert_eq!(sign_in(&url).error(), Some("cancelled"));
 
+    // A disabled account signs in no more, through the provider either.
+    let disable = plain()
+        .post(format!("{url}/api/admin/accounts/ann@example.com/disable"))
+        .header("cookie", &admin)
+        .send()
+        .expect("disable");
+    assert_eq!(disable.status(), 200);
+    provider.next_person("ann-sub", "ann@example.com", true);
+    assert_eq!(sign_in(&url).error(), Some("disabled"));
+
     // Password sign-in is off: Bob cannot use his password, the admin still can.
     let refused = password_sign_in(&url, "bob@example.com", "bob-password");
     assert_eq!(refused.status(), 403);
@@ -518,4 +528,33 @@ fn a_templated_issuer_admits_only_allowed_tenants_and_a_provider_down_is_said() 
     drop(provider);
     let down = pipelog.serve();
     assert_eq!(sign_in(&down.url).error(), Some("unreachable"));
+}
+
+#[test]
+fn the_sign_in_button_goes_through_the_provider_in_a_real_browser() {
+    let (pipelog, provider) = Pipelog::with_provider(
+        "issuer = \"PROVIDER\"\nrequire_approval = false\nlabel = \"Sign in with Microsoft\"",
+    );
+    let server = pipelog.serve();
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let output = Command::new("node")
+        .arg("sso.mjs")
+        .args([
+            server.url.as_str(),
+            provider.url.as_str(),
+            &shots.display().to_string(),
+            "Sign in with Microsoft",
+        ])
+        .current_dir(scripts())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Value = serde_json::from_str(stdout.trim()).expect("results");
+    assert_eq!(results["signed_in_as"], "gil@example.com");
 }

@@ -74,10 +74,16 @@ impl ServerOptions {
 pub struct Guards {
     pub sign_in: SignInThrottle,
     pub sign_up: SignUpLimits,
+    /// Single sign-ons begun per client address: each holds server memory until it ends or expires.
+    pub sso_starts: crate::auth::RateLimit,
     pub(crate) in_flight: idempotency::InFlight,
     /// A backup download copies the file to disk and streams it: at most this many at once.
     pub downloads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Single sign-ons one client address may begin per window.
+pub const SSO_STARTS_PER_ADDRESS: u32 = 60;
+pub const SSO_STARTS_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Concurrent backup downloads allowed.
 pub const BACKUP_DOWNLOADS: usize = 2;
@@ -87,6 +93,7 @@ impl Default for Guards {
         Guards {
             sign_in: SignInThrottle::default(),
             sign_up: SignUpLimits::default(),
+            sso_starts: crate::auth::RateLimit::new(SSO_STARTS_PER_ADDRESS, SSO_STARTS_WINDOW),
             in_flight: idempotency::InFlight::default(),
             downloads: Arc::new(tokio::sync::Semaphore::new(BACKUP_DOWNLOADS)),
         }

@@ -33,6 +33,7 @@ const SSO_ERRORS = {
   linked: "Your email's account here already signs in through another identity. Ask an admin.",
   pending: "Your account is waiting for an admin's approval. You can sign in once it is approved.",
   disabled: "Your account is disabled. Ask an admin.",
+  busy: "Too many sign-ins were begun from here. Wait a few minutes, then try again.",
   internal: "Something went wrong on the server. Try again; if it persists, tell an admin.",
 };
 

@@ -57,12 +57,23 @@ fn browser_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
 #[utoipa::path(
     get, path = "/api/auth/sso/start", tag = "session",
     responses(
-        (status = 303, description = "to the identity provider; or, when it cannot be reached, back to the sign-in page with `sso_error`"),
+        (status = 303, description = "to the identity provider; or, when it cannot be reached, back to the sign-in page with `sso_error` (`unreachable`, or `busy` after too many from one address)"),
         (status = 404, description = "single sign-on is not configured", body = ErrorBody),
     ),
 )]
-pub async fn sso_start(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn sso_start(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+) -> Result<Response, ApiError> {
     let sso = sign_on(&state)?;
+    if state
+        .guards
+        .sso_starts
+        .take(&address, std::time::Instant::now())
+        .is_err()
+    {
+        return Ok(to_sign_in_page("busy"));
+    }
     let started = match sso.start().await {
         Ok(started) => started,
         Err(error) => {

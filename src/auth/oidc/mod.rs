@@ -187,6 +187,7 @@ pub fn verify_id_token(
         }
     });
     let claims = token.claims(&verifier, nonce).map_err(rejected)?;
+    check_authorized_party(claims, &checks.client_id)?;
     let extra = claims.additional_claims();
     if let Some(not_before) = extra.nbf
         && not_before > (now + skew).as_second()
@@ -217,6 +218,21 @@ pub fn verify_id_token(
             .map(|name| name.as_str().to_string()),
         tenant,
     })
+}
+
+/// OpenID Connect Core 3.1.3.7 (4, 5), which the crate leaves to the relying party: with several
+/// audiences the token must name the party it was issued to, and that party must be us.
+fn check_authorized_party(claims: &IdTokenClaims, client_id: &str) -> Result<(), TokenRejected> {
+    match claims.authorized_party() {
+        Some(party) if party.as_str() != client_id => Err(TokenRejected::Audience(format!(
+            "issued to {}, not to this application",
+            party.as_str()
+        ))),
+        None if claims.audiences().len() > 1 => Err(TokenRejected::Audience(
+            "several audiences and no authorized party (azp)".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_tenant(

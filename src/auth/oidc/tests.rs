@@ -158,6 +158,20 @@ fn a_token_for_another_application_is_refused() {
         verify(&token, &checks()),
         Err(TokenRejected::Audience(_))
     ));
+    // An authorized party other than pipelog, even with pipelog as the audience.
+    let token = signed(
+        claims().set_authorized_party(Some(ClientId::new("someone-else".into()))),
+        &a,
+    );
+    assert!(matches!(
+        verify(&token, &checks()),
+        Err(TokenRejected::Audience(_))
+    ));
+    let token = signed(
+        claims().set_authorized_party(Some(ClientId::new(CLIENT.into()))),
+        &a,
+    );
+    assert!(verify(&token, &checks()).is_ok(), "azp naming pipelog");
     // Several audiences: `azp` must name pipelog, and no audience may be one pipelog does not trust.
     let several = claims().set_audiences(vec![
         Audience::new(CLIENT.into()),
