@@ -141,18 +141,8 @@ impl Pipelog {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("PIPELOG_") {
-                command.env_remove(name);
-            }
-        }
-        command
-            .arg("--data")
-            .arg(&self.data)
-            .args(args)
-            .env("PIPELOG_CONFIG", &self.config)
-            .env("PIPELOG_SSO_CLIENT_SECRET", CLIENT_SECRET);
+        let mut command = support::pipelog_command(&self.data, &self.config, args);
+        command.env("PIPELOG_SSO_CLIENT_SECRET", CLIENT_SECRET);
         command
     }
 

@@ -70,6 +70,23 @@ impl Drop for FakeServer {
     }
 }
 
+/// The real binary on `data` with the configuration file `config`, and no `PIPELOG_*` setting
+/// from the environment the tests run in.
+pub fn pipelog_command(data: &Path, config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PIPELOG_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("PIPELOG_CONFIG", config);
+    command
+}
+
 /// A temporary data file and config for the real binary, pointed at a fake server.
 pub struct Pipelog {
     pub dir: tempfile::TempDir,
@@ -101,17 +118,8 @@ impl Pipelog {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("PIPELOG_") {
-                command.env_remove(name);
-            }
-        }
+        let mut command = pipelog_command(&self.data, &self.config, args);
         command
-            .arg("--data")
-            .arg(&self.data)
-            .args(args)
-            .env("PIPELOG_CONFIG", &self.config)
             .env("PIPELOG_ODOO_URL", &self.url)
             .env("PIPELOG_ODOO_LOGIN", &self.login)
             .env("PIPELOG_ODOO_PASSWORD", &self.password);

@@ -9,16 +9,29 @@ use crate::api::answers::{
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$dGhpcyBpcyBub3QgYSByZWFsIGhhc2ggYXQgYWxsIQ";
 
 pub(super) fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+    http_only_cookie(state, SESSION_COOKIE, token, "/", max_age)
+}
+
+/// An HttpOnly, SameSite=Lax cookie (`Secure` when configured); `max_age` 0 clears it. Lax: a
+/// top-level navigation from another site (the identity provider's redirect back) carries it.
+pub(super) fn http_only_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+) -> HeaderValue {
     let secure = if state.options.secure_cookies {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
-    );
-    HeaderValue::from_str(&cookie)
-        .unwrap_or_else(|_| HeaderValue::from_static("pipelog_session=; Max-Age=0"))
+    let cookie =
+        format!("{name}={value}; HttpOnly; SameSite=Lax; Path={path}; Max-Age={max_age}{secure}");
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| {
+        HeaderValue::from_str(&format!("{name}=; Path={path}; Max-Age=0"))
+            .unwrap_or_else(|_| HeaderValue::from_static("pipelog_session=; Max-Age=0"))
+    })
 }
 
 #[utoipa::path(

@@ -4,7 +4,7 @@
 
 use axum::response::Redirect;
 
-use super::session::{cookie_value, open_session, session_cookie};
+use super::session::{cookie_value, http_only_cookie, open_session, session_cookie};
 use super::*;
 use crate::api::answers::{SignInOptions, SsoOption};
 use crate::auth::oidc::{SIGN_IN_VALID_FOR, SignInError, SignOn};
@@ -41,17 +41,7 @@ fn to_sign_in_page(code: &str) -> Response {
 }
 
 fn browser_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
-    let secure = if state.options.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    // Lax: the provider's redirect back is a top-level navigation, which carries it.
-    let cookie = format!(
-        "{BROWSER_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/api/auth/sso; Max-Age={max_age}{secure}"
-    );
-    HeaderValue::from_str(&cookie)
-        .unwrap_or_else(|_| HeaderValue::from_static("pipelog_sso=; Max-Age=0"))
+    http_only_cookie(state, BROWSER_COOKIE, value, "/api/auth/sso", max_age)
 }
 
 #[utoipa::path(
