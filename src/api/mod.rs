@@ -194,17 +194,21 @@ pub struct CurrentViewer {
     pub provider: Option<String>,
 }
 
-fn session_token(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+/// The value of the cookie `name` a request carries, if not empty.
+pub(crate) fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_string())
         .filter(|value| !value.is_empty())
+}
+
+fn session_token(parts: &Parts) -> Option<String> {
+    cookie_value(&parts.headers, SESSION_COOKIE)
 }
 
 impl FromRequestParts<AppState> for CurrentViewer {

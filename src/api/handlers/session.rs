@@ -4,6 +4,7 @@ use super::*;
 use crate::api::answers::{
     Accepted, LoginRequest, Me, SetupRequest, SignedIn, SignedOut, SignupRequest,
 };
+use crate::api::cookie_value;
 
 /// A hash to verify against when the account does not exist, so both failures take as long.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$dGhpcyBpcyBub3QgYSByZWFsIGhhc2ggYXQgYWxsIQ";
@@ -108,22 +109,6 @@ pub async fn login(
         session_cookie(&state, &token, SESSION_ABSOLUTE.as_secs()),
     );
     Ok(response)
-}
-
-/// The value of the cookie `name` the request carries.
-pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
-            pair.trim()
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-                .map(str::to_string)
-        })
-        .next()
 }
 
 /// Begins a session for `email` (signed in with a password, or through `provider`) and records

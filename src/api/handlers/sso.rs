@@ -4,9 +4,10 @@
 
 use axum::response::Redirect;
 
-use super::session::{cookie_value, http_only_cookie, open_session, session_cookie};
+use super::session::{http_only_cookie, open_session, session_cookie};
 use super::*;
 use crate::api::answers::{SignInOptions, SsoOption};
+use crate::api::cookie_value;
 use crate::auth::oidc::{SIGN_IN_VALID_FOR, SignInError, SignOn};
 use crate::commands::ExternalSignInError;
 
