@@ -1,5 +1,6 @@
-//! Sign-in and reach: Argon2id password hashes, session tokens, login throttling, and who may see
-//! what. Owns the access decision every read goes through; knows nothing of HTTP.
+//! Sign-in and reach: Argon2id password hashes, session tokens, login throttling, single sign-on
+//! through OpenID Connect (`oidc`), and who may see what. Owns the access decision every read goes
+//! through; knows nothing of HTTP serving.
 
 mod access;
 pub mod oidc;
