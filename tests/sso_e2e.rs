@@ -147,23 +147,11 @@ impl Pipelog {
     }
 
     fn add_account(&self, email: &str, password: &str, admin: bool) {
-        use std::io::Write;
         let mut args = vec!["user", "add", email];
         if admin {
             args.push("--admin");
         }
-        let mut add = self
-            .command(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("runs");
-        add.stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
-            .expect("write");
-        assert!(add.wait().expect("waits").success());
+        support::add_account(self.command(&args), password);
     }
 
     fn serve(&self) -> Running {

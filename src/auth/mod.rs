@@ -13,7 +13,9 @@ pub use password::{
     MAX_NAME_CHARS, MAX_PASSWORD_BYTES, check_new_account, check_new_password, hash_password,
     verify_password,
 };
-pub use session::{SESSION_ABSOLUTE, SESSION_IDLE, SessionRecord, new_session_token, token_hash};
+pub use session::{
+    SESSION_ABSOLUTE, SESSION_IDLE, SessionRecord, new_session_token, secrets_equal, token_hash,
+};
 pub use throttle::{Backoff, RateLimit, SignInThrottle, SignUpLimits};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

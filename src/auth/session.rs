@@ -39,6 +39,12 @@ pub fn new_session_token() -> String {
     )
 }
 
+/// Whether two secrets are equal, in a time that does not depend on where they differ (only on
+/// their length, which is not secret here).
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
 pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()

@@ -204,20 +204,24 @@ pub fn start_server_with_preamble(
 impl Pipelog {
     /// Adds an approved admin account through `pipelog user add`, the password on stdin.
     pub fn add_admin(&self, email: &str, password: &str) {
-        use std::io::Write;
-        let mut add = self
-            .command(&["user", "add", email, "--admin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("runs");
-        add.stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
-            .expect("write");
-        assert!(add.wait().expect("waits").success());
+        add_account(self.command(&["user", "add", email, "--admin"]), password);
     }
+}
+
+/// Runs `add` (a `pipelog user add ...`) with `password` on its stdin, and checks it succeeded.
+pub fn add_account(mut add: Command, password: &str) {
+    use std::io::Write;
+    let mut add = add
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write");
+    assert!(add.wait().expect("waits").success());
 }
 
 /// The `name=value` pair of a sign-in answer's session cookie, to send back as `cookie`.

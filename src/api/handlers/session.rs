@@ -303,13 +303,7 @@ pub async fn setup(
     {
         let mut setup = state.setup.lock().unwrap_or_else(|p| p.into_inner());
         let valid = setup.as_ref().is_some_and(|(token, until)| {
-            std::time::Instant::now() < *until
-                && token.len() == request.token.len()
-                && token
-                    .bytes()
-                    .zip(request.token.bytes())
-                    .fold(0u8, |d, (a, b)| d | (a ^ b))
-                    == 0
+            std::time::Instant::now() < *until && crate::auth::secrets_equal(token, &request.token)
         });
         if !valid {
             return Err(ApiError::Forbidden(

@@ -262,14 +262,8 @@ impl SignOn {
     fn take(&self, state: &str, browser: Option<&str>) -> Result<PendingSignIn, SignInError> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let sign_in = pending.remove(state).ok_or(SignInError::UnknownState)?;
-        let same_browser = browser.is_some_and(|browser| {
-            browser.len() == sign_in.browser.len()
-                && browser
-                    .bytes()
-                    .zip(sign_in.browser.bytes())
-                    .fold(0u8, |d, (a, b)| d | (a ^ b))
-                    == 0
-        });
+        let same_browser =
+            browser.is_some_and(|browser| crate::auth::secrets_equal(browser, &sign_in.browser));
         if !same_browser || sign_in.started.elapsed() >= SIGN_IN_VALID_FOR {
             return Err(SignInError::UnknownState);
         }
