@@ -113,11 +113,23 @@ fn main() {
     let mut last = None;
     for round in 1..=rounds {
         let client = OdooClient::new(fake.admin_settings(&url)).expect("client");
+        let before_raw = fake.calls_by_model();
         let (fetched, raw, raw_cpu) =
             timed(|| runtime.block_on(raw_fetch(&client, sync_options.page_size)));
+        let before_full = fake.calls_by_model();
         let (dir, store, syncer) = fresh_syncer(&fake, &url, sync_options.clone());
         let (full, full_s, full_cpu) = timed(|| runtime.block_on(syncer.run(full_run())));
         let full = full.expect("full sync");
+        if round == 1 {
+            println!(
+                "# calls of the raw fetch: {}",
+                calls_since(&before_raw, &before_full)
+            );
+            println!(
+                "# calls of the full sync: {}",
+                calls_since(&before_full, &fake.calls_by_model())
+            );
+        }
         println!(
             "# round {round}: raw fetch {raw:.3} s ({fetched} records, {raw_cpu:.2} CPU s), full sync {full_s:.3} s ({} events, {full_cpu:.2} CPU s), {:.2}x",
             full.events,
@@ -167,6 +179,27 @@ fn main() {
     assert!(verify.is_clean(), "views verify after the syncs");
 
     modelled_server(&runtime, &fake, &url, sync_options.page_size);
+}
+
+/// The calls made between two counts, by model and method, with their total.
+fn calls_since(
+    before: &std::collections::BTreeMap<(String, String), u64>,
+    after: &std::collections::BTreeMap<(String, String), u64>,
+) -> String {
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for ((model, method), count) in after {
+        let made = count
+            - before
+                .get(&(model.clone(), method.clone()))
+                .copied()
+                .unwrap_or(0);
+        if made > 0 {
+            total += made;
+            parts.push(format!("{model}.{method} {made}"));
+        }
+    }
+    format!("{total} ({})", parts.join(", "))
 }
 
 /// A syncer with `options` on a fresh data file.

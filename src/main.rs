@@ -185,7 +185,26 @@ fn problems(list: Vec<String>) -> anyhow::Error {
     anyhow::anyhow!("invalid configuration:\n  - {}", list.join("\n  - "))
 }
 
+/// Caps glibc's malloc at two arenas unless `MALLOC_ARENA_MAX` says otherwise. A sync parses
+/// Odoo's pages on the async threads and frees them on the store's; with an arena per thread,
+/// what one thread freed stayed with it, and a first sync's resident memory grew to half again
+/// its live data (412 MiB for 100,000 deals with 930,980 tracked changes; 321 MiB capped).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists; `mallopt` only
+        // changes the allocator's tuning, and a refusal (0) leaves it as it was.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     // The server reports what it does; one-shot commands stay quiet unless something is wrong,
     // except for the progress of a long import of Odoo's change history.

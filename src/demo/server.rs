@@ -189,6 +189,16 @@ impl FakeOdoo {
             .unwrap_or(0)
     }
 
+    /// Every object call answered so far, by model and method.
+    pub fn calls_by_model(&self) -> std::collections::BTreeMap<(String, String), u64> {
+        self.calls_by_model
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(key, count)| (key.clone(), *count))
+            .collect()
+    }
+
     fn calls(&self) -> MutexGuard<'_, u64> {
         self.object_calls.lock().unwrap_or_else(|p| p.into_inner())
     }

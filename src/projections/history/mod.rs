@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Event, EventEnvelope, FieldChange, OdooId, OpportunityRecord};
 
+mod held;
 mod set;
 mod state;
 
+pub use held::HeldTimelines;
 pub use set::{StateAt, TimelineSet};
 pub use state::{DealState, changed_fields, field, utc_day};
 use state::{merge, set_field, state_of};
@@ -287,7 +289,7 @@ mod tests {
     use crate::domain::samples::opportunity;
     use crate::testing::envelope;
 
-    fn at(position: u64, event: Event, seconds: i64) -> EventEnvelope {
+    pub(super) fn at(position: u64, event: Event, seconds: i64) -> EventEnvelope {
         let mut envelope = envelope(position, event);
         envelope.effective_at = Some(Timestamp::from_second(seconds).expect("valid"));
         envelope

@@ -22,7 +22,7 @@ use crate::domain::{
 pub use known::DealTimes;
 
 use super::hierarchy::{Hierarchy, users_by_email};
-use super::history::Timeline;
+use super::history::HeldTimelines;
 use super::metrics::{Aggregate, Contribution};
 use super::rows::{RowKey, ViewRow, ViewTable};
 use super::views::{LoginStatus, LoginView, SyncOutcome, SyncRunView, SyncStatusView};
@@ -61,7 +61,7 @@ pub struct ReadModel {
     opportunities: HashMap<OdooId, OpportunityRecord>,
     deal_times: HashMap<OdooId, DealTimes>,
     /// Every deal ever seen, deleted ones included: the past still holds them.
-    timelines: HashMap<OdooId, Timeline>,
+    timelines: HeldTimelines,
     accounts: BTreeMap<OdooId, AccountRecord>,
     teams: BTreeMap<OdooId, TeamRecord>,
     stages: BTreeMap<OdooId, StageRecord>,
@@ -230,7 +230,7 @@ impl ReadModel {
             pending
                 .history
                 .iter()
-                .filter_map(|&id| self.timeline_row(id)),
+                .filter_map(|&id| self.pack_timeline_row(id)),
         );
         rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
         rows.dedup_by(|a, b| a.table == b.table && a.key == b.key);
@@ -278,6 +278,7 @@ impl ReadModel {
         self.replaying = false;
         self.rederive_hierarchy();
         self.rendered_users = self.users.keys().copied().collect();
+        self.timelines.pack_all();
         self.render_all()
     }
 }

@@ -12,34 +12,36 @@ impl ReadModel {
         let Some(id) = deal_of(&envelope.event) else {
             return;
         };
-        self.timelines
-            .entry(id)
-            .or_insert_with(|| Timeline::new(id))
-            .record(envelope);
+        self.timelines.record(id, envelope);
         if !self.replaying {
             self.pending.history.insert(id);
         }
     }
 
-    pub fn timeline(&self, id: OdooId) -> Option<&Timeline> {
-        self.timelines.get(&id)
+    pub fn timeline(&self, id: OdooId) -> Option<Timeline> {
+        self.timelines.get(id)
     }
 
-    pub(super) fn timeline_row(&self, id: OdooId) -> Option<ViewRow> {
-        let timeline = self.timelines.get(&id)?;
-        Some(ViewRow::encode(
-            ViewTable::OpportunityHistory,
-            RowKey::Id(id),
-            timeline,
-        ))
+    /// The history row of deal `id`, its time line packed again once rendered.
+    pub(super) fn pack_timeline_row(&mut self, id: OdooId) -> Option<ViewRow> {
+        let bytes = self.timelines.pack(id)?;
+        Some(timeline_row(id, bytes))
     }
 
     /// Every time line's row, in id order.
     pub(super) fn timeline_rows(&self) -> Vec<ViewRow> {
-        let mut ids: Vec<OdooId> = self.timelines.keys().copied().collect();
-        ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|id| self.timeline_row(id))
+        self.timelines
+            .ids()
+            .into_iter()
+            .filter_map(|id| Some(timeline_row(id, self.timelines.bytes(id)?)))
             .collect()
+    }
+}
+
+fn timeline_row(id: OdooId, bytes: Vec<u8>) -> ViewRow {
+    ViewRow {
+        table: ViewTable::OpportunityHistory,
+        key: RowKey::Id(id),
+        value: Some(bytes),
     }
 }

@@ -18,15 +18,16 @@ use crate::sync::odoo::wire::{self, format_datetime, parse_datetime};
 
 /// Pages fetched ahead of the ones being prepared, and prepared batches waiting to commit: enough
 /// to keep Odoo and pipelog busy at the same time, few enough to bound memory (a page of leads is
-/// a few megabytes of JSON values).
-const PAGES_AHEAD: usize = 16;
+/// a few megabytes of JSON values, and the requests in flight hold as many again).
+const PAGES_AHEAD: usize = 4;
 const BATCHES_AHEAD: usize = 2;
 
 /// A commit takes every page already waiting, up to about this many records. When Odoo answers
 /// faster than pipelog applies, fewer and larger transactions (each rewrites the touched managers'
 /// metrics once, not once per page) let the sync keep up; when Odoo is the slower side, every page
-/// commits on its own as soon as it arrives.
-const RECORDS_PER_COMMIT: usize = 20_000;
+/// commits on its own as soon as it arrives. Each batch waiting holds its records three times
+/// (raw, mapped, planned), which bounds it.
+const RECORDS_PER_COMMIT: usize = 10_000;
 
 impl Syncer {
     /// A `search_read` of one page, in id order, with every record Odoo has (archived too).
