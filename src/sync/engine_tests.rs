@@ -146,6 +146,67 @@ async fn opportunities_bring_the_partners_they_refer_to_and_no_others() {
     assert_eq!((partners.fetched, partners.updated), (1, 1), "{partners:?}");
 }
 
+/// Each call costs a real server a worker's time: partners come a page of them per call (not a
+/// call per page of deals), and each deal's create date comes with its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_reads_partners_a_page_at_a_time_and_create_dates_with_the_deals() {
+    let quiet = CrmOptions {
+        history_changes: 0,
+        ..crm(300, 80)
+    };
+    let setup = setup(quiet, 7).await;
+    setup.syncer.run(full_run()).await.expect("sync");
+    let referenced: BTreeSet<OdooId> = setup
+        .store
+        .with_model(|model| {
+            model
+                .opportunities()
+                .values()
+                .filter_map(|o| o.account_id)
+                .collect()
+        })
+        .expect("model");
+    let partner_pages = referenced.len().div_ceil(7);
+    let lead_pages = odoo_lead_ids(&setup.fake).len().div_ceil(7);
+    // A fresh file holds no partner before the run, so all come with the deals: a page of them
+    // per call, and at most one short call per group of pages that wait for them together.
+    let partner_reads = setup.fake.calls_to("res.partner", "search_read") as usize;
+    let bound = partner_pages + lead_pages.div_ceil(4) + 1;
+    assert!(
+        partner_reads <= bound && partner_reads < lead_pages,
+        "{partner_reads} partner reads for {} partners in {lead_pages} pages of deals",
+        referenced.len()
+    );
+    let lead_reads = setup.fake.calls_to("crm.lead", "search_read") as usize;
+    assert!(
+        lead_reads <= lead_pages + 2,
+        "{lead_reads} lead reads for {lead_pages} pages"
+    );
+    // Where each deal's history begins is still its create date in Odoo.
+    let created: BTreeMap<OdooId, Option<jiff::Timestamp>> = setup
+        .fake
+        .crm()
+        .table("crm.lead")
+        .expect("leads")
+        .iter()
+        .map(|(id, lead)| {
+            let at = lead["create_date"]
+                .as_str()
+                .and_then(crate::sync::odoo::wire::parse_datetime);
+            (*id, at)
+        })
+        .collect();
+    let begins: BTreeMap<OdooId, Option<jiff::Timestamp>> = whole_log(&setup.store)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::OpportunityHistoryBegins { id, .. } => Some((id, e.effective_at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(begins, created);
+    assert!(created.values().all(Option::is_some));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_run_ends_between_pages_with_whole_pages_committed() {
     // Far more pages than the queues between the stages hold, so a stage that failed to stop

@@ -232,6 +232,10 @@ fn walk_back(
     past: &[&TrackedMessage],
     first_read_at: Option<Timestamp>,
 ) -> (OpportunityRecord, Vec<HistoryGap>) {
+    if past.is_empty() {
+        // Nothing to walk back (most deals of a first sync without chatter): no JSON round trip.
+        return (first_read.clone(), Vec::new());
+    }
     let mut state = serde_json::to_value(first_read).unwrap_or(Value::Null);
     // When each field's current value in `state` was found: the first read, or a change.
     let mut found_at: HashMap<String, Option<Timestamp>> = HashMap::new();

@@ -91,6 +91,9 @@ impl SyncModel {
                 "date_closed",
                 "active",
                 "lost_reason_id",
+                // Where a deal's known history begins when Odoo tracked nothing of it; read with
+                // the page, it saves a call per page of deals when the past is imported.
+                "create_date",
                 "write_date",
             ],
             SyncModel::Partner => &[

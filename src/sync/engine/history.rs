@@ -364,21 +364,48 @@ impl Syncer {
         Ok(())
     }
 
-    /// Odoo's `create_date` of these leads.
+    /// Odoo's `create_date` of these leads: from the records as last read (the lead pages ask for
+    /// it), and from Odoo only for those whose record does not hold it (read before it was asked
+    /// for, or from a server without the field); each call is a worker's time on a real server.
     async fn create_dates(
         &self,
         ids: &[OdooId],
     ) -> Result<HashMap<OdooId, jiff::Timestamp>, SyncError> {
-        let leads = self
-            .records_by_id("crm.lead", ids, &["create_date"])
-            .await?;
-        Ok(leads
+        let wanted = ids.to_vec();
+        let mut created = blocking(&self.store, move |store| {
+            let snapshot = store.read()?;
+            let mut held = HashMap::new();
+            for id in wanted {
+                let key = source_key(SyncModel::Lead, id);
+                let Some(raw) = snapshot.source_record(&key)? else {
+                    continue;
+                };
+                if let Some(at) = serde_json::from_slice::<CreateDate>(&raw)
+                    .ok()
+                    .and_then(|lead| lead.create_date.as_str().and_then(wire::parse_datetime))
+                {
+                    held.insert(id, at);
+                }
+            }
+            Ok(held)
+        })
+        .await?;
+        let missing: Vec<OdooId> = ids
             .iter()
-            .filter_map(|lead| {
-                let created = wire::datetime(lead, "create_date").ok().flatten()?;
-                Some((lead["id"].as_u64()?, created))
-            })
-            .collect())
+            .copied()
+            .filter(|id| !created.contains_key(id))
+            .collect();
+        if missing.is_empty() {
+            return Ok(created);
+        }
+        let leads = self
+            .records_by_id("crm.lead", &missing, &["create_date"])
+            .await?;
+        created.extend(leads.iter().filter_map(|lead| {
+            let at = wire::datetime(lead, "create_date").ok().flatten()?;
+            Some((lead["id"].as_u64()?, at))
+        }));
+        Ok(created)
     }
 
     /// The record first read of each lead whose record changed since (the past is walked back
@@ -557,6 +584,13 @@ impl Syncer {
 }
 
 /// Chatter messages of leads that carry tracking values.
+/// The one field of a held lead record that its past needs (the rest is skipped unparsed).
+#[derive(serde::Deserialize)]
+struct CreateDate {
+    #[serde(default)]
+    create_date: Value,
+}
+
 fn message_domain() -> Vec<Value> {
     vec![
         json!(["model", "=", "crm.lead"]),

@@ -6,19 +6,20 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, stream};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::{Run, SyncError, Syncer, blocking};
 use crate::domain::OdooId;
-use crate::sync::apply::{Page, Prepared, commit, prepare};
+use crate::sync::apply::{Page, Prepared, WireRecord, commit, prepare};
 use crate::sync::mapping::{Lookups, SyncModel};
 use crate::sync::odoo::Call;
-use crate::sync::odoo::wire::{self, format_datetime, parse_datetime};
+use crate::sync::odoo::wire::{format_datetime, parse_datetime};
 
 /// Pages fetched ahead of the ones being prepared, and prepared batches waiting to commit: enough
-/// to keep Odoo and pipelog busy at the same time, few enough to bound memory (a page of leads is
-/// a few megabytes of JSON values, and the requests in flight hold as many again).
+/// to keep Odoo and pipelog busy at the same time, few enough to bound memory (a page of leads
+/// waits as its JSON text, about a megabyte; the requests in flight hold as much again).
 const PAGES_AHEAD: usize = 4;
 const BATCHES_AHEAD: usize = 2;
 
@@ -87,8 +88,9 @@ impl Syncer {
         fetched
     }
 
-    /// Sends `model`'s pages in id order, each preceded by the partners its records refer to that
-    /// pipelog has not seen (when `partner_fields` is given). Returns the newest `write_date` seen.
+    /// Sends `model`'s pages in id order, each group of pages preceded by the partners its
+    /// records refer to that pipelog has not seen (when `partner_fields` is given). Returns the
+    /// newest `write_date` seen.
     async fn fetch_pages(
         &self,
         model: SyncModel,
@@ -101,50 +103,57 @@ impl Syncer {
         let in_flight = self.options.requests_in_flight.max(1);
         let (read, arrivals) = mpsc::channel(in_flight);
         let reading = self.read_in_id_order(model, &base, fields, read);
-        // The partners of each page are asked for as it arrives, while the next pages are read;
-        // which page brings a partner is decided in id order, so it always comes before the
-        // first opportunity that refers to it.
+        let (grouped, groups) = mpsc::channel(1);
         let mut newest: Option<String> = None;
-        let forwarding = async {
-            // Owned here, so that it closes when this side stops (a failed commit, say), which
-            // stops the reading side instead of leaving it waiting to send.
-            let mut arrivals = arrivals;
+        // Which group brings a partner is decided in id order, so it always comes before the
+        // first opportunity that refers to it.
+        let grouping = async {
+            // Owned here, like the queues below, so that either side stopping stops the other.
+            let (mut arrivals, grouped) = (arrivals, grouped);
             let mut known_partners = match partner_fields {
                 Some(_) => self.held_ids(SyncModel::Partner).await?,
                 None => BTreeSet::new(),
             };
-            let mut with_partners = stream::poll_fn(|cx| arrivals.poll_recv(cx))
-                .map(|records: Vec<Value>| {
-                    for record in &records {
-                        note_newest(&mut newest, record);
-                    }
-                    let unseen: Vec<OdooId> = match partner_fields {
-                        Some(_) => records
+            let mut group = PageGroup::default();
+            while let Some(records) = arrivals.recv().await {
+                for record in &records {
+                    note_newest(&mut newest, record);
+                }
+                if partner_fields.is_some() {
+                    group.unseen.extend(
+                        records
                             .iter()
-                            .filter_map(|record| {
-                                wire::many2one(record, "partner_id").ok().flatten()
-                            })
-                            .filter(|id| known_partners.insert(*id))
-                            .collect(),
-                        None => Vec::new(),
-                    };
-                    async move {
-                        let partners = match partner_fields {
-                            Some(fields) => self.fetch_partners(unseen, fields).await?,
-                            None => Vec::new(),
-                        };
-                        Ok::<_, SyncError>((partners, records))
+                            .filter_map(|record| record.partner_id)
+                            .filter(|id| known_partners.insert(*id)),
+                    );
+                }
+                group.pages.push(records);
+                let full = partner_fields.is_none() || group.is_full(self.options.page_size);
+                if full && grouped.send(std::mem::take(&mut group)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if !group.pages.is_empty() {
+                let _ = grouped.send(group).await;
+            }
+            Ok::<_, SyncError>(())
+        };
+        // A group's partners are asked for while the next pages are read.
+        let forwarding = async {
+            let mut groups = groups;
+            while let Some(group) = groups.recv().await {
+                let partners = match partner_fields {
+                    Some(fields) if !group.unseen.is_empty() => {
+                        self.fetch_partners(group.unseen, fields).await?
                     }
-                })
-                .buffered(in_flight);
-            while let Some(fetched) = with_partners.next().await {
-                let (partners, records) = fetched?;
-                let page = Page {
+                    _ => Vec::new(),
+                };
+                let leads = group.pages.into_iter().map(|records| Page {
                     model,
                     records,
                     referenced: false,
-                };
-                for page in partners.into_iter().chain([page]) {
+                });
+                for page in partners.into_iter().chain(leads) {
                     if pages.send(page).await.is_err() {
                         // The applying side stopped on an error of its own, which is reported.
                         return Ok(());
@@ -153,10 +162,11 @@ impl Syncer {
             }
             Ok::<_, SyncError>(())
         };
-        // Either side that fails drops its end of the queue, which stops the other; the failure
-        // is the one reported.
-        let (read, forwarded) = tokio::join!(reading, forwarding);
+        // Any side that fails drops its end of a queue, which stops the others; the failure is
+        // the one reported.
+        let (read, grouped, forwarded) = tokio::join!(reading, grouping, forwarding);
         forwarded?;
+        grouped?;
         read?;
         Ok(newest)
     }
@@ -170,17 +180,17 @@ impl Syncer {
         model: SyncModel,
         base: &[Value],
         fields: &[String],
-        out: mpsc::Sender<Vec<Value>>,
+        out: mpsc::Sender<Vec<WireRecord>>,
     ) -> Result<(), SyncError> {
         let page_size = self.options.page_size;
         let mut last_id = 0;
         let mut first = true;
         loop {
-            let records = into_records(self.fetch_page(model, base, last_id, fields).await?);
+            let records = self.fetch_page(model, base, last_id, fields).await?;
             let full_page = records.len() >= page_size;
             last_id = records
                 .iter()
-                .filter_map(|record| record["id"].as_u64())
+                .filter_map(|record| record.id)
                 .fold(last_id, OdooId::max);
             if records.is_empty() {
                 break;
@@ -210,7 +220,7 @@ impl Syncer {
         base: &[Value],
         fields: &[String],
         after: OdooId,
-        out: &mpsc::Sender<Vec<Value>>,
+        out: &mpsc::Sender<Vec<WireRecord>>,
     ) -> Result<Option<OdooId>, SyncError> {
         let mut domain = base.to_vec();
         domain.push(json!(["id", ">", after]));
@@ -239,7 +249,7 @@ impl Syncer {
         base: &[Value],
         range: IdRange,
         fields: &[String],
-    ) -> Result<Vec<Value>, SyncError> {
+    ) -> Result<Vec<WireRecord>, SyncError> {
         self.check_stop()?;
         let mut domain = base.to_vec();
         domain.push(json!(["id", ">", range.after]));
@@ -248,11 +258,7 @@ impl Syncer {
         let call = self
             .search_call(json!(domain), fields)
             .param("limit", Value::Null);
-        let records = into_records(
-            self.client
-                .call(model.odoo_name(), "search_read", call)
-                .await?,
-        );
+        let records = self.search_read(model.odoo_name(), call).await?;
         if records.len() < range.searched {
             let count = self.count(model, json!(domain)).await?;
             if count > records.len() as u64 {
@@ -298,7 +304,7 @@ impl Syncer {
         let mut chunks = stream::iter(self.id_pages(&wanted))
             .map(|chunk| async move {
                 self.check_stop()?;
-                self.records_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
+                self.page_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
                     .await
             })
             .buffered(self.options.requests_in_flight.max(1));
@@ -326,18 +332,29 @@ impl Syncer {
         base: &[Value],
         after: OdooId,
         fields: &[String],
-    ) -> Result<Value, SyncError> {
+    ) -> Result<Vec<WireRecord>, SyncError> {
         self.check_stop()?;
         let mut domain = base.to_vec();
         domain.push(json!(["id", ">", after]));
-        Ok(self
-            .client
-            .call(
-                model.odoo_name(),
-                "search_read",
-                self.search_call(json!(domain), fields),
-            )
-            .await?)
+        let call = self.search_call(json!(domain), fields);
+        self.search_read(model.odoo_name(), call).await
+    }
+
+    /// A `search_read`, its records kept as the JSON text Odoo sent.
+    async fn search_read(&self, model: &str, call: Call) -> Result<Vec<WireRecord>, SyncError> {
+        let records: Vec<Box<RawValue>> = self.client.call_as(model, "search_read", call).await?;
+        Ok(records.into_iter().map(WireRecord::new).collect())
+    }
+
+    /// The records of `model` with these ids (archived too), as a page.
+    async fn page_by_id(
+        &self,
+        model: &str,
+        ids: &[OdooId],
+        fields: &[String],
+    ) -> Result<Vec<WireRecord>, SyncError> {
+        let call = self.search_call(json!([["id", "in", ids]]), fields);
+        self.search_read(model, call).await
     }
 
     /// A short or empty page normally ends the read; make sure it was not a page lost on the way.
@@ -413,23 +430,28 @@ impl Syncer {
         Ok(into_records(page))
     }
 
-    /// Partners by id, as pages marked as referenced.
+    /// Partners by id, as pages marked as referenced, a page of them per call, several at once.
     async fn fetch_partners(
         &self,
         ids: Vec<OdooId>,
         fields: &[String],
     ) -> Result<Vec<Page>, SyncError> {
-        let mut pages = Vec::new();
-        for chunk in self.id_pages(&ids) {
-            pages.push(Page {
-                model: SyncModel::Partner,
-                records: self
-                    .records_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
-                    .await?,
-                referenced: true,
-            });
-        }
-        Ok(pages)
+        stream::iter(self.id_pages(&ids))
+            .map(|chunk| async move {
+                let records = self
+                    .page_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
+                    .await?;
+                Ok(Page {
+                    model: SyncModel::Partner,
+                    records,
+                    referenced: true,
+                })
+            })
+            .buffered(self.options.requests_in_flight.max(1))
+            .collect::<Vec<Result<Page, SyncError>>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Partners referenced by opportunities but still not held (their opportunities came in an
@@ -475,6 +497,25 @@ impl Syncer {
     }
 }
 
+/// Pages of opportunities waiting for the partners they bring. A call per page of deals would
+/// ask a real server for a few partners each time (a worker's time per call); pages wait
+/// together until their new partners fill a page, or until `PAGES_PER_PARTNER_READ` of them
+/// wait.
+#[derive(Default)]
+struct PageGroup {
+    pages: Vec<Vec<WireRecord>>,
+    unseen: Vec<OdooId>,
+}
+
+/// Pages that wait at most for their partners together (each holds its records as JSON values).
+const PAGES_PER_PARTNER_READ: usize = 4;
+
+impl PageGroup {
+    fn is_full(&self, page_size: usize) -> bool {
+        self.unseen.len() >= page_size || self.pages.len() >= PAGES_PER_PARTNER_READ
+    }
+}
+
 /// Ids above `after` and up to `last`, of which a search found `searched`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct IdRange {
@@ -510,8 +551,8 @@ pub(super) fn into_records(page: Value) -> Vec<Value> {
 }
 
 /// Keeps the newest `write_date` read so far (Odoo's format sorts as text).
-fn note_newest(newest: &mut Option<String>, record: &Value) {
-    if let Some(written) = record["write_date"].as_str()
+fn note_newest(newest: &mut Option<String>, record: &WireRecord) {
+    if let Some(written) = record.write_date.as_deref()
         && newest.as_deref().is_none_or(|held| written > held)
     {
         *newest = Some(written.to_string());

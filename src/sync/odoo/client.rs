@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
@@ -131,13 +132,14 @@ fn http_date(text: &str) -> Option<Timestamp> {
         .ok()
 }
 
-/// What a JSON-RPC answer without an `error` returned: its `result`, or null when Odoo left it out
-/// (it does for methods that return None).
-fn returned(mut answer: Value) -> Value {
-    answer
-        .get_mut("result")
-        .map(Value::take)
-        .unwrap_or(Value::Null)
+/// A JSON-RPC answer: its `result`, or its `error`. Odoo leaves `result` out for methods that
+/// return None, and a `null` result is nothing returned too.
+#[derive(Deserialize)]
+struct Answer<T> {
+    #[serde(default = "Option::default")]
+    result: Option<T>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 impl OdooClient {
@@ -222,7 +224,7 @@ impl OdooClient {
         let uid = match protocol {
             Protocol::JsonRpc => self.with_retries("sign-in", || self.authenticate()).await?,
             Protocol::Json2 => {
-                let found = self
+                let found: Value = self
                     .json2(
                         "res.users",
                         "search",
@@ -248,6 +250,18 @@ impl OdooClient {
 
     /// Calls `model.method`, retrying transient failures with backoff.
     pub async fn call(&self, model: &str, method: &str, call: Call) -> Result<Value, OdooError> {
+        self.call_as(model, method, call).await
+    }
+
+    /// Like [`OdooClient::call`], with the answer decoded straight into `T` (a page of records
+    /// as raw JSON, say, without building a tree of values); `T::default()` when Odoo returned
+    /// nothing.
+    pub async fn call_as<T: DeserializeOwned + Default>(
+        &self,
+        model: &str,
+        method: &str,
+        call: Call,
+    ) -> Result<T, OdooError> {
         let session = self.session().await?;
         let what = format!("{model}.{method}");
         let _slot = match &self.in_flight {
@@ -350,13 +364,13 @@ impl OdooClient {
         }
     }
 
-    async fn execute_kw(
+    async fn execute_kw<T: DeserializeOwned + Default>(
         &self,
         uid: u64,
         model: &str,
         method: &str,
         call: &Call,
-    ) -> Result<Value, OdooError> {
+    ) -> Result<T, OdooError> {
         let positional = call
             .ids
             .as_ref()
@@ -371,8 +385,11 @@ impl OdooClient {
             positional,
             call.params
         ]);
-        self.post_jsonrpc("object", "execute_kw", args, &format!("{model}.{method}"))
-            .await
+        let what = format!("{model}.{method}");
+        Ok(self
+            .post_jsonrpc_dated("object", "execute_kw", args, &what)
+            .await?
+            .0)
     }
 
     async fn post_jsonrpc(
@@ -389,13 +406,13 @@ impl OdooClient {
     }
 
     /// A JSON-RPC call's result, with the HTTP `Date` of its answer.
-    async fn post_jsonrpc_dated(
+    async fn post_jsonrpc_dated<T: DeserializeOwned + Default>(
         &self,
         service: &str,
         method: &str,
         args: Value,
         what: &str,
-    ) -> Result<(Value, Option<Timestamp>), OdooError> {
+    ) -> Result<(T, Option<Timestamp>), OdooError> {
         let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": service, "method": method, "args": args}});
         let response = self
             .send(
@@ -404,16 +421,21 @@ impl OdooClient {
             )
             .await?;
         let date = date_of(&response);
-        let answer: Value = read_json(response, what).await?;
-        if let Some(error) = answer.get("error") {
-            return Err(self.server_error(what, error.get("data").unwrap_or(error)));
+        let answer: Answer<T> = read_json(response, what).await?;
+        if let Some(error) = answer.error {
+            return Err(self.server_error(what, error.get("data").unwrap_or(&error)));
         }
         // A method that returns None (`action_archive`, `action_set_lost`) gives an answer with
         // neither `result` nor `error`: it returned nothing, which is not a malformed answer.
-        Ok((returned(answer), date))
+        Ok((answer.result.unwrap_or_default(), date))
     }
 
-    async fn json2(&self, model: &str, method: &str, call: &Call) -> Result<Value, OdooError> {
+    async fn json2<T: DeserializeOwned + Default>(
+        &self,
+        model: &str,
+        method: &str,
+        call: &Call,
+    ) -> Result<T, OdooError> {
         let what = format!("{model}.{method}");
         let mut body = call.params.clone();
         if let Some(ids) = &call.ids {
@@ -523,7 +545,10 @@ impl OdooClient {
     }
 }
 
-async fn read_json(response: reqwest::Response, what: &str) -> Result<Value, OdooError> {
+async fn read_json<T: DeserializeOwned>(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, OdooError> {
     let bytes = response
         .bytes()
         .await
@@ -561,16 +586,27 @@ mod tests {
         assert_eq!(http_date("yesterday"), None);
     }
 
+    /// What an answer without an `error` returned, as a call decodes it.
+    fn returned<T: DeserializeOwned + Default>(answer: &str) -> T {
+        let answer: Answer<T> = serde_json::from_str(answer).expect("an answer");
+        assert!(answer.error.is_none());
+        answer.result.unwrap_or_default()
+    }
+
     #[test]
     fn an_answer_without_result_returned_nothing() {
         // As Odoo 18 answers `action_archive` (shared/odoo/tracking/mail.tracking.value.json).
-        assert_eq!(returned(json!({"jsonrpc": "2.0", "id": 7})), Value::Null);
-        assert_eq!(
-            returned(json!({"jsonrpc": "2.0", "id": 7, "result": [1, 2]})),
-            json!([1, 2])
+        let nothing = r#"{"jsonrpc": "2.0", "id": 7}"#;
+        assert_eq!(returned::<Value>(nothing), Value::Null);
+        assert!(returned::<Vec<Box<serde_json::value::RawValue>>>(nothing).is_empty());
+        let pair = r#"{"jsonrpc": "2.0", "id": 7, "result": [1, 2]}"#;
+        assert_eq!(returned::<Value>(pair), json!([1, 2]));
+        let records = returned::<Vec<Box<serde_json::value::RawValue>>>(
+            r#"{"jsonrpc": "2.0", "id": 7, "result": [{"id": 1}, {"id": 2, "name": "B"}]}"#,
         );
+        assert_eq!(records[1].get(), r#"{"id": 2, "name": "B"}"#);
         assert_eq!(
-            returned(json!({"jsonrpc": "2.0", "id": 7, "result": false})),
+            returned::<Value>(r#"{"jsonrpc": "2.0", "id": 7, "result": false}"#),
             json!(false)
         );
     }

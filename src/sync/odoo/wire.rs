@@ -53,7 +53,11 @@ pub fn boolean(record: &Value, field: &str, default: bool) -> Result<bool, Value
 
 /// A many2one: `false`, `[id, "name"]`, or a bare id. The display name is never parsed.
 pub fn many2one(record: &Value, field: &str) -> Result<Option<u64>, ValueError> {
-    let value = record.get(field);
+    many2one_value(record.get(field), field)
+}
+
+/// A many2one's value (bare id, `[id, name]`, or `false`) as its id.
+pub fn many2one_value(value: Option<&Value>, field: &str) -> Result<Option<u64>, ValueError> {
     if is_empty(value) {
         return Ok(None);
     }
