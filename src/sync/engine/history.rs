@@ -583,7 +583,6 @@ impl Syncer {
     }
 }
 
-/// Chatter messages of leads that carry tracking values.
 /// The one field of a held lead record that its past needs (the rest is skipped unparsed).
 #[derive(serde::Deserialize)]
 struct CreateDate {
@@ -591,6 +590,7 @@ struct CreateDate {
     create_date: Value,
 }
 
+/// Chatter messages of leads that carry tracking values.
 fn message_domain() -> Vec<Value> {
     vec![
         json!(["model", "=", "crm.lead"]),

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use futures_util::{StreamExt, stream};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -448,10 +448,8 @@ impl Syncer {
                 })
             })
             .buffered(self.options.requests_in_flight.max(1))
-            .collect::<Vec<Result<Page, SyncError>>>()
+            .try_collect()
             .await
-            .into_iter()
-            .collect()
     }
 
     /// Partners referenced by opportunities but still not held (their opportunities came in an
@@ -507,7 +505,7 @@ struct PageGroup {
     unseen: Vec<OdooId>,
 }
 
-/// Pages that wait at most for their partners together (each holds its records as JSON values).
+/// Pages that wait at most for their partners together (each holds its records as JSON text).
 const PAGES_PER_PARTNER_READ: usize = 4;
 
 impl PageGroup {
