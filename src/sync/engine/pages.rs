@@ -301,13 +301,7 @@ impl Syncer {
             .await?;
         let wanted: Vec<OdooId> = changed.intersection(held).copied().collect();
         let mut newest: Option<String> = None;
-        let mut chunks = stream::iter(self.id_pages(&wanted))
-            .map(|chunk| async move {
-                self.check_stop()?;
-                self.page_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
-                    .await
-            })
-            .buffered(self.options.requests_in_flight.max(1));
+        let mut chunks = std::pin::pin!(self.partners_by_id(&wanted, fields));
         while let Some(records) = chunks.next().await {
             let records = records?;
             for record in &records {
@@ -430,26 +424,35 @@ impl Syncer {
         Ok(into_records(page))
     }
 
-    /// Partners by id, as pages marked as referenced, a page of them per call, several at once.
+    /// Partners by id, as pages marked as referenced.
     async fn fetch_partners(
         &self,
         ids: Vec<OdooId>,
         fields: &[String],
     ) -> Result<Vec<Page>, SyncError> {
-        stream::iter(self.id_pages(&ids))
-            .map(|chunk| async move {
-                let records = self
-                    .page_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
-                    .await?;
-                Ok(Page {
-                    model: SyncModel::Partner,
-                    records,
-                    referenced: true,
-                })
+        self.partners_by_id(&ids, fields)
+            .map_ok(|records| Page {
+                model: SyncModel::Partner,
+                records,
+                referenced: true,
             })
-            .buffered(self.options.requests_in_flight.max(1))
             .try_collect()
             .await
+    }
+
+    /// The records of these partners in id order, a page of them per call, several at once.
+    fn partners_by_id<'a>(
+        &'a self,
+        ids: &[OdooId],
+        fields: &'a [String],
+    ) -> impl futures_util::Stream<Item = Result<Vec<WireRecord>, SyncError>> + 'a {
+        stream::iter(self.id_pages(ids))
+            .map(move |chunk| async move {
+                self.check_stop()?;
+                self.page_by_id(SyncModel::Partner.odoo_name(), &chunk, fields)
+                    .await
+            })
+            .buffered(self.options.requests_in_flight.max(1))
     }
 
     /// Partners referenced by opportunities but still not held (their opportunities came in an
