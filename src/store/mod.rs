@@ -217,6 +217,7 @@ impl Store {
         if writer.model.is_none() {
             let mut model = replay::fold(&self.begin_read()?, progress)?;
             model.finish_replay();
+            model.release_timelines();
             writer.model = Some(model);
         }
         Ok(writer.model.get_or_insert_default())

@@ -276,6 +276,7 @@ impl Store {
             replay_seconds,
             total_seconds: started.elapsed().as_secs_f64(),
         };
+        model.release_timelines();
         writer.model = Some(model);
         Ok(report)
     }

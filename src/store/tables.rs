@@ -78,6 +78,9 @@ pub enum Generation {
     Rebuild,
 }
 
+/// The live history view, whose rows the writer reads back before a write (see `hold_timelines`).
+pub const LIVE_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new(OPPORTUNITY_HISTORY);
+
 pub fn view_definition(table: ViewTable, generation: Generation) -> ViewDefinition {
     let live = generation == Generation::Live;
     let pick =

@@ -138,6 +138,32 @@ pub(super) fn write_events(txn: &WriteTransaction, planned: &Planned) -> Result<
     Ok(())
 }
 
+/// Hands the model the history rows of the deals `envelopes` touch whose time lines it let go of
+/// after the last write (see `HeldTimelines`).
+pub(super) fn hold_timelines(
+    txn: &WriteTransaction,
+    envelopes: &[EventEnvelope],
+    model: &mut ReadModel,
+) -> Result<(), StoreError> {
+    let wanted = model.timelines_to_hold(envelopes);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let rows = txn.open_table(tables::LIVE_HISTORY)?;
+    for id in wanted {
+        if let Some(row) = rows.get(id)? {
+            model
+                .hold_timeline(id, row.value())
+                .map_err(|error| StoreError::CorruptView {
+                    table: ViewTable::OpportunityHistory.name(),
+                    key: id.to_string(),
+                    reason: error.to_string(),
+                })?;
+        }
+    }
+    Ok(())
+}
+
 /// Below this many events a write folds them on its own thread: starting a second one costs more.
 pub(super) const PARALLEL_FOLD_EVENTS: usize = 256;
 
@@ -149,11 +175,14 @@ pub(super) fn write_and_fold(
     sources: &SourceUpdates,
     model: &mut ReadModel,
 ) -> Result<Vec<ViewRow>, StoreError> {
+    hold_timelines(txn, &planned.envelopes, model)?;
     let fold = |model: &mut ReadModel| {
         for envelope in &planned.envelopes {
             model.apply(envelope);
         }
-        model.settle()
+        let rows = model.settle();
+        model.release_timelines();
+        rows
     };
     let write = || {
         write_events(txn, planned)?;

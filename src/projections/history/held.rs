@@ -1,7 +1,11 @@
-//! What the writer holds: every deal's time line packed as the history view stores it (postcard),
-//! except the ones a batch is changing, which are unpacked while it runs and packed again when
-//! its rows are rendered. A version takes about 150 bytes decoded and 70 packed: a first sync
-//! that imported 785,000 versions from Odoo's tracking held 55 MiB of them instead of 141.
+//! What the writer holds of each deal's time line, packed as the history view stores it
+//! (postcard), except the ones a batch is changing, which are unpacked while it runs and packed
+//! again when its rows are rendered. A version takes about 150 bytes decoded and 70 packed.
+//!
+//! The store lets go of every packed time line after each write and hands back, before the next,
+//! the rows of the deals that write touches ([`HeldTimelines::hold`]): the view has them already,
+//! so a writer's memory does not grow with the history (a first sync that imported a million
+//! changes from Odoo's tracking held 40 MB of them). A replay holds them all until it is finished.
 //!
 //! Readers never see this: they decode the view rows (see `set`). Pure: no I/O.
 
@@ -12,44 +16,26 @@ use crate::domain::{EventEnvelope, OdooId};
 
 use super::Timeline;
 
-/// One time line at rest: the view row's bytes, and the one thing they leave out (which event
-/// gave the newest name, so that an older one arriving late does not take its place).
-#[derive(Debug, Clone)]
-struct Packed {
-    bytes: Box<[u8]>,
-    name_order: (i64, bool, u64),
-}
-
-impl Packed {
-    fn of(timeline: &Timeline) -> Packed {
-        Packed {
-            bytes: encode(timeline).into_boxed_slice(),
-            name_order: timeline.name_order,
-        }
-    }
-
-    fn unpack(&self) -> Timeline {
-        let mut timeline: Timeline = postcard::from_bytes(&self.bytes)
-            .expect("invariant: a time line packed here always decodes");
-        timeline.name_order = self.name_order;
-        timeline
-    }
-}
-
 fn encode(timeline: &Timeline) -> Vec<u8> {
     postcard::to_allocvec(timeline).expect("invariant: time lines always encode with postcard")
 }
 
-/// Every deal's time line, deleted deals included.
+fn decode(bytes: &[u8]) -> Timeline {
+    postcard::from_bytes(bytes).expect("invariant: a time line held here was checked to decode")
+}
+
+/// Time lines of deals, deleted deals included.
 #[derive(Debug, Clone, Default)]
 pub struct HeldTimelines {
-    packed: HashMap<OdooId, Packed>,
+    /// The view rows' bytes.
+    packed: HashMap<OdooId, Box<[u8]>>,
     /// Time lines changed since they were last packed.
     open: HashMap<OdooId, Timeline>,
 }
 
 impl HeldTimelines {
-    /// Places an event of deal `id` in its time line (unpacking it first if needed).
+    /// Places an event of deal `id` in its time line (unpacking it first if needed). A deal not
+    /// held gets a new time line: the store hands back the rows of deals a write touches first.
     pub fn record(&mut self, id: OdooId, envelope: &EventEnvelope) {
         let timeline = match self.open.entry(id) {
             Entry::Occupied(open) => open.into_mut(),
@@ -57,36 +43,54 @@ impl HeldTimelines {
                 let timeline = self
                     .packed
                     .remove(&id)
-                    .map_or_else(|| Timeline::new(id), |packed| packed.unpack());
+                    .map_or_else(|| Timeline::new(id), |packed| decode(&packed));
                 slot.insert(timeline)
             }
         };
         timeline.record(envelope);
     }
 
+    /// Whether deal `id`'s time line is held, open or packed.
+    pub fn holds(&self, id: OdooId) -> bool {
+        self.open.contains_key(&id) || self.packed.contains_key(&id)
+    }
+
+    /// Holds deal `id`'s time line as its history row stores it. Bytes that do not decode as a
+    /// time line are refused, and nothing is held.
+    pub fn hold(&mut self, id: OdooId, bytes: &[u8]) -> Result<(), postcard::Error> {
+        postcard::from_bytes::<Timeline>(bytes)?;
+        self.open.remove(&id);
+        self.packed.insert(id, bytes.into());
+        Ok(())
+    }
+
+    /// Lets go of every packed time line (their rows hold them); open ones stay.
+    pub fn release_packed(&mut self) {
+        self.packed = HashMap::new();
+    }
+
     /// The time line of deal `id`, decoded.
     pub fn get(&self, id: OdooId) -> Option<Timeline> {
         match self.open.get(&id) {
             Some(open) => Some(open.clone()),
-            None => self.packed.get(&id).map(Packed::unpack),
+            None => self.packed.get(&id).map(|packed| decode(packed)),
         }
     }
 
     /// Packs deal `id`'s time line if it is open, and returns its view row's bytes.
     pub fn pack(&mut self, id: OdooId) -> Option<Vec<u8>> {
         if let Some(open) = self.open.remove(&id) {
-            let packed = Packed::of(&open);
-            let bytes = packed.bytes.to_vec();
-            self.packed.insert(id, packed);
+            let bytes = encode(&open);
+            self.packed.insert(id, bytes.as_slice().into());
             return Some(bytes);
         }
-        self.packed.get(&id).map(|packed| packed.bytes.to_vec())
+        self.packed.get(&id).map(|packed| packed.to_vec())
     }
 
     /// Packs every open time line.
     pub fn pack_all(&mut self) {
         for (id, open) in std::mem::take(&mut self.open) {
-            self.packed.insert(id, Packed::of(&open));
+            self.packed.insert(id, encode(&open).into_boxed_slice());
         }
     }
 
@@ -94,11 +98,11 @@ impl HeldTimelines {
     pub fn bytes(&self, id: OdooId) -> Option<Vec<u8>> {
         match self.open.get(&id) {
             Some(open) => Some(encode(open)),
-            None => self.packed.get(&id).map(|packed| packed.bytes.to_vec()),
+            None => self.packed.get(&id).map(|packed| packed.to_vec()),
         }
     }
 
-    /// Every deal with a time line, in id order.
+    /// Every deal with a time line held, in id order.
     pub fn ids(&self) -> Vec<OdooId> {
         let mut ids: Vec<OdooId> = self
             .packed
@@ -203,5 +207,34 @@ mod tests {
         assert_eq!(held.ids(), vec![9]);
         assert_eq!(held.get(10), None);
         assert_eq!(held.pack(10), None);
+    }
+
+    #[test]
+    fn a_time_line_let_go_and_held_again_from_its_row_goes_on_as_if_always_held() {
+        let events = events();
+        let mut whole = HeldTimelines::default();
+        for event in &events {
+            whole.record(9, event);
+        }
+        for release_after in 0..events.len() {
+            let mut held = HeldTimelines::default();
+            for (index, event) in events.iter().enumerate() {
+                held.record(9, event);
+                if index == release_after {
+                    let row = held.pack(9).expect("a recorded time line has a row");
+                    held.release_packed();
+                    assert!(!held.holds(9));
+                    held.hold(9, &row).expect("its own row decodes");
+                }
+            }
+            assert_eq!(held.get(9), whole.get(9), "let go after {release_after}");
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_time_line_are_refused() {
+        let mut held = HeldTimelines::default();
+        assert!(held.hold(9, &[0xff; 3]).is_err());
+        assert!(!held.holds(9));
     }
 }

@@ -64,7 +64,7 @@ pub struct Timeline {
     pub id: OdooId,
     /// The newest name in time.
     pub name: String,
-    #[serde(skip)]
+    /// Which event gave that name, so that an older one arriving late does not take its place.
     name_order: (i64, bool, u64),
     pub versions: Vec<Version>,
     /// Currencies, lost reasons, authors: each once.

@@ -22,6 +22,30 @@ impl ReadModel {
         self.timelines.get(id)
     }
 
+    /// The deals of `envelopes` whose time lines are not held: their history rows must be handed
+    /// back ([`ReadModel::hold_timeline`]) before the envelopes are applied.
+    pub fn timelines_to_hold(&self, envelopes: &[EventEnvelope]) -> Vec<OdooId> {
+        let mut ids: Vec<OdooId> = envelopes
+            .iter()
+            .filter_map(|envelope| deal_of(&envelope.event))
+            .filter(|&id| !self.timelines.holds(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Holds deal `id`'s time line from its history row.
+    pub fn hold_timeline(&mut self, id: OdooId, row: &[u8]) -> Result<(), postcard::Error> {
+        self.timelines.hold(id, row)
+    }
+
+    /// Lets go of the time lines whose rows are rendered: the history view holds them, and
+    /// [`ReadModel::timelines_to_hold`] says which to hand back before the next write.
+    pub fn release_timelines(&mut self) {
+        self.timelines.release_packed();
+    }
+
     /// The history row of deal `id`, its time line packed again once rendered.
     pub(super) fn pack_timeline_row(&mut self, id: OdooId) -> Option<ViewRow> {
         let bytes = self.timelines.pack(id)?;
