@@ -266,6 +266,7 @@ pub async fn serve(
             .await;
         }));
     }
+    let store_at_stop = store.clone();
     let state = Arc::new(Shared {
         store,
         trigger,
@@ -299,7 +300,19 @@ pub async fn serve(
     if let Some(task) = sync_task {
         let _ = task.await;
     }
+    save_model_snapshot(store_at_stop).await;
     Ok(())
+}
+
+/// Writes the model snapshot as the server stops, so that the next start replays nothing. A
+/// failure only makes the next start slower: it is logged, not returned.
+async fn save_model_snapshot(store: Arc<Store>) {
+    match tokio::task::spawn_blocking(move || store.save_snapshot()).await {
+        Ok(Ok(true)) => tracing::info!("model snapshot written"),
+        Ok(Ok(false)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "the model snapshot could not be written"),
+        Err(error) => tracing::warn!(%error, "the model snapshot could not be written"),
+    }
 }
 
 /// The schedule used when none is configured for the demo: a living demo syncs every minute.

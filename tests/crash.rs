@@ -30,7 +30,11 @@ fn start(pipelog: &Pipelog) -> (std::process::Child, String) {
 #[test]
 fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicated() {
     let server = FakeServer::start(small_crm());
-    let pipelog = Pipelog::new(&server.url, "schedule = \"* * * * * *\"\npage_size = 25");
+    // Model snapshots every few pages, so that kills fall before, during and after writing one.
+    let pipelog = Pipelog::new(
+        &server.url,
+        "schedule = \"* * * * * *\"\npage_size = 25\n\n[data]\nsnapshot_every_events = 40",
+    );
     pipelog.add_admin("ops@example.com", "crash-test-password");
     assert!(pipelog.sync(&[]).status.success());
     let users: Vec<u64> = server
@@ -51,6 +55,8 @@ fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicat
     let mut rng = Rng::new(from_env("PIPELOG_CRASH_SEED", 99));
     // Acknowledged commands: position → (user, manager).
     let mut acknowledged: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    // Kills after which the file held a model snapshot that a replay confirmed.
+    let mut kills_with_a_snapshot = 0;
     for trial in 0..trials {
         server.fake.crm().mutate(5);
         let (mut child, url) = start(&pipelog);
@@ -96,6 +102,9 @@ fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicat
         // The file opens, every view matches a replay, and every acknowledged command is there.
         let verify = pipelog.run(&["verify"]);
         assert!(verify.status.success(), "trial {trial}: {}", text(&verify));
+        if text(&verify).contains("matches a replay") {
+            kills_with_a_snapshot += 1;
+        }
         let store = ReadOnlyStore::open(pipelog.data()).expect("opens after a kill");
         let snapshot = store.read().expect("snapshot");
         for (position, (user, manager)) in &acknowledged {
@@ -160,8 +169,12 @@ fn killed_at_random_moments_nothing_acknowledged_is_lost_and_nothing_is_duplicat
         !acknowledged.is_empty(),
         "the harness acknowledged commands before killing"
     );
+    assert!(
+        kills_with_a_snapshot > 0,
+        "no kill left a model snapshot behind"
+    );
     eprintln!(
-        "{trials} kills; {} acknowledged commands all found; {} events in the log",
+        "{trials} kills; {} acknowledged commands all found; {} events in the log; {kills_with_a_snapshot} kills left a model snapshot that verified",
         acknowledged.len(),
         events.len()
     );

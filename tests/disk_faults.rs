@@ -69,7 +69,9 @@ fn on_a_small_disk(seed: u64, sync_config: &str) -> Option<(FakeServer, Pipelog,
 
 #[test]
 fn a_full_disk_and_a_read_only_directory_fail_plainly_and_recover() {
-    let Some((_server, pipelog, mount)) = on_a_small_disk(3, "page_size = 200") else {
+    let Some((_server, pipelog, mount)) =
+        on_a_small_disk(3, "page_size = 200\n\n[data]\nsnapshot_every_events = 500")
+    else {
         return;
     };
 
@@ -123,9 +125,10 @@ fn a_running_server_recovers_from_a_full_disk_without_a_restart() {
 
     use serde_json::{Value, json};
 
-    let Some((_server, pipelog, mount)) =
-        on_a_small_disk(4, "page_size = 200\nschedule = \"0 0 1 1 *\"")
-    else {
+    let Some((_server, pipelog, mount)) = on_a_small_disk(
+        4,
+        "page_size = 200\nschedule = \"0 0 1 1 *\"\n\n[data]\nsnapshot_every_events = 500",
+    ) else {
         return;
     };
     pipelog.add_admin("ops@example.com", "ops-password");

@@ -23,7 +23,8 @@ fn all_rows(path: &Path) -> ViewRows {
 
 fn synced() -> (FakeServer, Pipelog) {
     let server = FakeServer::start(small_crm());
-    let pipelog = Pipelog::new(&server.url, "");
+    // Model snapshots as the syncs write, so that copies carry one.
+    let pipelog = Pipelog::new(&server.url, "\n[data]\nsnapshot_every_events = 50");
     assert!(pipelog.sync(&[]).status.success());
     server.fake.crm().mutate(30);
     assert!(pipelog.sync(&["--full"]).status.success());
@@ -124,6 +125,11 @@ fn backups_are_consistent_even_beside_a_running_writer_and_open_as_data_files() 
         .output()
         .expect("runs");
     assert!(verify.status.success(), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("matches a replay"),
+        "the copy carries the model snapshot: {}",
+        text(&verify)
+    );
     assert_eq!(all_rows(pipelog.data()), all_rows(&out));
     let refuse = pipelog.run(&["backup", out.to_str().expect("utf-8")]);
     assert!(

@@ -61,6 +61,14 @@ pub(crate) fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         Some(run) => writeln!(out, "last sync      {}", describe_run(run))?,
         None => writeln!(out, "last sync      never")?,
     }
+    match report.model_snapshot_at {
+        Some(position) => writeln!(
+            out,
+            "model snapshot at position {position}: a start folds the {} events after it",
+            report.last_position.saturating_sub(position)
+        )?,
+        None => writeln!(out, "model snapshot none: a start replays the whole log")?,
+    }
     if !output.manager_cycles.is_empty() {
         writeln!(
             out,
@@ -190,6 +198,14 @@ pub(crate) fn verify(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         for problem in &report.problems {
             println!("{problem}");
+        }
+        if let Some(check) = &report.model_snapshot {
+            match check.position {
+                Some(position) => {
+                    println!("model snapshot at position {position}: {}", check.outcome)
+                }
+                None => println!("model snapshot: {}", check.outcome),
+            }
         }
         if report.is_clean() {
             println!(

@@ -54,6 +54,7 @@ pub(crate) fn serve(
     })?;
     let store =
         Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
+    store.set_snapshot_every(settings.snapshot_every_events);
     runtime.block_on(async {
         let odoo_settings = if demo {
             let running = Demo::start().await?;

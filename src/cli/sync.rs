@@ -22,6 +22,7 @@ pub(crate) fn open_syncer(path: &Path, odoo: &OdooArgs) -> anyhow::Result<(Synce
         .context("no Odoo is configured: set PIPELOG_ODOO_URL (or --odoo-url, or odoo.url in the config file)")?;
     let store =
         Arc::new(Store::open(path).with_context(|| format!("cannot open {}", path.display()))?);
+    store.set_snapshot_every(settings.snapshot_every_events);
     let syncer = Syncer::new(
         store,
         OdooClient::new(odoo_settings)?,

@@ -32,6 +32,15 @@ pub struct ConfigFile {
     pub history: HistorySection,
     #[serde(default)]
     pub sso: SsoSection,
+    #[serde(default)]
+    pub data: DataSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Events a write lets pass before it writes the model snapshot again.
+    pub snapshot_every_events: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +119,8 @@ pub struct Settings {
     pub stale: StaleRules,
     /// `None` when no single sign-on issuer is configured.
     pub sso: Option<SsoSettings>,
+    /// Events a write lets pass before it writes the model snapshot again.
+    pub snapshot_every_events: u64,
 }
 
 /// How the server protects itself from slow or greedy clients, and whom it believes about addresses.
@@ -290,6 +301,13 @@ pub fn resolve(
     let server = server_settings(file.server, env, &mut problems);
     let stale = stale_rules(file.history, &mut problems);
     let sso = sso::sso_settings(file.sso, env, &mut problems);
+    let snapshot_every_events = file
+        .data
+        .snapshot_every_events
+        .unwrap_or(crate::store::SNAPSHOT_EVERY_EVENTS);
+    if snapshot_every_events == 0 {
+        problems.push("data.snapshot_every_events must be at least 1".into());
+    }
     let sync = file.sync;
     let defaults = SyncOptions::default();
     let page_size = sync.page_size.unwrap_or(defaults.page_size);
@@ -348,6 +366,7 @@ pub fn resolve(
             server,
             stale,
             sso,
+            snapshot_every_events,
         }),
         _ => Err(problems),
     }
@@ -487,6 +506,11 @@ pub const EXAMPLE: &str = r#"# pipelog configuration. Precedence: these values <
 # password_sign_in = true              # false: only admins may still sign in with a password
 # microsoft = true                     # Entra ID's rules; default: whether the issuer is login.microsoftonline.com
 # key_refetch_seconds = 60             # least time between fetches of the provider's keys
+
+[data]
+# A start loads the model snapshot and folds the events after it instead of replaying the whole
+# log; a clean stop writes one, and so does every write this many events after the last.
+# snapshot_every_events = 100000
 
 [history]
 # stale_after_days = 30                # an open deal with no change for this long is stale

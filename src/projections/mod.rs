@@ -18,7 +18,9 @@ pub mod views;
 
 pub use hierarchy::{Hierarchy, ManagerSource};
 pub use metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals, currency_entry};
-pub use model::{Anomaly, DealTimes, ReadModel, SYNC_STATUS_KEY};
+pub use model::{
+    Anomaly, DealTimes, MODEL_SNAPSHOT_VERSION, ReadModel, SYNC_STATUS_KEY, SnapshotError,
+};
 pub use rows::{RowKey, ViewRow, ViewTable, decode};
 pub use views::*;
 

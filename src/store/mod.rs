@@ -10,6 +10,7 @@ mod portable;
 mod read;
 mod replay;
 mod sizes;
+mod snapshot;
 pub mod tables;
 mod write;
 
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use jiff::Timestamp;
@@ -34,8 +35,9 @@ use crate::projections::{PROJECTIONS, ReadModel, RowKey, VIEW_SCHEMA_VERSION, Vi
 pub use error::{ExpectedVersionText, StoreError};
 pub use portable::{BackupReport, ImportError};
 pub use read::{Snapshot, StatusReport};
-pub use replay::{RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
+pub use replay::{ModelSnapshotCheck, RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
 pub use sizes::TableSize;
+pub use snapshot::SNAPSHOT_EVERY_EVENTS;
 use tables::{
     AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
     EVENTS, FORMAT_VERSION, Generation, META, META_FORMAT_VERSION, SESSIONS, SOURCE_RECORDS,
@@ -155,11 +157,15 @@ pub struct Store {
     /// Mirrors `Writer::failure.is_some()`, so that readers notice without waiting for the writer.
     failed: AtomicBool,
     facts: Arc<read::FactsCache>,
+    /// How many events a write lets pass before it writes the model snapshot again.
+    snapshot_every: AtomicU64,
 }
 
 struct Writer {
-    /// Loaded by replaying the log on first use (see [`Store::load_model`]).
+    /// Loaded on first use (see [`Store::load_model`]).
     model: Option<ReadModel>,
+    /// The position of the model snapshot in the file (0 for none).
+    snapshot_at: u64,
     /// Why the last write failed. After an I/O error redb refuses every later access to the file,
     /// and the model may be ahead of it: the next access reopens the file and reloads the model, so
     /// that pipelog recovers by itself once the cause (a full disk, say) is gone.
@@ -176,10 +182,12 @@ impl Store {
             path: path.to_path_buf(),
             writer: Mutex::new(Writer {
                 model: None,
+                snapshot_at: 0,
                 failure: None,
             }),
             failed: AtomicBool::new(false),
             facts: Arc::default(),
+            snapshot_every: AtomicU64::new(SNAPSHOT_EVERY_EVENTS),
         };
         store.initialize()?;
         Ok(store)
@@ -201,8 +209,10 @@ impl Store {
         Ok(())
     }
 
-    /// Loads the writer's read model by replaying the log, if it is not loaded yet. Appends do this
-    /// on first use; a server calls it at start so that no request waits for it.
+    /// Loads the writer's read model, if it is not loaded yet: from the model snapshot and the
+    /// events after it, or by replaying the whole log when the file has no usable snapshot (and
+    /// then writes one, if the log is long enough to need it). Appends do this on first use; a
+    /// server calls it at start so that no request waits for it.
     pub fn load_model(&self, progress: &mut dyn FnMut(ReplayProgress)) -> Result<(), StoreError> {
         let mut writer = self.lock_writer()?;
         self.loaded_model(&mut writer, progress)?;
@@ -215,12 +225,57 @@ impl Store {
         progress: &mut dyn FnMut(ReplayProgress),
     ) -> Result<&'w mut ReadModel, StoreError> {
         if writer.model.is_none() {
-            let mut model = replay::fold(&self.begin_read()?, progress)?;
-            model.finish_replay();
-            model.release_timelines();
+            let (model, snapshot_at) = replay::load(&self.begin_read()?, progress)?;
+            writer.snapshot_at = snapshot_at;
             writer.model = Some(model);
+            if self.snapshot_due(writer) {
+                self.guarded(writer, |writer| self.write_snapshot(writer))?;
+            }
         }
         Ok(writer.model.get_or_insert_default())
+    }
+
+    /// Sets how many events a write lets pass before it writes the model snapshot again
+    /// (default [`SNAPSHOT_EVERY_EVENTS`]; at least 1).
+    pub fn set_snapshot_every(&self, events: u64) {
+        self.snapshot_every.store(events.max(1), Ordering::Relaxed);
+    }
+
+    fn snapshot_due(&self, writer: &Writer) -> bool {
+        writer.model.as_ref().is_some_and(|model| {
+            model.last_position().saturating_sub(writer.snapshot_at)
+                >= self.snapshot_every.load(Ordering::Relaxed)
+        })
+    }
+
+    /// Writes the model snapshot, if the loaded model is ahead of the one in the file: a server
+    /// does this when it stops, so that the next start replays nothing. Says whether it wrote.
+    pub fn save_snapshot(&self) -> Result<bool, StoreError> {
+        let mut writer = self.lock_writer()?;
+        let ahead = self.guarded(&mut writer, |writer| {
+            let position = self.loaded_model(writer, &mut |_| {})?.last_position();
+            Ok(position > writer.snapshot_at)
+        })?;
+        if ahead {
+            self.guarded(&mut writer, |writer| self.write_snapshot(writer))?;
+        }
+        Ok(ahead)
+    }
+
+    /// Writes the loaded model's snapshot in a transaction of its own.
+    fn write_snapshot(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        let Some(model) = writer.model.as_ref() else {
+            return Ok(());
+        };
+        let txn = self.begin_write()?;
+        let Some(event_id) = snapshot::event_id_in(&txn, model.last_position())? else {
+            txn.abort()?;
+            return Ok(());
+        };
+        snapshot::write(&txn, model, event_id)?;
+        txn.commit()?;
+        writer.snapshot_at = model.last_position();
+        Ok(())
     }
 
     /// The writer, with the file reopened first if the last write failed.
@@ -251,6 +306,7 @@ impl Store {
         })?;
         *slot = Some(db);
         writer.model = None;
+        writer.snapshot_at = 0;
         writer.failure = None;
         self.failed.store(false, Ordering::Release);
         tracing::info!(path = %self.path.display(), %cause, "reopened the data file after a failed write");
@@ -388,13 +444,27 @@ impl Store {
         }
         // From here the model moves ahead of the file until commit: any failure discards it (the
         // file is reopened and the model reloaded from the log).
+        let (snapshot_at, every) = (
+            writer.snapshot_at,
+            self.snapshot_every.load(Ordering::Relaxed),
+        );
         let model = writer.model.get_or_insert_default();
         let outcome = write_and_fold(&txn, &written, &sources, model).and_then(|rows| {
             let position = model.last_position();
-            finish(txn, &rows, position)
+            let snapshot_due = position.saturating_sub(snapshot_at) >= every;
+            if snapshot_due && let Some(last) = written.envelopes.last() {
+                snapshot::write(&txn, model, last.event_id)?;
+            }
+            finish(txn, &rows, position)?;
+            Ok(snapshot_due.then_some(position))
         });
         match outcome {
-            Ok(()) => Ok(written.results),
+            Ok(snapshot) => {
+                if let Some(position) = snapshot {
+                    writer.snapshot_at = position;
+                }
+                Ok(written.results)
+            }
             Err(error) => {
                 self.mark_failed(&mut writer, &error);
                 Err(error)
@@ -609,6 +679,7 @@ fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
         txn.open_table(SYNC_CURSORS)?;
         txn.open_table(CREDENTIALS)?;
         txn.open_table(SESSIONS)?;
+        txn.open_table(tables::MODEL_SNAPSHOT)?;
         for table in ViewTable::ALL {
             match view_definition(table, Generation::Live) {
                 ViewDefinition::ById(definition) => drop(txn.open_table(definition)?),
@@ -621,4 +692,4 @@ fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -11,7 +11,8 @@ use redb::{Builder, Database, ReadTransaction, ReadableTable, TableDefinition};
 use super::read::decode_event;
 use super::tables::{
     AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
-    EVENTS, Generation, META, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition, view_definition,
+    EVENTS, Generation, META, MODEL_SNAPSHOT, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition,
+    view_definition,
 };
 use super::{Store, StoreError};
 use crate::domain::EventEnvelope;
@@ -94,6 +95,8 @@ pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport,
     copy(from, &target, SOURCE_RECORDS)?;
     copy(from, &target, SYNC_CURSORS)?;
     copy(from, &target, CREDENTIALS)?;
+    // It matches the views copied in the same read transaction, so the copy starts as fast.
+    copy(from, &target, MODEL_SNAPSHOT)?;
     for table in ViewTable::ALL {
         match view_definition(table, Generation::Live) {
             ViewDefinition::ById(definition) => copy(from, &target, definition)?,

@@ -74,6 +74,9 @@ pub struct StatusReport {
     pub logins: u64,
     pub last_sync: Option<crate::projections::SyncRunView>,
     pub last_sync_success_at: Option<jiff::Timestamp>,
+    /// The position of the writer's model snapshot, when the file has a usable one: a start
+    /// folds only the events after it.
+    pub model_snapshot_at: Option<u64>,
 }
 
 /// Opens a table that may not exist in an old snapshot as empty.
@@ -504,6 +507,10 @@ impl Snapshot {
             logins: self.row_count(ViewTable::Logins)?,
             last_sync_success_at: sync.last_success_at,
             last_sync: sync.recent_runs.into_iter().next(),
+            model_snapshot_at: match super::snapshot::find(&self.txn)? {
+                super::snapshot::Found::Usable { position } => Some(position),
+                _ => None,
+            },
         })
     }
 }

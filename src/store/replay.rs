@@ -6,9 +6,7 @@ use std::fmt;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
-use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction,
-};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata, WriteTransaction};
 use serde::Serialize;
 
 use crate::domain::EventEnvelope;
@@ -16,7 +14,7 @@ use crate::projections::{ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTa
 
 use super::read::{decode_event, table_rows};
 use super::tables::{EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition, view_definition};
-use super::{Snapshot, Store, StoreError, write_checkpoints, write_rows};
+use super::{Snapshot, Store, StoreError, snapshot, write_checkpoints, write_rows};
 
 /// How often replay reports progress, in events.
 const PROGRESS_EVERY: u64 = 100_000;
@@ -105,6 +103,15 @@ pub struct VerifyReport {
     pub differences: Vec<ViewDifference>,
     /// Checkpoints, counters and schema markers that disagree with the log.
     pub problems: Vec<String>,
+    /// What was found of the writer's model snapshot; `None` when the file has none.
+    pub model_snapshot: Option<ModelSnapshotCheck>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSnapshotCheck {
+    /// The position it was taken at, when it is usable.
+    pub position: Option<u64>,
+    pub outcome: String,
 }
 
 impl VerifyReport {
@@ -124,21 +131,31 @@ pub(super) fn fold_counting(
     txn: &ReadTransaction,
     progress: &mut dyn FnMut(ReplayProgress),
 ) -> Result<(ReadModel, BTreeMap<String, u64>), StoreError> {
+    fold_onto(txn, ReadModel::for_replay(), 1, progress)
+}
+
+/// Folds the log from position `from` on into `model` (one folding a replay), counting the
+/// events folded by type.
+fn fold_onto(
+    txn: &ReadTransaction,
+    mut model: ReadModel,
+    from: u64,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<(ReadModel, BTreeMap<String, u64>), StoreError> {
     let started = Instant::now();
-    let mut model = ReadModel::for_replay();
     let mut counts: HashMap<&'static str, u64> = HashMap::new();
     let events = match txn.open_table(EVENTS) {
         Ok(events) => events,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok((model, BTreeMap::new())),
         Err(other) => return Err(other.into()),
     };
-    let total = events.len()?;
+    let total = events.len()?.saturating_sub(from.saturating_sub(1));
     let mut done = 0u64;
     let (sender, receiver) =
         std::sync::mpsc::sync_channel::<Result<Vec<EventEnvelope>, StoreError>>(4);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            if let Err(error) = decode_in_chunks(&events, &sender) {
+            if let Err(error) = decode_in_chunks(&events, from, &sender) {
                 // The folding side stops at the first error; if it is gone, so is the need to say it.
                 let _ = sender.send(Err(error));
             }
@@ -173,10 +190,11 @@ pub(super) fn fold_counting(
 
 fn decode_in_chunks(
     events: &ReadOnlyTable<u64, &[u8]>,
+    from: u64,
     sender: &SyncSender<Result<Vec<EventEnvelope>, StoreError>>,
 ) -> Result<(), StoreError> {
     let mut chunk = Vec::with_capacity(DECODE_CHUNK);
-    for (expected_position, entry) in (1u64..).zip(events.iter()?) {
+    for (expected_position, entry) in (from..).zip(events.range(from..)?) {
         let (position, bytes) = entry?;
         let position = position.value();
         if position != expected_position {
@@ -204,6 +222,55 @@ pub(super) fn fold(
     progress: &mut dyn FnMut(ReplayProgress),
 ) -> Result<ReadModel, StoreError> {
     fold_counting(txn, progress).map(|(model, _)| model)
+}
+
+/// The writer's model, finished: from the model snapshot and the events after it when the file
+/// has a usable one, else by replaying the whole log. Also says the snapshot's position (0 for
+/// none).
+pub(super) fn load(
+    txn: &ReadTransaction,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<(ReadModel, u64), StoreError> {
+    let (mut model, snapshot_at) = match resume_from_snapshot(txn, progress)? {
+        Some(resumed) => resumed,
+        None => (fold(txn, progress)?, 0),
+    };
+    model.finish_fold();
+    model.release_timelines();
+    Ok((model, snapshot_at))
+}
+
+/// The snapshot's model with the events after it folded in (not finished), and its position;
+/// `None` when there is no usable snapshot (the reason is logged).
+fn resume_from_snapshot(
+    txn: &ReadTransaction,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<Option<(ReadModel, u64)>, StoreError> {
+    let (position, bytes) = match snapshot::find(txn)? {
+        snapshot::Found::None => return Ok(None),
+        snapshot::Found::Discarded { reason } => {
+            tracing::info!(%reason, "the model snapshot is not used: replaying the whole log");
+            return Ok(None);
+        }
+        snapshot::Found::Usable { position } => (position, snapshot::model_bytes(txn)?),
+    };
+    let model = match ReadModel::replay_from_snapshot(&bytes) {
+        Ok(model) if model.last_position() == position => model,
+        Ok(model) => {
+            tracing::warn!(
+                position,
+                model_position = model.last_position(),
+                "the model snapshot disagrees with its header: replaying the whole log"
+            );
+            return Ok(None);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "replaying the whole log");
+            return Ok(None);
+        }
+    };
+    let (model, _) = fold_onto(txn, model, position + 1, progress)?;
+    Ok(Some((model, position)))
 }
 
 /// Fills fresh copies of every view table with `rows`, then swaps them in for the live ones, all in
@@ -267,9 +334,13 @@ impl Store {
         self.guarded(&mut writer, |_| {
             let txn = self.begin_write()?;
             replace_views(&txn, &rows, model.last_position())?;
+            if let Some(event_id) = snapshot::event_id_in(&txn, model.last_position())? {
+                snapshot::write(&txn, &model, event_id)?;
+            }
             txn.commit()?;
             Ok(())
         })?;
+        writer.snapshot_at = model.last_position();
         let report = RebuildReport {
             events: model.last_position(),
             rows: rows.len() as u64,
@@ -295,7 +366,9 @@ pub(super) fn verify(
         rows_checked: 0,
         differences: Vec::new(),
         problems: Vec::new(),
+        model_snapshot: None,
     };
+    verify_model_snapshot(snapshot.txn(), &model, &mut report)?;
     for table in ViewTable::ALL {
         let live = table_rows(snapshot.txn(), table, Generation::Live)?;
         let wanted: Vec<(RowKey, Vec<u8>)> = expected
@@ -325,6 +398,49 @@ pub(super) fn verify(
         ));
     }
     Ok(report)
+}
+
+/// Checks that the model snapshot, with the events after it, gives the replayed `model`.
+fn verify_model_snapshot(
+    txn: &ReadTransaction,
+    model: &ReadModel,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let (position, bytes) = match snapshot::find(txn)? {
+        snapshot::Found::None => return Ok(()),
+        snapshot::Found::Discarded { reason } => {
+            report.model_snapshot = Some(ModelSnapshotCheck {
+                position: None,
+                outcome: format!("not used ({reason}): the next start replays the whole log"),
+            });
+            return Ok(());
+        }
+        snapshot::Found::Usable { position } => (position, snapshot::model_bytes(txn)?),
+    };
+    let mismatch = |what: String| {
+        format!(
+            "the model snapshot at position {position} {what}: run pipelog rebuild to write it again"
+        )
+    };
+    let problem = match ReadModel::replay_from_snapshot(&bytes) {
+        Err(error) => Some(mismatch(format!("cannot be read ({error})"))),
+        Ok(resumed) => {
+            let (mut resumed, _) = fold_onto(txn, resumed, position + 1, &mut |_| {})?;
+            resumed.finish_fold();
+            let same = ReadModel::same_snapshot(&resumed.snapshot(), &model.snapshot())
+                .map_err(|error| StoreError::Encode(error.to_string()))?;
+            (!same).then(|| mismatch("and the log after it differ from a replay".into()))
+        }
+    };
+    report.model_snapshot = Some(ModelSnapshotCheck {
+        position: Some(position),
+        outcome: match &problem {
+            Some(_) => "differs from a replay".into(),
+            None => "matches a replay".into(),
+        },
+    });
+    report.problems.extend(problem);
+    Ok(())
 }
 
 fn compare_table(

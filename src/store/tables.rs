@@ -36,6 +36,9 @@ pub const CREDENTIALS: TableDefinition<&str, &str> = TableDefinition::new("crede
 /// SHA-256 of a session token (hex) → session (JSON). The token itself is never stored.
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions_v1");
 
+/// The writer's model as of one position (see `store::snapshot`): `header` and `model`, postcard.
+pub const MODEL_SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("model_snapshot_v1");
+
 pub const META_FORMAT_VERSION: &str = "format_version";
 pub const META_VIEW_SCHEMA: &str = "view_schema_version";
 /// Bumped in every write transaction that changes the opportunity facts or time lines: a

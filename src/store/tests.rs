@@ -11,18 +11,18 @@ use crate::domain::{Event, ExpectedVersion, NewEvent};
 use crate::projections::{DealStatus, EVERYTHING};
 use crate::testing::arb_batches;
 
-fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
+pub(super) fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("pipelog.redb");
     let store = Store::open(&path).expect("opens");
     (dir, path, store)
 }
 
-fn events(events: Vec<Event>) -> CommandBatch {
+pub(super) fn events(events: Vec<Event>) -> CommandBatch {
     CommandBatch::new(events.into_iter().map(NewEvent::new).collect())
 }
 
-fn seed(store: &Store) {
+pub(super) fn seed(store: &Store) {
     store
         .append(events(vec![
             Event::StageCreated {
@@ -41,7 +41,7 @@ fn seed(store: &Store) {
         .expect("appends");
 }
 
-fn no_progress(_: ReplayProgress) {}
+pub(super) fn no_progress(_: ReplayProgress) {}
 
 #[test]
 fn a_new_file_is_private_and_empty_but_complete() {

@@ -353,7 +353,12 @@ impl ReadModel {
         }
     }
 
-    fn reindex(&mut self, id: OdooId, old: [Option<OdooId>; 4], new: [Option<OdooId>; 4]) {
+    pub(super) fn reindex(
+        &mut self,
+        id: OdooId,
+        old: [Option<OdooId>; 4],
+        new: [Option<OdooId>; 4],
+    ) {
         let indexes = [
             &mut self.by_owner,
             &mut self.by_stage,
@@ -379,7 +384,7 @@ impl ReadModel {
     }
 
     /// Re-derives one opportunity's contribution and moves the difference through every total.
-    fn recontribute(&mut self, id: OdooId) {
+    pub(super) fn recontribute(&mut self, id: OdooId) {
         let new = self
             .opportunities
             .get(&id)

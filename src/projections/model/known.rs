@@ -3,9 +3,10 @@
 //! change Odoo tracked is news for the current record or history only.
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 /// One deal's times.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealTimes {
     /// The effective time of the newest change applied to the current record.
     pub current_at: Option<Timestamp>,

@@ -11,6 +11,7 @@ mod apply;
 mod known;
 mod past;
 mod render;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -20,6 +21,7 @@ use crate::domain::{
 };
 
 pub use known::DealTimes;
+pub use snapshot::{MODEL_SNAPSHOT_VERSION, SnapshotError};
 
 use super::hierarchy::{Hierarchy, users_by_email};
 use super::history::HeldTimelines;
@@ -48,7 +50,7 @@ struct Pending {
 
 /// Something in the log that could not be applied as written (an update of an unknown record, a
 /// value of the wrong type). Replay skips it the same way every time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Anomaly {
     pub position: u64,
     pub message: String,
@@ -274,12 +276,17 @@ impl ReadModel {
     /// Finishes a full replay: derives everything once and returns every row. Afterwards the model
     /// continues incrementally.
     pub fn finish_replay(&mut self) -> Vec<ViewRow> {
+        self.finish_fold();
+        self.render_all()
+    }
+
+    /// Finishes a full replay without rendering: for a model whose views are written already.
+    pub fn finish_fold(&mut self) {
         self.pending = Pending::default();
         self.replaying = false;
         self.rederive_hierarchy();
         self.rendered_users = self.users.keys().copied().collect();
         self.timelines.pack_all();
-        self.render_all()
     }
 }
 

@@ -1,0 +1,274 @@
+//! The writer's model kept in the file, so that opening a file with a long log does not replay
+//! all of it. A snapshot is written in the same transaction as the view rows of its position, so
+//! it always matches a commit; loading it and folding the events after that position gives the
+//! model a replay of the whole log gives (`pipelog verify` checks exactly that).
+//!
+//! A snapshot is discarded, and the log replayed, when its version or the view schema it was
+//! taken with is not this build's, or when the event at its position is not the one it names
+//! (a log that is not the one it was taken of).
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::read::decode_event;
+use super::tables::{EVENTS, MODEL_SNAPSHOT};
+use crate::projections::{MODEL_SNAPSHOT_VERSION, ReadModel, VIEW_SCHEMA_VERSION};
+
+const HEADER: &str = "header";
+const MODEL: &str = "model";
+
+/// How many events a write lets pass before it writes the model again: at most this many are
+/// replayed when a server starts after a crash (a clean stop writes one first).
+pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    snapshot_version: u32,
+    view_schema: u32,
+    position: u64,
+    /// The id of the event at `position`.
+    event_id: Uuid,
+}
+
+/// What the file holds.
+pub(super) enum Found {
+    None,
+    Usable { position: u64 },
+    Discarded { reason: String },
+}
+
+/// Writes `model`'s snapshot in `txn`, replacing the one held. `event_id` is the id of the event
+/// at the model's last position.
+pub(super) fn write(
+    txn: &WriteTransaction,
+    model: &ReadModel,
+    event_id: Uuid,
+) -> Result<(), StoreError> {
+    let header = Header {
+        snapshot_version: MODEL_SNAPSHOT_VERSION,
+        view_schema: VIEW_SCHEMA_VERSION,
+        position: model.last_position(),
+        event_id,
+    };
+    let header =
+        postcard::to_allocvec(&header).map_err(|error| StoreError::Encode(error.to_string()))?;
+    let mut table = txn.open_table(MODEL_SNAPSHOT)?;
+    table.insert(MODEL, model.snapshot().as_slice())?;
+    table.insert(HEADER, header.as_slice())?;
+    Ok(())
+}
+
+/// The id of the event at `position` of the log `txn` writes.
+pub(super) fn event_id_in(
+    txn: &WriteTransaction,
+    position: u64,
+) -> Result<Option<Uuid>, StoreError> {
+    let events = txn.open_table(EVENTS)?;
+    let found = events.get(position)?;
+    found
+        .map(|bytes| decode_event(position, bytes.value()).map(|event| event.event_id))
+        .transpose()
+}
+
+/// The snapshot held in the file `txn` reads, if it can be used for its log.
+pub(super) fn find(txn: &ReadTransaction) -> Result<Found, StoreError> {
+    let table = match txn.open_table(MODEL_SNAPSHOT) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Found::None),
+        Err(other) => return Err(other.into()),
+    };
+    let Some(header) = table.get(HEADER)? else {
+        return Ok(Found::None);
+    };
+    let discarded = |reason: String| Ok(Found::Discarded { reason });
+    let header: Header = match postcard::from_bytes(header.value()) {
+        Ok(header) => header,
+        Err(error) => return discarded(format!("its header cannot be read ({error})")),
+    };
+    if header.snapshot_version != MODEL_SNAPSHOT_VERSION {
+        return discarded(format!(
+            "it has version {}, this pipelog writes {MODEL_SNAPSHOT_VERSION}",
+            header.snapshot_version
+        ));
+    }
+    if header.view_schema != VIEW_SCHEMA_VERSION {
+        return discarded(format!(
+            "it was taken with view schema {}, this pipelog has {VIEW_SCHEMA_VERSION}",
+            header.view_schema
+        ));
+    }
+    let events = txn.open_table(EVENTS)?;
+    let at_position = match events.get(header.position)? {
+        Some(bytes) => Some(decode_event(header.position, bytes.value())?.event_id),
+        None => None,
+    };
+    if at_position != Some(header.event_id) {
+        return discarded(format!(
+            "the log's event at position {} is not the one it was taken at",
+            header.position
+        ));
+    }
+    match table.get(MODEL)? {
+        Some(_) => Ok(Found::Usable {
+            position: header.position,
+        }),
+        None => discarded("its model is missing".into()),
+    }
+}
+
+/// The snapshot's model, encoded (after [`find`] found it usable).
+pub(super) fn model_bytes(txn: &ReadTransaction) -> Result<Vec<u8>, StoreError> {
+    let table = txn.open_table(MODEL_SNAPSHOT)?;
+    let found = table.get(MODEL)?;
+    Ok(found
+        .map(|model| model.value().to_vec())
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::Event;
+    use crate::domain::samples::opportunity;
+    use crate::store::tests::{events, no_progress, seed, temp_store};
+    use crate::store::{ReplayProgress, Store};
+    use crate::testing::arb_batches;
+
+    /// How many events a load of `store` folds (the tail after the snapshot, or the whole log).
+    fn events_folded_at_load(path: &std::path::Path, snapshot_every: u64) -> u64 {
+        let store = Store::open(path).expect("opens");
+        store.set_snapshot_every(snapshot_every);
+        let mut folded = 0;
+        store
+            .load_model(&mut |progress: ReplayProgress| folded = progress.events_total)
+            .expect("loads");
+        folded
+    }
+
+    fn snapshot_position(store: &Store) -> Option<u64> {
+        let report = store.verify(&mut no_progress).expect("verifies");
+        assert!(report.is_clean(), "{:?}", report.problems);
+        report.model_snapshot.and_then(|check| check.position)
+    }
+
+    #[test]
+    fn a_reopened_file_folds_only_the_events_after_its_snapshot() {
+        let (_dir, path, store) = temp_store();
+        store.set_snapshot_every(3);
+        seed(&store);
+        assert_eq!(snapshot_position(&store), Some(3));
+        store
+            .append(events(vec![Event::OpportunityCreated {
+                id: 101,
+                record: opportunity(Some(7), 1, 700),
+            }]))
+            .expect("appends");
+        drop(store);
+        assert_eq!(events_folded_at_load(&path, 3), 1);
+
+        // A clean stop saves the model: the next start folds nothing.
+        let store = Store::open(&path).expect("opens");
+        assert!(store.save_snapshot().expect("saves"));
+        assert!(!store.save_snapshot().expect("nothing new"));
+        assert_eq!(snapshot_position(&store), Some(4));
+        drop(store);
+        assert_eq!(events_folded_at_load(&path, 3), 0);
+    }
+
+    #[test]
+    fn a_snapshot_of_another_version_is_discarded_and_written_again() {
+        let (_dir, path, store) = temp_store();
+        store.set_snapshot_every(1);
+        seed(&store);
+        let txn = store.begin_write().expect("writes");
+        {
+            let mut table = txn.open_table(MODEL_SNAPSHOT).expect("table");
+            let header = Header {
+                snapshot_version: MODEL_SNAPSHOT_VERSION + 1,
+                view_schema: VIEW_SCHEMA_VERSION,
+                position: 3,
+                event_id: Uuid::nil(),
+            };
+            let header = postcard::to_allocvec(&header).expect("encodes");
+            table.insert(HEADER, header.as_slice()).expect("inserts");
+        }
+        txn.commit().expect("commits");
+        let report = store.verify(&mut no_progress).expect("verifies");
+        assert!(report.is_clean());
+        let check = report.model_snapshot.expect("reported");
+        assert_eq!(check.position, None);
+        assert!(check.outcome.contains("has version"), "{}", check.outcome);
+        drop(store);
+
+        // The whole log is replayed, and the snapshot written again.
+        assert_eq!(events_folded_at_load(&path, 1), 3);
+        assert_eq!(events_folded_at_load(&path, 1), 0);
+    }
+
+    #[test]
+    fn verify_reports_a_snapshot_that_does_not_match_the_log() {
+        let (_dir, _path, store) = temp_store();
+        seed(&store);
+        // A model that holds one deal more than the log at the same position.
+        let mut wrong = ReadModel::for_replay();
+        let read = store.read().expect("reads");
+        for envelope in read.events_after(0, 10).expect("reads") {
+            wrong.apply(&envelope);
+        }
+        wrong.apply(&crate::testing::envelope(
+            3,
+            Event::OpportunityCreated {
+                id: 555,
+                record: opportunity(Some(7), 1, 1),
+            },
+        ));
+        wrong.finish_fold();
+        let txn = store.begin_write().expect("writes");
+        let event_id = event_id_in(&txn, 3).expect("reads").expect("exists");
+        write(&txn, &wrong, event_id).expect("writes");
+        txn.commit().expect("commits");
+
+        let report = store.verify(&mut no_progress).expect("verifies");
+        assert!(!report.is_clean());
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("model snapshot at position 3")),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        /// Through the real store: whatever is appended, wherever snapshots fall, a file reopened
+        /// from its snapshot goes on exactly as one that never stopped (its views verify, and so
+        /// does its snapshot).
+        #[test]
+        fn a_store_reopened_from_its_snapshot_goes_on_as_if_never_stopped(
+            before in arb_batches(),
+            after in arb_batches(),
+            every in 1u64..20,
+        ) {
+            let (_dir, path, store) = temp_store();
+            store.set_snapshot_every(every);
+            for batch in before {
+                store.append(events(batch)).expect("appends");
+            }
+            drop(store);
+            let store = Store::open(&path).expect("reopens");
+            store.set_snapshot_every(every);
+            for batch in after {
+                store.append(events(batch)).expect("appends");
+            }
+            let report = store.verify(&mut no_progress).expect("verifies");
+            prop_assert!(report.is_clean(), "{:?} {:?}", report.problems, report.differences.iter().map(ToString::to_string).collect::<Vec<_>>());
+        }
+    }
+}
