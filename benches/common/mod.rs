@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod crm;
+pub mod sqlite_views;
+
 pub fn bench(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.3} {unit}");
 }

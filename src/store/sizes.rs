@@ -7,9 +7,6 @@ use serde::Serialize;
 
 use super::{Snapshot, StoreError};
 
-/// redb's page: the store never changes it from the default.
-const PAGE_BYTES: u64 = 4096;
-
 /// What one table takes in the data file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableSize {
@@ -54,7 +51,9 @@ fn size_of(name: String, table: &impl ReadableTableMetadata) -> Result<TableSize
         name,
         entries: table.len().map_err(redb::Error::from)?,
         stored_bytes: stats.stored_bytes(),
-        page_bytes: (stats.leaf_pages() + stats.branch_pages()) * PAGE_BYTES,
+        // Counted in bytes, not pages: a large value (the model snapshot) fills one page of a
+        // higher order, which a count of pages would take for 4 KiB.
+        page_bytes: stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes(),
         fragmented_bytes: stats.fragmented_bytes(),
     })
 }

@@ -244,6 +244,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn after_a_failed_write_the_model_comes_back_from_the_snapshot() {
+        let (_dir, _path, store) = temp_store();
+        store.set_snapshot_every(1);
+        seed(&store);
+        {
+            // As a failed commit leaves it: the model ahead of the file.
+            let mut writer = store.writer.lock().expect("writer");
+            let ahead = crate::testing::envelope(4, Event::OpportunityDeleted { id: 100 });
+            writer.model.as_mut().expect("loaded").apply(&ahead);
+            let failure = StoreError::Unavailable {
+                cause: "No space left on device (os error 28)".into(),
+            };
+            store.mark_failed(&mut writer, &failure);
+        }
+        let mut folded = None;
+        store
+            .load_model(&mut |progress: ReplayProgress| folded = Some(progress.events_total))
+            .expect("reopens and loads");
+        assert_eq!(
+            folded,
+            Some(0),
+            "loaded from the snapshot, nothing replayed"
+        );
+        assert!(
+            store
+                .with_model(|model| model.opportunity(100).is_some())
+                .expect("model"),
+            "the model is the file's, not the one that ran ahead"
+        );
+        assert_eq!(snapshot_position(&store), Some(3));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
