@@ -8,6 +8,7 @@
 mod error;
 mod portable;
 mod read;
+mod read_only;
 mod replay;
 mod sizes;
 mod snapshot;
@@ -23,8 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use jiff::Timestamp;
 use redb::{
-    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, WriteTransaction,
+    Builder, ConcurrencyMode, Database, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -35,6 +36,7 @@ use crate::projections::{PROJECTIONS, ReadModel, RowKey, VIEW_SCHEMA_VERSION, Vi
 pub use error::{ExpectedVersionText, StoreError};
 pub use portable::{BackupReport, ImportError};
 pub use read::{Snapshot, StatusReport};
+pub use read_only::ReadOnlyStore;
 pub use replay::{ModelSnapshotCheck, RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
 pub use sizes::TableSize;
 pub use snapshot::SNAPSHOT_EVERY_EVENTS;
@@ -233,49 +235,6 @@ impl Store {
             }
         }
         Ok(writer.model.get_or_insert_default())
-    }
-
-    /// Sets how many events a write lets pass before it writes the model snapshot again
-    /// (default [`SNAPSHOT_EVERY_EVENTS`]; at least 1).
-    pub fn set_snapshot_every(&self, events: u64) {
-        self.snapshot_every.store(events.max(1), Ordering::Relaxed);
-    }
-
-    fn snapshot_due(&self, writer: &Writer) -> bool {
-        writer.model.as_ref().is_some_and(|model| {
-            model.last_position().saturating_sub(writer.snapshot_at)
-                >= self.snapshot_every.load(Ordering::Relaxed)
-        })
-    }
-
-    /// Writes the model snapshot, if the loaded model is ahead of the one in the file: a server
-    /// does this when it stops, so that the next start replays nothing. Says whether it wrote.
-    pub fn save_snapshot(&self) -> Result<bool, StoreError> {
-        let mut writer = self.lock_writer()?;
-        let ahead = self.guarded(&mut writer, |writer| {
-            let position = self.loaded_model(writer, &mut |_| {})?.last_position();
-            Ok(position > writer.snapshot_at)
-        })?;
-        if ahead {
-            self.guarded(&mut writer, |writer| self.write_snapshot(writer))?;
-        }
-        Ok(ahead)
-    }
-
-    /// Writes the loaded model's snapshot in a transaction of its own.
-    fn write_snapshot(&self, writer: &mut Writer) -> Result<(), StoreError> {
-        let Some(model) = writer.model.as_ref() else {
-            return Ok(());
-        };
-        let txn = self.begin_write()?;
-        let Some(event_id) = snapshot::event_id_in(&txn, model.last_position())? else {
-            txn.abort()?;
-            return Ok(());
-        };
-        snapshot::write(&txn, model, event_id)?;
-        txn.commit()?;
-        writer.snapshot_at = model.last_position();
-        Ok(())
     }
 
     /// The writer, with the file reopened first if the last write failed.
@@ -527,50 +486,6 @@ impl Store {
     pub fn with_model<T>(&self, f: impl FnOnce(&ReadModel) -> T) -> Result<T, StoreError> {
         let mut writer = self.lock_writer()?;
         Ok(f(self.loaded_model(&mut writer, &mut |_| {})?))
-    }
-}
-
-/// A read-only handle on a data file, usable beside a running server (which keeps writing).
-pub struct ReadOnlyStore {
-    db: ReadOnlyDatabase,
-}
-
-impl ReadOnlyStore {
-    pub fn open(path: &Path) -> Result<ReadOnlyStore, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
-        }
-        let db = Builder::new()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .set_cache_size(CACHE_BYTES)
-            .open_read_only(path)
-            .map_err(|error| open_error(error, path))?;
-        let store = ReadOnlyStore { db };
-        match store.read()?.format_version()? {
-            None => Err(StoreError::NotPipelog {
-                path: path.to_path_buf(),
-                reason: "no format version".into(),
-            }),
-            Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
-                path: path.to_path_buf(),
-                found,
-                supported: FORMAT_VERSION,
-            }),
-            Some(_) => Ok(store),
-        }
-    }
-
-    pub fn read(&self) -> Result<Snapshot, StoreError> {
-        Ok(Snapshot::new(self.db.begin_read()?))
-    }
-
-    pub fn verify(
-        &self,
-        progress: &mut dyn FnMut(ReplayProgress),
-    ) -> Result<VerifyReport, StoreError> {
-        replay::verify(&self.read()?, progress)
     }
 }
 

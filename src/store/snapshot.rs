@@ -7,13 +7,15 @@
 //! taken with is not this build's, or when the event at its position is not the one it names
 //! (a log that is not the one it was taken of).
 
+use std::sync::atomic::Ordering;
+
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::StoreError;
 use super::read::decode_event;
 use super::tables::{EVENTS, MODEL_SNAPSHOT};
+use super::{Store, StoreError, Writer};
 use crate::projections::{MODEL_SNAPSHOT_VERSION, ReadModel, VIEW_SCHEMA_VERSION};
 
 const HEADER: &str = "header";
@@ -125,6 +127,51 @@ pub(super) fn model_bytes(txn: &ReadTransaction) -> Result<Vec<u8>, StoreError> 
     Ok(found
         .map(|model| model.value().to_vec())
         .unwrap_or_default())
+}
+
+impl Store {
+    /// Sets how many events a write lets pass before it writes the model snapshot again
+    /// (default [`SNAPSHOT_EVERY_EVENTS`]; at least 1).
+    pub fn set_snapshot_every(&self, events: u64) {
+        self.snapshot_every.store(events.max(1), Ordering::Relaxed);
+    }
+
+    pub(super) fn snapshot_due(&self, writer: &Writer) -> bool {
+        writer.model.as_ref().is_some_and(|model| {
+            model.last_position().saturating_sub(writer.snapshot_at)
+                >= self.snapshot_every.load(Ordering::Relaxed)
+        })
+    }
+
+    /// Writes the model snapshot, if the loaded model is ahead of the one in the file: a server
+    /// does this when it stops, so that the next start replays nothing. Says whether it wrote.
+    pub fn save_snapshot(&self) -> Result<bool, StoreError> {
+        let mut writer = self.lock_writer()?;
+        let ahead = self.guarded(&mut writer, |writer| {
+            let position = self.loaded_model(writer, &mut |_| {})?.last_position();
+            Ok(position > writer.snapshot_at)
+        })?;
+        if ahead {
+            self.guarded(&mut writer, |writer| self.write_snapshot(writer))?;
+        }
+        Ok(ahead)
+    }
+
+    /// Writes the loaded model's snapshot in a transaction of its own.
+    pub(super) fn write_snapshot(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        let Some(model) = writer.model.as_ref() else {
+            return Ok(());
+        };
+        let txn = self.begin_write()?;
+        let Some(event_id) = event_id_in(&txn, model.last_position())? else {
+            txn.abort()?;
+            return Ok(());
+        };
+        write(&txn, model, event_id)?;
+        txn.commit()?;
+        writer.snapshot_at = model.last_position();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
