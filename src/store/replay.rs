@@ -233,7 +233,7 @@ pub(super) fn load(
 ) -> Result<(ReadModel, u64), StoreError> {
     let (mut model, snapshot_at) = match resume_from_snapshot(txn, progress)? {
         Some(resumed) => resumed,
-        None => (fold(txn, progress)?, 0),
+        None => (fold_onto(txn, ReadModel::for_loading(), 1, progress)?.0, 0),
     };
     model.finish_fold();
     model.release_timelines();

@@ -6,8 +6,16 @@
 //! A snapshot is discarded, and the log replayed, when its version or the view schema it was
 //! taken with is not this build's, or when the event at its position is not the one it names
 //! (a log that is not the one it was taken of).
+//!
+//! The model is stored deflated (flate2's fastest level), compressed as it is encoded, so that a
+//! write never holds the whole encoding at once.
 
+use std::io::Read;
 use std::sync::atomic::Ordering;
+
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -54,10 +62,16 @@ pub(super) fn write(
         position: model.last_position(),
         event_id,
     };
-    let header =
-        postcard::to_allocvec(&header).map_err(|error| StoreError::Encode(error.to_string()))?;
+    let encode_error = |error: &dyn std::fmt::Display| StoreError::Encode(error.to_string());
+    let header = postcard::to_allocvec(&header).map_err(|error| encode_error(&error))?;
+    let compressor = DeflateEncoder::new(Vec::new(), Compression::fast());
+    let compressed = model
+        .write_snapshot(compressor)
+        .map_err(|error| encode_error(&error))?
+        .finish()
+        .map_err(|error| encode_error(&error))?;
     let mut table = txn.open_table(MODEL_SNAPSHOT)?;
-    table.insert(MODEL, model.snapshot().as_slice())?;
+    table.insert(MODEL, compressed.as_slice())?;
     table.insert(HEADER, header.as_slice())?;
     Ok(())
 }
@@ -120,13 +134,19 @@ pub(super) fn find(txn: &ReadTransaction) -> Result<Found, StoreError> {
     }
 }
 
-/// The snapshot's model, encoded (after [`find`] found it usable).
+/// The snapshot's model, encoded (after [`find`] found it usable). Bytes that do not inflate
+/// give an empty encoding, which does not decode: the snapshot is then not used.
 pub(super) fn model_bytes(txn: &ReadTransaction) -> Result<Vec<u8>, StoreError> {
     let table = txn.open_table(MODEL_SNAPSHOT)?;
-    let found = table.get(MODEL)?;
-    Ok(found
-        .map(|model| model.value().to_vec())
-        .unwrap_or_default())
+    let Some(found) = table.get(MODEL)? else {
+        return Ok(Vec::new());
+    };
+    let mut model = Vec::new();
+    if let Err(error) = DeflateDecoder::new(found.value()).read_to_end(&mut model) {
+        tracing::warn!(%error, "the model snapshot does not inflate");
+        model.clear();
+    }
+    Ok(model)
 }
 
 impl Store {

@@ -87,6 +87,8 @@ pub struct ReadModel {
     pending: Pending,
     /// Folding a whole log: nothing is rendered until `finish_replay`, so nothing is tracked.
     replaying: bool,
+    /// Folding for a writer whose history view is written already: time lines are not kept.
+    without_history: bool,
     anomalies_total: u64,
     recent_anomalies: Vec<Anomaly>,
     last_position: u64,
@@ -99,6 +101,16 @@ impl ReadModel {
         ReadModel {
             replaying: true,
             ..ReadModel::default()
+        }
+    }
+
+    /// A model for folding a whole log whose views are written already (a writer's load): like
+    /// [`ReadModel::for_replay`], but it keeps no time lines, which the history view holds. A
+    /// model folded so must not render history rows.
+    pub fn for_loading() -> ReadModel {
+        ReadModel {
+            without_history: true,
+            ..ReadModel::for_replay()
         }
     }
 
@@ -284,6 +296,7 @@ impl ReadModel {
     pub fn finish_fold(&mut self) {
         self.pending = Pending::default();
         self.replaying = false;
+        self.without_history = false;
         self.rederive_hierarchy();
         self.rendered_users = self.users.keys().copied().collect();
         self.timelines.pack_all();

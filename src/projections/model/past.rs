@@ -12,6 +12,9 @@ impl ReadModel {
         let Some(id) = deal_of(&envelope.event) else {
             return;
         };
+        if self.without_history {
+            return;
+        }
         self.timelines.record(id, envelope);
         if !self.replaying {
             self.pending.history.insert(id);

@@ -64,7 +64,18 @@ struct Snapshot {
 impl ReadModel {
     /// The snapshot of this model as it stands (it should be settled: nothing pending).
     pub fn snapshot(&self) -> Vec<u8> {
-        let borrowed = SnapshotRef {
+        postcard::to_allocvec(&self.snapshot_ref())
+            .expect("invariant: the model always encodes with postcard")
+    }
+
+    /// [`ReadModel::snapshot`], written to `out` as it is encoded (the store compresses it on
+    /// the way, so that the whole encoding is never held at once).
+    pub fn write_snapshot<W: std::io::Write>(&self, out: W) -> Result<W, SnapshotError> {
+        Ok(postcard::to_io(&self.snapshot_ref(), out)?)
+    }
+
+    fn snapshot_ref(&self) -> SnapshotRef<'_> {
+        SnapshotRef {
             last_position: self.last_position,
             users: &self.users,
             employees: &self.employees,
@@ -78,8 +89,7 @@ impl ReadModel {
             sync: &self.sync,
             anomalies_total: self.anomalies_total,
             recent_anomalies: &self.recent_anomalies,
-        };
-        postcard::to_allocvec(&borrowed).expect("invariant: the model always encodes with postcard")
+        }
     }
 
     /// A model folding from a snapshot: like [`ReadModel::for_replay`], the events after the
@@ -100,7 +110,7 @@ impl ReadModel {
             sync: kept.sync,
             anomalies_total: kept.anomalies_total,
             recent_anomalies: kept.recent_anomalies,
-            ..ReadModel::for_replay()
+            ..ReadModel::for_loading()
         };
         let mut ids: Vec<OdooId> = model.opportunities.keys().copied().collect();
         ids.sort_unstable();
