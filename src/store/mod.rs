@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use jiff::Timestamp;
@@ -39,7 +39,7 @@ pub use read::{Snapshot, StatusReport};
 pub use read_only::ReadOnlyStore;
 pub use replay::{ModelSnapshotCheck, RebuildReport, ReplayProgress, VerifyReport, ViewDifference};
 pub use sizes::TableSize;
-pub use snapshot::SNAPSHOT_EVERY_EVENTS;
+pub use snapshot::{DeferredSnapshots, SNAPSHOT_EVERY_EVENTS};
 use tables::{
     AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
     EVENTS, FORMAT_VERSION, Generation, META, META_FORMAT_VERSION, SESSIONS, SOURCE_RECORDS,
@@ -161,6 +161,8 @@ pub struct Store {
     facts: Arc<read::FactsCache>,
     /// How many events a write lets pass before it writes the model snapshot again.
     snapshot_every: AtomicU64,
+    /// Guards from [`Store::defer_snapshots`] alive now.
+    snapshots_deferred: AtomicU32,
 }
 
 struct Writer {
@@ -190,6 +192,7 @@ impl Store {
             failed: AtomicBool::new(false),
             facts: Arc::default(),
             snapshot_every: AtomicU64::new(SNAPSHOT_EVERY_EVENTS),
+            snapshots_deferred: AtomicU32::new(0),
         };
         store.initialize()?;
         Ok(store)
@@ -410,7 +413,8 @@ impl Store {
         let model = writer.model.get_or_insert_default();
         let outcome = write_and_fold(&txn, &written, &sources, model).and_then(|rows| {
             let position = model.last_position();
-            let snapshot_due = position.saturating_sub(snapshot_at) >= every;
+            let snapshot_due =
+                position.saturating_sub(snapshot_at) >= every && self.snapshots_allowed();
             if snapshot_due && let Some(last) = written.envelopes.last() {
                 snapshot::write(&txn, model, last.event_id)?;
             }

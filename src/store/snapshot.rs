@@ -166,15 +166,39 @@ impl Store {
     /// Writes the model snapshot, if the loaded model is ahead of the one in the file: a server
     /// does this when it stops, so that the next start replays nothing. Says whether it wrote.
     pub fn save_snapshot(&self) -> Result<bool, StoreError> {
+        self.save_snapshot_after(1)
+    }
+
+    /// Writes the model snapshot if it is due (see [`Store::set_snapshot_every`]): what a sync
+    /// does when its run ends. Says whether it wrote.
+    pub fn save_snapshot_if_due(&self) -> Result<bool, StoreError> {
+        self.save_snapshot_after(self.snapshot_every.load(Ordering::Relaxed))
+    }
+
+    /// Writes the model snapshot if the model is at least `events` ahead of it.
+    fn save_snapshot_after(&self, events: u64) -> Result<bool, StoreError> {
         let mut writer = self.lock_writer()?;
-        let ahead = self.guarded(&mut writer, |writer| {
+        let due = self.guarded(&mut writer, |writer| {
             let position = self.loaded_model(writer, &mut |_| {})?.last_position();
-            Ok(position > writer.snapshot_at)
+            Ok(position > writer.snapshot_at && position - writer.snapshot_at >= events)
         })?;
-        if ahead {
+        if due {
             self.guarded(&mut writer, |writer| self.write_snapshot(writer))?;
         }
-        Ok(ahead)
+        Ok(due)
+    }
+
+    /// Keeps writes from writing the model snapshot until the guard is dropped: a sync's run
+    /// writes one when it ends ([`Store::save_snapshot_if_due`]) instead of several while its
+    /// pages come in, when memory is at its peak.
+    pub fn defer_snapshots(&self) -> DeferredSnapshots<'_> {
+        self.snapshots_deferred.fetch_add(1, Ordering::AcqRel);
+        DeferredSnapshots { store: self }
+    }
+
+    /// Whether a write may write the model snapshot now.
+    pub(super) fn snapshots_allowed(&self) -> bool {
+        self.snapshots_deferred.load(Ordering::Acquire) == 0
     }
 
     /// Writes the loaded model's snapshot in a transaction of its own.
@@ -191,6 +215,17 @@ impl Store {
         txn.commit()?;
         writer.snapshot_at = model.last_position();
         Ok(())
+    }
+}
+
+/// See [`Store::defer_snapshots`].
+pub struct DeferredSnapshots<'s> {
+    store: &'s Store,
+}
+
+impl Drop for DeferredSnapshots<'_> {
+    fn drop(&mut self) {
+        self.store.snapshots_deferred.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -341,6 +376,23 @@ mod tests {
                 .expect("model"),
             "the model is the file's, not the one that ran ahead"
         );
+        assert_eq!(snapshot_position(&store), Some(3));
+    }
+
+    #[test]
+    fn deferred_snapshots_wait_for_the_end_of_the_run() {
+        let (_dir, _path, store) = temp_store();
+        store.set_snapshot_every(2);
+        let deferred = store.defer_snapshots();
+        seed(&store);
+        assert_eq!(snapshot_position(&store), None, "none while deferred");
+        drop(deferred);
+        assert!(store.save_snapshot_if_due().expect("saves"));
+        assert_eq!(snapshot_position(&store), Some(3));
+        store
+            .append(events(vec![Event::OpportunityDeleted { id: 100 }]))
+            .expect("appends");
+        assert!(!store.save_snapshot_if_due().expect("not due"));
         assert_eq!(snapshot_position(&store), Some(3));
     }
 

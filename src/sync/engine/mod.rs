@@ -230,6 +230,7 @@ impl Syncer {
     /// Runs one sync and records its start and outcome as events.
     pub async fn run(&self, request: RunRequest) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
+        let deferred = self.store.defer_snapshots();
         let run_id = Uuid::now_v7();
         let metadata = Metadata {
             actor: Some("sync".into()),
@@ -275,6 +276,12 @@ impl Syncer {
             store.append(CommandBatch::new(vec![finish]))
         })
         .await;
+        drop(deferred);
+        let snapshot = blocking(&self.store, |store| store.save_snapshot_if_due()).await;
+        if let Err(error) = snapshot {
+            // Only the next start is slower for it.
+            tracing::warn!(%error, "the model snapshot could not be written");
+        }
         // When the run failed because the store did (a full disk), recording that fails too: the
         // run's own error says what happened, so it wins.
         match (&outcome, recorded) {
