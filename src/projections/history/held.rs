@@ -55,12 +55,13 @@ impl HeldTimelines {
         self.open.contains_key(&id) || self.packed.contains_key(&id)
     }
 
-    /// Holds deal `id`'s time line as its history row stores it. Bytes that do not decode as a
-    /// time line are refused, and nothing is held.
+    /// Holds deal `id`'s time line as its history row stores it, unpacked: it is held because a
+    /// write is about to change it. Bytes that do not decode as a time line are refused, and
+    /// nothing is held.
     pub fn hold(&mut self, id: OdooId, bytes: &[u8]) -> Result<(), postcard::Error> {
-        postcard::from_bytes::<Timeline>(bytes)?;
-        self.open.remove(&id);
-        self.packed.insert(id, bytes.into());
+        let timeline: Timeline = postcard::from_bytes(bytes)?;
+        self.packed.remove(&id);
+        self.open.insert(id, timeline);
         Ok(())
     }
 
