@@ -38,6 +38,18 @@ fn exported(data: &Path) -> Vec<u8> {
     out
 }
 
+/// What the admin's dashboard sums: every deal, per currency and status.
+fn everything_totals(data: &Path) -> pipelog::projections::Aggregate {
+    ReadOnlyStore::open(data)
+        .expect("opens")
+        .read()
+        .expect("reads")
+        .metrics(EVERYTHING)
+        .expect("decodes")
+        .expect("present")
+        .visible
+}
+
 fn stop(mut child: std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -58,14 +70,7 @@ fn a_file_of_the_previous_format_is_upgraded_once_and_keeps_everything() {
     let config = dir.path().join("pipelog.toml");
     std::fs::write(&config, "").expect("config");
     let log_before = exported(&data);
-    let totals_before = ReadOnlyStore::open(&data)
-        .expect("opens")
-        .read()
-        .expect("reads")
-        .metrics(EVERYTHING)
-        .expect("decodes")
-        .expect("present")
-        .visible;
+    let totals_before = everything_totals(&data);
     let verify = pipelog_command(&data, &config, &["verify"])
         .output()
         .expect("runs");
@@ -113,14 +118,7 @@ fn a_file_of_the_previous_format_is_upgraded_once_and_keeps_everything() {
         "the log is kept byte for byte"
     );
     assert_eq!(log_after.iter().filter(|&&b| b == b'\n').count(), 448);
-    let totals_after = ReadOnlyStore::open(&data)
-        .expect("opens")
-        .read()
-        .expect("reads")
-        .metrics(EVERYTHING)
-        .expect("decodes")
-        .expect("present")
-        .visible;
+    let totals_after = everything_totals(&data);
     assert_eq!(totals_after, totals_before, "every total, per currency");
 
     // Upgraded once: the next open rebuilds nothing and folds no event.

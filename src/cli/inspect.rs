@@ -67,7 +67,10 @@ pub(crate) fn status(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             "model snapshot at position {position}: a start folds the {} events after it",
             report.last_position.saturating_sub(position)
         )?,
-        None => writeln!(out, "model snapshot none: a start replays the whole log")?,
+        None => writeln!(
+            out,
+            "model snapshot none yet: a start replays the whole log"
+        )?,
     }
     if !output.manager_cycles.is_empty() {
         writeln!(
