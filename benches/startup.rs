@@ -9,15 +9,17 @@
 //! `cargo bench --bench startup`; `PIPELOG_BENCH_EVENTS=N` for a shorter log.
 
 mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::bench;
 use common::crm::append_log;
 use pipelog::store::Store;
+use support::{add_account, pipelog_command, session_cookie, start_server};
 
 const ADMIN: &str = "admin@bench.example";
 const PASSWORD: &str = "bench-password-1";
@@ -43,32 +45,6 @@ fn peak_mib(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-fn pipelog(data: &Path, config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pipelog"));
-    command
-        .arg("--data")
-        .arg(data)
-        .env("PIPELOG_CONFIG", config)
-        .env_remove("PIPELOG_ODOO_URL");
-    command
-}
-
-fn add_admin(data: &Path, config: &Path) {
-    let mut child = pipelog(data, config)
-        .args(["user", "add", ADMIN, "--admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("runs pipelog user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .expect("writes the password");
-    assert!(child.wait().expect("waits").success(), "user add failed");
-}
-
 fn drop_model_snapshot(data: &Path) {
     let db = redb::Database::open(data).expect("opens the file");
     let txn = db.begin_write().expect("writes");
@@ -81,23 +57,11 @@ fn drop_model_snapshot(data: &Path) {
 
 fn start(data: &Path, config: &Path) -> Start {
     let started = Instant::now();
-    let mut child = pipelog(data, config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts pipelog serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server prints its address")
-            .expect("reads");
-        if let Some(url) = line.strip_prefix("pipelog listening on ") {
-            break url.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, url) = start_server(pipelog_command(
+        data,
+        config,
+        &["serve", "--listen", "127.0.0.1:0"],
+    ));
     let client = reqwest::blocking::Client::new();
     while !client
         .get(format!("{url}/healthz"))
@@ -113,13 +77,7 @@ fn start(data: &Path, config: &Path) -> Start {
         .send()
         .expect("signs in");
     assert!(login.status().is_success(), "sign-in: {}", login.status());
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("a cookie")
-        .to_string();
+    let cookie = session_cookie(&login);
     let dashboard = client
         .get(format!("{url}/api/dashboard"))
         .header("cookie", cookie)
@@ -184,7 +142,10 @@ fn main() {
     // As a server leaves it when it stops.
     store.save_snapshot().expect("saves the model snapshot");
     drop(store);
-    add_admin(&data, &config);
+    add_account(
+        pipelog_command(&data, &config, &["user", "add", ADMIN, "--admin"]),
+        PASSWORD,
+    );
     let size = std::fs::metadata(&data).map_or(0, |m| m.len());
     bench("data_file_mib", size as f64 / (1024.0 * 1024.0), "MiB");
 
