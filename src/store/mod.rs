@@ -414,7 +414,7 @@ impl Store {
         let outcome = write_and_fold(&txn, &written, &sources, model).and_then(|rows| {
             let position = model.last_position();
             let snapshot_due =
-                position.saturating_sub(snapshot_at) >= every && self.snapshots_allowed();
+                snapshot::is_due(position, snapshot_at, every) && self.snapshots_allowed();
             if snapshot_due && let Some(last) = written.envelopes.last() {
                 snapshot::write(&txn, model, last.event_id)?;
             }

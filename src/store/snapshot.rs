@@ -33,6 +33,12 @@ const MODEL: &str = "model";
 /// replayed when a server starts after a crash (a clean stop writes one first).
 pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;
 
+/// Whether a model at `position` is at least `every` (at least 1) events ahead of its snapshot
+/// at `snapshot_at`.
+pub(super) fn is_due(position: u64, snapshot_at: u64, every: u64) -> bool {
+    position.saturating_sub(snapshot_at) >= every.max(1)
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
     snapshot_version: u32,
@@ -158,8 +164,11 @@ impl Store {
 
     pub(super) fn snapshot_due(&self, writer: &Writer) -> bool {
         writer.model.as_ref().is_some_and(|model| {
-            model.last_position().saturating_sub(writer.snapshot_at)
-                >= self.snapshot_every.load(Ordering::Relaxed)
+            is_due(
+                model.last_position(),
+                writer.snapshot_at,
+                self.snapshot_every.load(Ordering::Relaxed),
+            )
         })
     }
 
@@ -180,7 +189,7 @@ impl Store {
         let mut writer = self.lock_writer()?;
         let due = self.guarded(&mut writer, |writer| {
             let position = self.loaded_model(writer, &mut |_| {})?.last_position();
-            Ok(position > writer.snapshot_at && position - writer.snapshot_at >= events)
+            Ok(is_due(position, writer.snapshot_at, events))
         })?;
         if due {
             self.guarded(&mut writer, |writer| self.write_snapshot(writer))?;

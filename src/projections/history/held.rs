@@ -21,7 +21,7 @@ fn encode(timeline: &Timeline) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Timeline {
-    postcard::from_bytes(bytes).expect("invariant: a time line held here was checked to decode")
+    postcard::from_bytes(bytes).expect("invariant: a time line packed here always decodes")
 }
 
 /// Time lines of deals, deleted deals included.
