@@ -10,13 +10,13 @@
 
 mod common;
 
-use common::{bench, env_number};
+use common::{bench, env_number, serve_fake_odoo};
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pipelog::demo::{CrmOptions, FakeOdoo, serve};
+use pipelog::demo::{CrmOptions, FakeOdoo};
 
 /// The peak resident memory of process `pid` so far, in KiB.
 fn peak_kib(pid: u32) -> Option<u64> {
@@ -52,15 +52,7 @@ fn main() {
         "# simulated Odoo: 2000 users, {opportunities} opportunities, {messages} messages with {values} tracking values (generated in {:.1} s)",
         generating.elapsed().as_secs_f64()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    runtime.spawn(serve(listener, fake.clone(), std::future::pending()));
+    let (_runtime, url) = serve_fake_odoo(&fake);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("history.redb");

@@ -441,7 +441,9 @@ fn backups_stream_without_holding_the_file_in_memory_two_at_a_time() {
         Pipelog::sync_and_serve(&odoo, &[("boss@example.com", "boss-password")]);
     let file_bytes = std::fs::metadata(pipelog.data()).expect("data file").len();
     assert!(
-        file_bytes > 30_000_000,
+        // Compressed and compacted after its first sync, 12,000 deals with their history take
+        // about 30 MB: a download holding it whole would grow by three times the limit below.
+        file_bytes > 20_000_000,
         "a file large enough to see: {file_bytes}"
     );
     let url = server.url.clone();

@@ -1,7 +1,7 @@
 //! A data file written by an earlier pipelog (format 1, view schema 8, before model snapshots):
 //! it opens, is upgraded in place once (its views rebuilt, a model snapshot written), verifies
-//! clean, keeps its log byte for byte and its sign-in accounts, and the next start replays
-//! nothing.
+//! clean, keeps its log byte for byte and its sign-in accounts, has its aggregates' rows moved
+//! over exactly (format 2), and the next start replays nothing.
 //!
 //! The fixture was written by pipelog at commit 84eaee0: three syncs of a small simulated CRM
 //! (with a year of tracked changes, and changes between the syncs), `pipelog user add
@@ -134,4 +134,52 @@ fn a_file_of_the_previous_format_is_upgraded_once_and_keeps_everything() {
             .expect("model"),
         448
     );
+
+    // Format 2: one row per aggregate, its events' positions and version moved over exactly.
+    let read = store.read().expect("reads");
+    assert_eq!(read.format_version().expect("format"), Some(2));
+    let tables: Vec<String> = read
+        .table_sizes()
+        .expect("sizes")
+        .into_iter()
+        .map(|size| size.name)
+        .collect();
+    assert!(tables.contains(&"aggregates_v1".to_string()), "{tables:?}");
+    assert!(
+        !tables
+            .iter()
+            .any(|name| name.starts_with("aggregate_events")),
+        "{tables:?}"
+    );
+    let mut by_aggregate: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
+    for line in String::from_utf8(log_after).expect("utf-8").lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("json");
+        let key = format!(
+            "{}/{}",
+            event["aggregate_type"].as_str().expect("type"),
+            event["aggregate_id"].as_str().expect("id")
+        );
+        let position = event["position"].as_u64().expect("position");
+        let version = event["aggregate_version"].as_u64().expect("version");
+        by_aggregate
+            .entry(key)
+            .or_default()
+            .push((position, version));
+    }
+    for (key, events) in &by_aggregate {
+        let read_back: Vec<u64> = read
+            .aggregate_events(key)
+            .expect("reads")
+            .iter()
+            .map(|event| event.position)
+            .collect();
+        let positions: Vec<u64> = events.iter().map(|(position, _)| *position).collect();
+        assert_eq!(read_back, positions, "{key}");
+        let last_version = events.last().map(|(_, version)| *version);
+        assert_eq!(
+            Some(read.aggregate_version(key).expect("version")),
+            last_version,
+            "{key}"
+        );
+    }
 }

@@ -17,3 +17,24 @@ pub fn env_number(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The simulated Odoo served on a loopback port of its own, with the runtime serving it (keep it
+/// alive as long as the server is needed), and its URL.
+pub fn serve_fake_odoo(
+    fake: &std::sync::Arc<pipelog::demo::FakeOdoo>,
+) -> (tokio::runtime::Runtime, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    runtime.spawn(pipelog::demo::serve(
+        listener,
+        fake.clone(),
+        std::future::pending(),
+    ));
+    (runtime, url)
+}

@@ -57,6 +57,9 @@ pub enum StoreError {
         reason: String,
     },
 
+    #[error("the data file is damaged: {0}")]
+    Damaged(String),
+
     #[error("an event cannot be encoded: {0}")]
     Encode(String),
 

@@ -5,6 +5,8 @@
 //! a reader never sees an event without its effect. This is the only module that imports redb; it
 //! knows nothing of HTTP or Odoo.
 
+mod aggregates;
+mod codec;
 mod error;
 mod portable;
 mod read;
@@ -33,6 +35,7 @@ use uuid::Uuid;
 use crate::domain::{AggregateRef, EVENT_SCHEMA_VERSION, EventEnvelope, ExpectedVersion, NewEvent};
 use crate::projections::{PROJECTIONS, ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTable};
 
+use codec::{Corpus, Dictionaries, Packers};
 pub use error::{ExpectedVersionText, StoreError};
 pub use portable::{BackupReport, ImportError};
 pub use read::{Snapshot, StatusReport};
@@ -41,9 +44,9 @@ pub use replay::{ModelSnapshotCheck, RebuildReport, ReplayProgress, VerifyReport
 pub use sizes::TableSize;
 pub use snapshot::{DeferredSnapshots, SNAPSHOT_EVERY_EVENTS};
 use tables::{
-    AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
-    EVENTS, FORMAT_VERSION, Generation, META, META_FORMAT_VERSION, SESSIONS, SOURCE_RECORDS,
-    SYNC_CURSORS, ViewDefinition, view_definition,
+    AGGREGATES, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS, EVENTS, FORMAT_VERSION,
+    Generation, META, META_FORMAT_VERSION, SESSIONS, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition,
+    view_definition,
 };
 use write::*;
 
@@ -159,6 +162,8 @@ pub struct Store {
     /// Mirrors `Writer::failure.is_some()`, so that readers notice without waiting for the writer.
     failed: AtomicBool,
     facts: Arc<read::FactsCache>,
+    /// Compression dictionaries read so far (see `codec`).
+    dictionaries: Arc<Dictionaries>,
     /// How many events a write lets pass before it writes the model snapshot again.
     snapshot_every: AtomicU64,
     /// Guards from [`Store::defer_snapshots`] alive now.
@@ -170,6 +175,8 @@ struct Writer {
     model: Option<ReadModel>,
     /// The position of the model snapshot in the file (0 for none).
     snapshot_at: u64,
+    /// The dictionaries new events and source records are compressed with.
+    packers: Packers,
     /// Why the last write failed. After an I/O error redb refuses every later access to the file,
     /// and the model may be ahead of it: the next access reopens the file and reloads the model, so
     /// that pipelog recovers by itself once the cause (a full disk, say) is gone.
@@ -187,10 +194,12 @@ impl Store {
             writer: Mutex::new(Writer {
                 model: None,
                 snapshot_at: 0,
+                packers: Packers::default(),
                 failure: None,
             }),
             failed: AtomicBool::new(false),
             facts: Arc::default(),
+            dictionaries: Arc::default(),
             snapshot_every: AtomicU64::new(SNAPSHOT_EVERY_EVENTS),
             snapshots_deferred: AtomicU32::new(0),
         };
@@ -305,7 +314,11 @@ impl Store {
             // A failure here stays recorded; the read below reports it.
             let _ = self.reopen(&mut writer);
         }
-        Ok(Snapshot::sharing(self.begin_read()?, self.facts.clone()))
+        Ok(Snapshot::sharing(
+            self.begin_read()?,
+            self.facts.clone(),
+            self.dictionaries.clone(),
+        ))
     }
 
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
@@ -392,9 +405,9 @@ impl Store {
             Ok((txn, written))
         })?;
         if written.envelopes.is_empty() {
-            self.guarded(&mut writer, |_| {
-                write_events(&txn, &written)?;
-                write_sources(&txn, &sources)?;
+            self.guarded(&mut writer, |writer| {
+                write_events(&txn, &written, &mut writer.packers)?;
+                write_sources(&txn, &sources, &mut writer.packers)?;
                 if sources.is_empty() && written.commands.is_empty() {
                     txn.abort()?;
                 } else {
@@ -410,15 +423,16 @@ impl Store {
             writer.snapshot_at,
             self.snapshot_every.load(Ordering::Relaxed),
         );
-        let model = writer.model.get_or_insert_default();
-        let outcome = write_and_fold(&txn, &written, &sources, model).and_then(|rows| {
+        let Writer { model, packers, .. } = &mut *writer;
+        let model = model.get_or_insert_default();
+        let outcome = write_and_fold(&txn, &written, &sources, model, packers).and_then(|rows| {
             let position = model.last_position();
             let snapshot_due =
                 snapshot::is_due(position, snapshot_at, every) && self.snapshots_allowed();
             if snapshot_due && let Some(last) = written.envelopes.last() {
                 snapshot::write(&txn, model, last.event_id)?;
             }
-            finish(txn, &rows, position)?;
+            finish(txn, &rows, position, packers)?;
             Ok(snapshot_due.then_some(position))
         });
         match outcome {
@@ -550,6 +564,28 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Format 1 to 2, in one transaction: the aggregates' rows are merged, and the events and source
+/// records compressed (the time lines are rewritten by the rebuild the view schema asks for).
+fn upgrade_format_1(db: &Database) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    tracing::info!("upgrading the data file from format 1 to {FORMAT_VERSION}");
+    let txn = db.begin_write()?;
+    let aggregates = aggregates::migrate_format_1(&txn)?;
+    let mut packers = Packers::default();
+    packers.compress_all(&txn, Corpus::Events)?;
+    packers.compress_all(&txn, Corpus::Sources)?;
+    let version = FORMAT_VERSION.to_string();
+    txn.open_table(META)?
+        .insert(META_FORMAT_VERSION, version.as_str())?;
+    txn.commit()?;
+    tracing::info!(
+        aggregates,
+        seconds = started.elapsed().as_secs_f64(),
+        "upgraded the data file to format {FORMAT_VERSION}"
+    );
+    Ok(())
+}
+
 /// Refuses files of a newer format; stamps new files with this version. Tables are created here so
 /// that readers can open them in any snapshot.
 fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
@@ -575,6 +611,9 @@ fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
                 supported: FORMAT_VERSION,
             });
         }
+        if found == 1 {
+            upgrade_format_1(db)?;
+        }
         return Ok(());
     }
     let txn = db.begin_write()?;
@@ -589,8 +628,7 @@ fn check_format(db: &Database, path: &Path) -> Result<(), StoreError> {
         let version = FORMAT_VERSION.to_string();
         meta.insert(META_FORMAT_VERSION, version.as_str())?;
         txn.open_table(EVENTS)?;
-        txn.open_table(AGGREGATE_VERSIONS)?;
-        txn.open_table(AGGREGATE_EVENTS)?;
+        txn.open_table(AGGREGATES)?;
         txn.open_table(COMMANDS)?;
         txn.open_table(EVENT_TYPE_COUNTS)?;
         txn.open_table(CHECKPOINTS)?;

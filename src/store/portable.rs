@@ -8,10 +8,12 @@ use std::path::Path;
 
 use redb::{Builder, Database, ReadTransaction, ReadableTable, TableDefinition};
 
+use super::aggregates;
+use super::codec::{self, Corpus};
 use super::read::decode_event;
 use super::tables::{
-    AGGREGATE_EVENTS, AGGREGATE_VERSIONS, CHECKPOINTS, COMMANDS, CREDENTIALS, EVENT_TYPE_COUNTS,
-    EVENTS, Generation, META, MODEL_SNAPSHOT, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition,
+    AGGREGATES, CHECKPOINTS, COMMANDS, CREDENTIALS, DICTIONARIES, EVENT_TYPE_COUNTS, EVENTS,
+    Generation, META, MODEL_SNAPSHOT, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition,
     view_definition,
 };
 use super::{Store, StoreError};
@@ -86,9 +88,10 @@ pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport,
         .create(out)?;
     // The format marker (META) goes last: a copy cut short by a crash has none, so it never opens
     // as a pipelog file that lacks part of its data.
+    // The dictionaries first: the events and source records copied after them need them.
+    copy(from, &target, DICTIONARIES)?;
     let events = copy(from, &target, EVENTS)?;
-    copy(from, &target, AGGREGATE_VERSIONS)?;
-    copy(from, &target, AGGREGATE_EVENTS)?;
+    copy(from, &target, AGGREGATES)?;
     copy(from, &target, COMMANDS)?;
     copy(from, &target, EVENT_TYPE_COUNTS)?;
     copy(from, &target, CHECKPOINTS)?;
@@ -118,10 +121,17 @@ pub(super) fn export(from: &ReadTransaction, out: &mut dyn Write) -> Result<u64,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
         Err(other) => return Err(other.into()),
     };
+    let mut unpacker = codec::reading(from, None)?;
     let mut written = 0;
     for entry in events.iter()? {
-        let (_, bytes) = entry?;
-        out.write_all(bytes.value())
+        let (position, bytes) = entry?;
+        let json = unpacker
+            .json(Corpus::Events, bytes.value())
+            .map_err(|reason| StoreError::CorruptEvent {
+                position: position.value(),
+                reason,
+            })?;
+        out.write_all(&json)
             .and_then(|_| out.write_all(b"\n"))
             .map_err(|e| StoreError::Encode(format!("cannot write the export: {e}")))?;
         written += 1;
@@ -141,6 +151,11 @@ pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Free pages are worth giving back once they are an eighth of the file...
+const WORTH_COMPACTING_SHARE: u64 = 8;
+/// ...and at least this much.
+const WORTH_COMPACTING_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Events imported per transaction.
 const IMPORT_BATCH: usize = 10_000;
@@ -207,29 +222,74 @@ impl Store {
             return Ok(());
         }
         let mut writer = self.lock_writer()?;
-        self.guarded(&mut writer, |_| {
+        self.guarded(&mut writer, |writer| {
             let txn = self.begin_write()?;
+            let mut by_aggregate = aggregates::Appended::default();
             {
+                let mut packer = writer.packers.packer(&txn, Corpus::Events)?;
+                let mut stored = Vec::new();
                 let mut events = txn.open_table(EVENTS)?;
-                let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
-                let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
                 let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
                 for (envelope, line) in &batch {
-                    events.insert(envelope.position, line.as_bytes())?;
-                    let key = format!(
-                        "{}/{}",
-                        envelope.aggregate_type.as_str(),
-                        envelope.aggregate_id
-                    );
-                    versions.insert(key.as_str(), envelope.aggregate_version)?;
-                    by_aggregate.insert((key.as_str(), envelope.position), ())?;
+                    packer.pack(&[], line.as_bytes(), &mut stored)?;
+                    events.insert(envelope.position, stored.as_slice())?;
+                    by_aggregate.add(envelope);
                     let type_name = envelope.event.type_name();
                     let count = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
                     counts.insert(type_name, count + 1)?;
                 }
             }
+            by_aggregate.write(&txn)?;
+            writer.packers.train_if_due(&txn, Corpus::Events)?;
             txn.commit()?;
             Ok(())
+        })
+    }
+
+    /// [`Store::compact_if_worthwhile`], saying in the log what it did: it is done on the side of
+    /// other work (a sync run, a rebuild), whose outcome a failure here does not change (the pages
+    /// stay free for later writes to reuse).
+    pub fn give_back_free_pages(&self) {
+        match self.compact_if_worthwhile() {
+            Ok(Some((before, after))) => tracing::info!(
+                before_bytes = before,
+                after_bytes = after,
+                "gave the data file's free pages back"
+            ),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "the data file could not be compacted"),
+        }
+    }
+
+    /// Gives the file's free pages back to the file system when they are a large share of it, as
+    /// after a first sync or a rebuild: later writes reuse free pages, but only a compaction
+    /// shrinks the file. Writes wait for it (about 1.5 s per GB); it is skipped while a read is in
+    /// progress, in this process or another. Returns the sizes before and after when it ran.
+    pub fn compact_if_worthwhile(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let mut writer = self.lock_writer()?;
+        self.guarded(&mut writer, |_| {
+            let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+            let used = self.with_database(|db| {
+                let txn = db.begin_write()?;
+                let stats = txn.stats()?;
+                txn.abort()?;
+                Ok(stats.allocated_pages() * stats.page_size() as u64)
+            })?;
+            let free = before.saturating_sub(used);
+            if free < WORTH_COMPACTING_BYTES || free < before / WORTH_COMPACTING_SHARE {
+                return Ok(None);
+            }
+            let mut slot = self.db.write().map_err(|_| StoreError::Unavailable {
+                cause: "a reader thread panicked".into(),
+            })?;
+            let db = slot.as_mut().ok_or_else(|| self.closed())?;
+            match db.compact() {
+                Ok(_) => {}
+                Err(redb::CompactionError::TransactionInProgress) => return Ok(None),
+                Err(error) => return Err(StoreError::Storage(redb::Error::from(error))),
+            }
+            let after = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+            Ok(Some((before, after)))
         })
     }
 

@@ -11,10 +11,13 @@ use crate::domain::{EventEnvelope, OdooId};
 use crate::projections::history::{Timeline, TimelineSet};
 use crate::projections::{
     AccessView, EVERYTHING, LoginView, MetricsView, OpportunityFact, OpportunityView, PROJECTIONS,
-    RowKey, SYNC_STATUS_KEY, SyncStatusView, UserProfileView, ViewTable, decode,
+    RowKey, SYNC_STATUS_KEY, SyncStatusView, UserProfileView, VIEW_SCHEMA_VERSION, ViewTable,
+    decode,
 };
 
 use super::StoreError;
+use super::aggregates::AggregateRow;
+use super::codec::{self, Corpus, Dictionaries};
 use super::tables::{
     CHECKPOINTS, EVENT_TYPE_COUNTS, EVENTS, Generation, META, META_FACTS_GENERATION,
     META_VIEW_SCHEMA, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition, view_definition,
@@ -23,6 +26,7 @@ use super::tables::{
 pub struct Snapshot {
     pub(super) txn: ReadTransaction,
     facts: Option<Arc<FactsCache>>,
+    dictionaries: Arc<Dictionaries>,
 }
 
 /// Rows of one generation of the opportunity data, decoded once and shared: every list, search,
@@ -101,15 +105,28 @@ pub(super) fn facts_generation_in(
 
 impl Snapshot {
     pub(super) fn new(txn: ReadTransaction) -> Self {
-        Snapshot { txn, facts: None }
+        Snapshot {
+            txn,
+            facts: None,
+            dictionaries: Arc::default(),
+        }
     }
 
-    /// A snapshot that shares decoded facts through `cache`.
-    pub(super) fn sharing(txn: ReadTransaction, cache: Arc<FactsCache>) -> Self {
+    /// A snapshot that shares decoded facts and compression dictionaries with others.
+    pub(super) fn sharing(
+        txn: ReadTransaction,
+        cache: Arc<FactsCache>,
+        dictionaries: Arc<Dictionaries>,
+    ) -> Self {
         Snapshot {
             txn,
             facts: Some(cache),
+            dictionaries,
         }
+    }
+
+    fn unpacker(&self) -> Result<EventReader<'_>, StoreError> {
+        codec::reading(&self.txn, Some(&self.dictionaries))
     }
 
     /// Which generation of the opportunity facts this snapshot holds (0 before any was written).
@@ -154,10 +171,15 @@ impl Snapshot {
         let Some(events) = missing_is_empty(self.txn.open_table(EVENTS))? else {
             return Ok(Vec::new());
         };
+        let mut unpacker = self.unpacker()?;
         let mut found = Vec::new();
         for entry in events.range(after.saturating_add(1)..)?.take(limit) {
             let (position, bytes) = entry?;
-            found.push(decode_event(position.value(), bytes.value())?);
+            found.push(unpack_event(
+                &mut unpacker,
+                position.value(),
+                bytes.value(),
+            )?);
         }
         Ok(found)
     }
@@ -173,19 +195,17 @@ impl Snapshot {
 
     /// Every event of one aggregate (e.g. `opportunity/42`), oldest first.
     pub fn aggregate_events(&self, aggregate: &str) -> Result<Vec<EventEnvelope>, StoreError> {
-        let Some(index) = missing_is_empty(self.txn.open_table(super::tables::AGGREGATE_EVENTS))?
-        else {
+        let Some(row) = self.aggregate(aggregate)? else {
             return Ok(Vec::new());
         };
         let Some(events) = missing_is_empty(self.txn.open_table(EVENTS))? else {
             return Ok(Vec::new());
         };
+        let mut unpacker = self.unpacker()?;
         let mut found = Vec::new();
-        for entry in index.range((aggregate, 0)..=(aggregate, u64::MAX))? {
-            let (key, _) = entry?;
-            let position = key.value().1;
+        for position in row.positions {
             if let Some(bytes) = events.get(position)? {
-                found.push(decode_event(position, bytes.value())?);
+                found.push(unpack_event(&mut unpacker, position, bytes.value())?);
             }
         }
         Ok(found)
@@ -207,11 +227,19 @@ impl Snapshot {
 
     /// An aggregate's current version (`kind/id`), 0 when it has no events.
     pub fn aggregate_version(&self, aggregate: &str) -> Result<u64, StoreError> {
-        let Some(table) = missing_is_empty(self.txn.open_table(super::tables::AGGREGATE_VERSIONS))?
-        else {
-            return Ok(0);
+        Ok(self.aggregate(aggregate)?.map_or(0, |row| row.version))
+    }
+
+    fn aggregate(&self, aggregate: &str) -> Result<Option<AggregateRow>, StoreError> {
+        let Some(table) = missing_is_empty(self.txn.open_table(super::tables::AGGREGATES))? else {
+            return Ok(None);
         };
-        Ok(table.get(aggregate)?.map(|v| v.value()).unwrap_or(0))
+        let Some(stored) = table.get(aggregate)? else {
+            return Ok(None);
+        };
+        AggregateRow::decode(stored.value())
+            .map(Some)
+            .map_err(|reason| StoreError::Damaged(format!("aggregate {aggregate}: {reason}")))
     }
 
     pub fn view_schema(&self) -> Result<Option<u32>, StoreError> {
@@ -263,9 +291,14 @@ impl Snapshot {
         let Some(table) = missing_is_empty(self.txn.open_table(SOURCE_RECORDS))? else {
             return Ok(None);
         };
-        Ok(table
-            .get(key)?
-            .map(|v| v.value().get(8..).unwrap_or_default().to_vec()))
+        let Some(stored) = table.get(key)? else {
+            return Ok(None);
+        };
+        let json = self
+            .unpacker()?
+            .json(Corpus::Sources, stored.value())
+            .map_err(|reason| StoreError::Damaged(format!("source record {key}: {reason}")))?;
+        Ok(Some(json.into_owned()))
     }
 
     pub fn credential(&self, email: &str) -> Result<Option<String>, StoreError> {
@@ -289,8 +322,20 @@ impl Snapshot {
         Ok(table.get(model)?.map(|v| v.value().to_vec()))
     }
 
-    /// The stored bytes of one view row.
+    /// The bytes of one view row, as its projection rendered them.
     pub fn row(&self, table: ViewTable, key: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(stored) = self.stored_row(table, key)? else {
+            return Ok(None);
+        };
+        match stored_corpus(&self.txn, table, Generation::Live)? {
+            Some(corpus) => {
+                unpack_row(&mut self.unpacker()?, corpus, table, key, &stored).map(Some)
+            }
+            None => Ok(Some(stored)),
+        }
+    }
+
+    fn stored_row(&self, table: ViewTable, key: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
         match (view_definition(table, Generation::Live), key) {
             (ViewDefinition::ById(definition), RowKey::Id(id)) => {
                 let Some(open) = missing_is_empty(self.txn.open_table(definition))? else {
@@ -527,7 +572,64 @@ fn decode_row<T: DeserializeOwned>(
     })
 }
 
+/// The corpus a view's rows are stored in (see `codec`), if they are compressed: time lines, from
+/// view schema 10 on. Rows of an older schema (read by `verify` before the rebuild that replaces
+/// them) are postcard as they are.
+fn stored_corpus(
+    txn: &ReadTransaction,
+    table: ViewTable,
+    generation: Generation,
+) -> Result<Option<Corpus>, StoreError> {
+    if table != ViewTable::OpportunityHistory {
+        return Ok(None);
+    }
+    let current = generation == Generation::Rebuild || {
+        let schema = match missing_is_empty(txn.open_table(META))? {
+            Some(meta) => meta.get(META_VIEW_SCHEMA)?.map(|v| v.value().to_string()),
+            None => None,
+        };
+        schema.as_deref() == Some(VIEW_SCHEMA_VERSION.to_string().as_str())
+    };
+    Ok(current.then_some(Corpus::History))
+}
+
+fn unpack_row<T: ReadableTable<u32, &'static [u8]>>(
+    unpacker: &mut codec::Unpacker<'_, T>,
+    corpus: Corpus,
+    table: ViewTable,
+    key: &RowKey,
+    stored: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let unpacked = unpacker
+        .json(corpus, stored)
+        .map_err(|reason| StoreError::CorruptView {
+            table: table.name(),
+            key: key.to_string(),
+            reason,
+        })?;
+    Ok(unpacked.into_owned())
+}
+
+/// Every row of one generation of a view, as its projection rendered them, in key order.
 pub(super) fn table_rows(
+    txn: &ReadTransaction,
+    table: ViewTable,
+    generation: Generation,
+) -> Result<Vec<(RowKey, Vec<u8>)>, StoreError> {
+    let rows = stored_table_rows(txn, table, generation)?;
+    let Some(corpus) = stored_corpus(txn, table, generation)? else {
+        return Ok(rows);
+    };
+    let mut unpacker = codec::reading(txn, None)?;
+    rows.into_iter()
+        .map(|(key, stored)| {
+            let unpacked = unpack_row(&mut unpacker, corpus, table, &key, &stored)?;
+            Ok((key, unpacked))
+        })
+        .collect()
+}
+
+fn stored_table_rows(
     txn: &ReadTransaction,
     table: ViewTable,
     generation: Generation,
@@ -555,6 +657,21 @@ pub(super) fn table_rows(
         }
     }
     Ok(rows)
+}
+
+/// Reads events (and source records) of a read transaction back to JSON.
+pub(super) type EventReader<'a> = codec::Unpacker<'a, redb::ReadOnlyTable<u32, &'static [u8]>>;
+
+/// The event stored at `position`, decompressed and decoded.
+pub(super) fn unpack_event<T: ReadableTable<u32, &'static [u8]>>(
+    unpacker: &mut codec::Unpacker<'_, T>,
+    position: u64,
+    stored: &[u8],
+) -> Result<EventEnvelope, StoreError> {
+    let json = unpacker
+        .json(Corpus::Events, stored)
+        .map_err(|reason| StoreError::CorruptEvent { position, reason })?;
+    decode_event(position, &json)
 }
 
 pub(super) fn decode_event(position: u64, bytes: &[u8]) -> Result<EventEnvelope, StoreError> {

@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::domain::EventEnvelope;
 use crate::projections::{ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTable};
 
-use super::read::{decode_event, table_rows};
+use super::codec;
+use super::read::{EventReader, table_rows, unpack_event};
 use super::tables::{EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition, view_definition};
 use super::{Snapshot, Store, StoreError, snapshot, write_checkpoints, write_rows};
 
@@ -149,13 +150,14 @@ fn fold_onto(
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok((model, BTreeMap::new())),
         Err(other) => return Err(other.into()),
     };
+    let mut unpacker = codec::reading(txn, None)?;
     let total = events.len()?.saturating_sub(from.saturating_sub(1));
     let mut done = 0u64;
     let (sender, receiver) =
         std::sync::mpsc::sync_channel::<Result<Vec<EventEnvelope>, StoreError>>(4);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            if let Err(error) = decode_in_chunks(&events, from, &sender) {
+            if let Err(error) = decode_in_chunks(&events, &mut unpacker, from, &sender) {
                 // The folding side stops at the first error; if it is gone, so is the need to say it.
                 let _ = sender.send(Err(error));
             }
@@ -190,6 +192,7 @@ fn fold_onto(
 
 fn decode_in_chunks(
     events: &ReadOnlyTable<u64, &[u8]>,
+    unpacker: &mut EventReader<'_>,
     from: u64,
     sender: &SyncSender<Result<Vec<EventEnvelope>, StoreError>>,
 ) -> Result<(), StoreError> {
@@ -203,7 +206,7 @@ fn decode_in_chunks(
                 reason: format!("the log has a gap: expected position {expected_position}"),
             });
         }
-        chunk.push(decode_event(position, bytes.value())?);
+        chunk.push(unpack_event(unpacker, position, bytes.value())?);
         if chunk.len() == DECODE_CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(DECODE_CHUNK));
             if sender.send(Ok(full)).is_err() {
@@ -279,6 +282,7 @@ pub(super) fn replace_views(
     txn: &WriteTransaction,
     rows: &[ViewRow],
     position: u64,
+    packers: &mut codec::Packers,
 ) -> Result<(), StoreError> {
     for table in ViewTable::ALL {
         match view_definition(table, Generation::Rebuild) {
@@ -292,7 +296,7 @@ pub(super) fn replace_views(
             }
         }
     }
-    write_rows(txn, rows, Generation::Rebuild)?;
+    write_rows(txn, rows, Generation::Rebuild, packers)?;
     for table in ViewTable::ALL {
         match (
             view_definition(table, Generation::Live),
@@ -315,6 +319,7 @@ pub(super) fn replace_views(
     drop(meta);
     // The facts tables were swapped, whatever rows came with them.
     super::bump_facts_generation(txn)?;
+    packers.train_if_due(txn, codec::Corpus::History)?;
     write_checkpoints(txn, position)
 }
 
@@ -331,9 +336,9 @@ impl Store {
         let mut model = fold(&snapshot, progress)?;
         let rows = model.finish_replay();
         let replay_seconds = started.elapsed().as_secs_f64();
-        self.guarded(&mut writer, |_| {
+        self.guarded(&mut writer, |writer| {
             let txn = self.begin_write()?;
-            replace_views(&txn, &rows, model.last_position())?;
+            replace_views(&txn, &rows, model.last_position(), &mut writer.packers)?;
             if let Some(event_id) = snapshot::event_id_in(&txn, model.last_position())? {
                 snapshot::write(&txn, &model, event_id)?;
             }
@@ -349,6 +354,9 @@ impl Store {
         };
         model.release_timelines();
         writer.model = Some(model);
+        drop((writer, snapshot));
+        // The old views' pages are all free now.
+        self.give_back_free_pages();
         Ok(report)
     }
 }

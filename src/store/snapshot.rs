@@ -21,7 +21,8 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::read::decode_event;
+use super::codec;
+use super::read::unpack_event;
 use super::tables::{EVENTS, MODEL_SNAPSHOT};
 use super::{Store, StoreError, Writer};
 use crate::projections::{MODEL_SNAPSHOT_VERSION, ReadModel, VIEW_SCHEMA_VERSION};
@@ -89,8 +90,11 @@ pub(super) fn event_id_in(
 ) -> Result<Option<Uuid>, StoreError> {
     let events = txn.open_table(EVENTS)?;
     let found = events.get(position)?;
+    let mut unpacker = codec::writing(txn)?;
     found
-        .map(|bytes| decode_event(position, bytes.value()).map(|event| event.event_id))
+        .map(|bytes| {
+            unpack_event(&mut unpacker, position, bytes.value()).map(|event| event.event_id)
+        })
         .transpose()
 }
 
@@ -122,8 +126,9 @@ pub(super) fn find(txn: &ReadTransaction) -> Result<Found, StoreError> {
         ));
     }
     let events = txn.open_table(EVENTS)?;
+    let mut unpacker = codec::reading(txn, None)?;
     let at_position = match events.get(header.position)? {
-        Some(bytes) => Some(decode_event(header.position, bytes.value())?.event_id),
+        Some(bytes) => Some(unpack_event(&mut unpacker, header.position, bytes.value())?.event_id),
         None => None,
     };
     if at_position != Some(header.event_id) {

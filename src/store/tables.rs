@@ -6,17 +6,21 @@ use redb::TableDefinition;
 use crate::projections::ViewTable;
 
 /// Format of the file as a whole; a file with a larger number was written by a newer pipelog.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: events, source records and time lines compressed (`store::codec`), and `aggregates_v1`.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `format_version`, `view_schema_version`, creation time.
 pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
 /// The event log: position → JSON envelope.
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
-/// `kind/id` → the aggregate's current version.
-pub const AGGREGATE_VERSIONS: TableDefinition<&str, u64> =
+/// `kind/id` → the aggregate's current version and the positions of its events
+/// (see `store::aggregates`).
+pub const AGGREGATES: TableDefinition<&str, &[u8]> = TableDefinition::new("aggregates_v1");
+/// Format 1's `kind/id` → version, moved into [`AGGREGATES`] on upgrade.
+pub const FORMAT_1_AGGREGATE_VERSIONS: TableDefinition<&str, u64> =
     TableDefinition::new("aggregate_versions_v1");
-/// (`kind/id`, position) → (): each aggregate's events, for history queries.
-pub const AGGREGATE_EVENTS: TableDefinition<(&str, u64), ()> =
+/// Format 1's (`kind/id`, position) → (), moved into [`AGGREGATES`] on upgrade.
+pub const FORMAT_1_AGGREGATE_EVENTS: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("aggregate_events_v1");
 /// Command id → the outcome first returned for it (JSON), so retries append nothing.
 pub const COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("commands_v1");
@@ -35,6 +39,9 @@ pub const SYNC_CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("syn
 pub const CREDENTIALS: TableDefinition<&str, &str> = TableDefinition::new("credentials_v1");
 /// SHA-256 of a session token (hex) → session (JSON). The token itself is never stored.
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions_v1");
+
+/// Compression dictionary id → the zstd dictionary (see `store::codec`); ids are never reused.
+pub const DICTIONARIES: TableDefinition<u32, &[u8]> = TableDefinition::new("dictionaries_v1");
 
 /// The writer's model as of one position (see `store::snapshot`): `header` and `model`, postcard.
 pub const MODEL_SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("model_snapshot_v1");

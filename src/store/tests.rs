@@ -291,7 +291,7 @@ fn a_file_from_a_newer_format_is_refused() {
             error,
             StoreError::NewerFormat {
                 found: 99,
-                supported: 1,
+                supported: FORMAT_VERSION,
                 ..
             }
         ),
@@ -542,4 +542,41 @@ fn decoded_facts_are_shared_within_a_generation_and_never_stale() {
         "the swapped tables are read again"
     );
     assert_eq!(*rebuilt, *changed);
+}
+
+#[test]
+fn free_pages_worth_giving_back_are_given_back_unless_a_read_is_in_progress() {
+    let (_dir, path, store) = temp_store();
+    seed(&store);
+    assert_eq!(
+        store.compact_if_worthwhile().expect("checks"),
+        None,
+        "nothing is free yet"
+    );
+    let blob = vec![7u8; 1024 * 1024];
+    let keys: Vec<String> = (0..40).map(|i| format!("{i:064}")).collect();
+    for key in &keys {
+        store.put_session(key, &blob).expect("writes");
+    }
+    for key in &keys {
+        store.delete_session(key).expect("deletes");
+    }
+    let held = store.read().expect("reads");
+    assert_eq!(
+        store.compact_if_worthwhile().expect("checks"),
+        None,
+        "a read in progress keeps the pages where they are"
+    );
+    drop(held);
+    let (before, after) = store
+        .compact_if_worthwhile()
+        .expect("compacts")
+        .expect("40 MiB free is worth giving back");
+    assert!(
+        after + 30 * 1024 * 1024 < before,
+        "{before} → {after} bytes"
+    );
+    assert_eq!(std::fs::metadata(&path).expect("file").len(), after);
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+    assert_eq!(store.compact_if_worthwhile().expect("checks"), None);
 }

@@ -21,7 +21,7 @@ pub(super) fn plan_events(
     batches: Vec<CommandBatch>,
 ) -> Result<Planned, StoreError> {
     let events = txn.open_table(EVENTS)?;
-    let versions = txn.open_table(AGGREGATE_VERSIONS)?;
+    let versions = txn.open_table(AGGREGATES)?;
     let commands = txn.open_table(COMMANDS)?;
     let mut next_position = events.last()?.map(|(key, _)| key.value() + 1).unwrap_or(1);
     let recorded_at = Timestamp::now();
@@ -58,7 +58,12 @@ pub(super) fn plan_events(
                 .or_else(|| planned.versions.get(&key))
             {
                 Some(version) => *version,
-                None => versions.get(key.as_str())?.map(|v| v.value()).unwrap_or(0),
+                None => match versions.get(key.as_str())? {
+                    Some(stored) => aggregates::version_of(stored.value()).map_err(|reason| {
+                        StoreError::Damaged(format!("aggregate {key}: {reason}"))
+                    })?,
+                    None => 0,
+                },
             };
             if !version_matches(new.expected_version, current) {
                 conflict = Some(StoreError::Conflict {
@@ -102,28 +107,32 @@ pub(super) fn plan_events(
 }
 
 /// Writes planned events with their per-aggregate index, versions, command outcomes and counts.
-pub(super) fn write_events(txn: &WriteTransaction, planned: &Planned) -> Result<(), StoreError> {
+/// A new dictionary, when one is due, is trained after the events are in (see `codec`).
+pub(super) fn write_events(
+    txn: &WriteTransaction,
+    planned: &Planned,
+    packers: &mut Packers,
+) -> Result<(), StoreError> {
+    if planned.envelopes.is_empty() && planned.commands.is_empty() {
+        return Ok(());
+    }
+    let mut packer = packers.packer(txn, Corpus::Events)?;
     let mut events = txn.open_table(EVENTS)?;
-    let mut by_aggregate = txn.open_table(AGGREGATE_EVENTS)?;
+    let mut by_aggregate = aggregates::Appended::default();
     let mut type_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut json = Vec::new();
+    let mut stored = Vec::new();
     for envelope in &planned.envelopes {
         json.clear();
         serde_json::to_writer(&mut json, envelope)
             .map_err(|error| StoreError::Encode(error.to_string()))?;
-        events.insert(envelope.position, json.as_slice())?;
-        let key = format!(
-            "{}/{}",
-            envelope.aggregate_type.as_str(),
-            envelope.aggregate_id
-        );
-        by_aggregate.insert((key.as_str(), envelope.position), ())?;
+        packer.pack(&[], &json, &mut stored)?;
+        events.insert(envelope.position, stored.as_slice())?;
+        by_aggregate.add(envelope);
         *type_counts.entry(envelope.event.type_name()).or_default() += 1;
     }
-    let mut versions = txn.open_table(AGGREGATE_VERSIONS)?;
-    for (key, version) in &planned.versions {
-        versions.insert(key.as_str(), *version)?;
-    }
+    drop(events);
+    by_aggregate.write(txn)?;
     let mut commands = txn.open_table(COMMANDS)?;
     for (command_id, stored) in &planned.commands {
         let json =
@@ -135,6 +144,8 @@ pub(super) fn write_events(txn: &WriteTransaction, planned: &Planned) -> Result<
         let current = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
         counts.insert(type_name, current + added)?;
     }
+    drop((commands, counts));
+    packers.train_if_due(txn, Corpus::Events)?;
     Ok(())
 }
 
@@ -150,15 +161,28 @@ pub(super) fn hold_timelines(
         return Ok(());
     }
     let rows = txn.open_table(tables::LIVE_HISTORY)?;
+    let mut unpacker = codec::writing(txn)?;
+    let corrupt = |reason: String| StoreError::CorruptView {
+        table: ViewTable::OpportunityHistory.name(),
+        key: String::new(),
+        reason,
+    };
     for id in wanted {
         if let Some(row) = rows.get(id)? {
-            model
-                .hold_timeline(id, row.value())
-                .map_err(|error| StoreError::CorruptView {
-                    table: ViewTable::OpportunityHistory.name(),
+            let with_key = |error: StoreError| match error {
+                StoreError::CorruptView { table, reason, .. } => StoreError::CorruptView {
+                    table,
                     key: id.to_string(),
-                    reason: error.to_string(),
-                })?;
+                    reason,
+                },
+                other => other,
+            };
+            let unpacked = unpacker
+                .json(Corpus::History, row.value())
+                .map_err(|reason| with_key(corrupt(reason)))?;
+            model
+                .hold_timeline(id, &unpacked)
+                .map_err(|error| with_key(corrupt(error.to_string())))?;
         }
     }
     Ok(())
@@ -174,6 +198,7 @@ pub(super) fn write_and_fold(
     planned: &Planned,
     sources: &SourceUpdates,
     model: &mut ReadModel,
+    packers: &mut Packers,
 ) -> Result<Vec<ViewRow>, StoreError> {
     hold_timelines(txn, &planned.envelopes, model)?;
     let fold = |model: &mut ReadModel| {
@@ -184,9 +209,9 @@ pub(super) fn write_and_fold(
         model.release_timelines();
         rows
     };
-    let write = || {
-        write_events(txn, planned)?;
-        write_sources(txn, sources)
+    let mut write = || {
+        write_events(txn, planned, packers)?;
+        write_sources(txn, sources, packers)
     };
     if planned.envelopes.len() < PARALLEL_FOLD_EVENTS {
         write()?;
@@ -207,8 +232,15 @@ pub(super) fn finish(
     txn: WriteTransaction,
     rows: &[ViewRow],
     position: u64,
+    packers: &mut Packers,
 ) -> Result<(), StoreError> {
-    write_rows(&txn, rows, Generation::Live)?;
+    write_rows(&txn, rows, Generation::Live, packers)?;
+    if rows
+        .iter()
+        .any(|row| row.table == ViewTable::OpportunityHistory)
+    {
+        packers.train_if_due(&txn, Corpus::History)?;
+    }
     write_checkpoints(&txn, position)?;
     txn.commit()?;
     Ok(())
@@ -217,16 +249,16 @@ pub(super) fn finish(
 pub(super) fn write_sources(
     txn: &WriteTransaction,
     sources: &SourceUpdates,
+    packers: &mut Packers,
 ) -> Result<(), StoreError> {
     if sources.is_empty() {
         return Ok(());
     }
+    let mut packer = packers.packer(txn, Corpus::Sources)?;
     let mut records = txn.open_table(SOURCE_RECORDS)?;
     let mut value = Vec::new();
     for record in &sources.upserts {
-        value.clear();
-        value.extend_from_slice(&record.checksum.to_le_bytes());
-        value.extend_from_slice(&record.raw);
+        packer.pack(&record.checksum.to_le_bytes(), &record.raw, &mut value)?;
         records.insert(record.key.as_str(), value.as_slice())?;
     }
     for key in &sources.deletes {
@@ -235,6 +267,10 @@ pub(super) fn write_sources(
     let mut cursors = txn.open_table(SYNC_CURSORS)?;
     for (model, cursor) in &sources.cursors {
         cursors.insert(model.as_str(), cursor.as_slice())?;
+    }
+    drop((records, cursors));
+    if !sources.upserts.is_empty() {
+        packers.train_if_due(txn, Corpus::Sources)?;
     }
     Ok(())
 }
@@ -281,6 +317,7 @@ pub(super) fn write_rows(
     txn: &WriteTransaction,
     rows: &[ViewRow],
     generation: Generation,
+    packers: &mut Packers,
 ) -> Result<(), StoreError> {
     let mut start = 0;
     while start < rows.len() {
@@ -290,7 +327,7 @@ pub(super) fn write_rows(
                 .iter()
                 .take_while(|row| row.table == table)
                 .count();
-        write_table_rows(txn, table, &rows[start..end], generation)?;
+        write_table_rows(txn, table, &rows[start..end], generation, packers)?;
         start = end;
     }
     Ok(())
@@ -301,6 +338,7 @@ pub(super) fn write_table_rows(
     table: ViewTable,
     rows: &[ViewRow],
     generation: Generation,
+    packers: &mut Packers,
 ) -> Result<(), StoreError> {
     // Rows written to the copy a rebuild fills are not seen until the swap, which bumps it.
     let shared = matches!(
@@ -310,14 +348,23 @@ pub(super) fn write_table_rows(
     if shared && generation == Generation::Live && !rows.is_empty() {
         bump_facts_generation(txn)?;
     }
+    let mut packer = match table {
+        ViewTable::OpportunityHistory => Some(packers.packer(txn, Corpus::History)?),
+        _ => None,
+    };
+    let mut packed = Vec::new();
     match view_definition(table, generation) {
         ViewDefinition::ById(definition) => {
             let mut open = txn.open_table(definition)?;
             for row in rows {
                 let RowKey::Id(id) = row.key else { continue };
-                match &row.value {
-                    Some(bytes) => open.insert(id, bytes.as_slice())?,
-                    None => open.remove(id)?,
+                match (&row.value, &mut packer) {
+                    (Some(bytes), Some(packer)) => {
+                        packer.pack(&[], bytes, &mut packed)?;
+                        open.insert(id, packed.as_slice())?
+                    }
+                    (Some(bytes), None) => open.insert(id, bytes.as_slice())?,
+                    (None, _) => open.remove(id)?,
                 };
             }
         }

@@ -55,6 +55,10 @@ pub struct SyncOptions {
     pub requests_in_flight: usize,
 }
 
+/// A run that appended this many events may have left many free pages behind it (a first sync
+/// does): the store then checks whether they are worth giving back.
+const COMPACT_AFTER_EVENTS: u64 = 10_000;
+
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
@@ -281,6 +285,11 @@ impl Syncer {
         if let Err(error) = snapshot {
             // Only the next start is slower for it.
             tracing::warn!(%error, "the model snapshot could not be written");
+        }
+        if run.events >= COMPACT_AFTER_EVENTS {
+            let store = self.store.clone();
+            // A panic there is the only failure, and the run's outcome stands without it.
+            let _ = tokio::task::spawn_blocking(move || store.give_back_free_pages()).await;
         }
         // When the run failed because the store did (a full disk), recording that fails too: the
         // run's own error says what happened, so it wins.
