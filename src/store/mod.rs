@@ -168,6 +168,9 @@ pub struct Store {
     snapshot_every: AtomicU64,
     /// Guards from [`Store::defer_snapshots`] alive now.
     snapshots_deferred: AtomicU32,
+    /// The file's length when its free pages were last looked at (see
+    /// [`Store::give_back_free_pages_if_grown`]).
+    length_checked: AtomicU64,
 }
 
 struct Writer {
@@ -202,8 +205,11 @@ impl Store {
             dictionaries: Arc::default(),
             snapshot_every: AtomicU64::new(SNAPSHOT_EVERY_EVENTS),
             snapshots_deferred: AtomicU32::new(0),
+            length_checked: AtomicU64::new(0),
         };
         store.initialize()?;
+        let length = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        store.length_checked.store(length, Ordering::Relaxed);
         Ok(store)
     }
 

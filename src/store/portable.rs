@@ -19,6 +19,7 @@ use super::tables::{
 use super::{Store, StoreError};
 use crate::domain::EventEnvelope;
 use crate::projections::ViewTable;
+use std::sync::atomic::Ordering;
 
 /// What a backup copied.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -246,6 +247,20 @@ impl Store {
         })
     }
 
+    /// [`Store::give_back_free_pages`] once the file has grown by an eighth (and 16 MiB) since this
+    /// store last looked: the file grows only when its free pages do not suffice, and counting them
+    /// reads every page, so the length says cheaply when it is worth a look. For the end of each
+    /// sync run: a first sync, or one whose writes left many pages behind, is followed by a compaction.
+    pub fn give_back_free_pages_if_grown(&self) {
+        let length = || std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let checked = self.length_checked.load(Ordering::Relaxed);
+        let grown_enough = (checked / WORTH_COMPACTING_SHARE).max(WORTH_COMPACTING_BYTES);
+        if length() < checked.saturating_add(grown_enough) {
+            return;
+        }
+        self.give_back_free_pages();
+    }
+
     /// [`Store::compact_if_worthwhile`], saying in the log what it did: it is done on the side of
     /// other work (a sync run, a rebuild), whose outcome a failure here does not change (the pages
     /// stay free for later writes to reuse).
@@ -259,6 +274,8 @@ impl Store {
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "the data file could not be compacted"),
         }
+        let length = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        self.length_checked.store(length, Ordering::Relaxed);
     }
 
     /// Gives the file's free pages back to the file system when they are a large share of it, as

@@ -55,10 +55,6 @@ pub struct SyncOptions {
     pub requests_in_flight: usize,
 }
 
-/// A run that appended this many events may have left many free pages behind it (a first sync
-/// does): the store then checks whether they are worth giving back.
-const COMPACT_AFTER_EVENTS: u64 = 10_000;
-
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
@@ -286,10 +282,11 @@ impl Syncer {
             // Only the next start is slower for it.
             tracing::warn!(%error, "the model snapshot could not be written");
         }
-        if run.events >= COMPACT_AFTER_EVENTS {
+        if run.events > 0 {
             let store = self.store.clone();
             // A panic there is the only failure, and the run's outcome stands without it.
-            let _ = tokio::task::spawn_blocking(move || store.give_back_free_pages()).await;
+            let _ =
+                tokio::task::spawn_blocking(move || store.give_back_free_pages_if_grown()).await;
         }
         // When the run failed because the store did (a full disk), recording that fails too: the
         // run's own error says what happened, so it wins.
