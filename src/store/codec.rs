@@ -1,17 +1,18 @@
 //! The stored form of the largest values the file keeps: event envelopes and Odoo's raw records
 //! (JSON), and deals' time lines (postcard). Values of one kind repeat their keys and most of their
 //! contents, so each is kept as a zstd frame over a dictionary trained on the file's own values of
-//! that kind, which lets even one small value compress well (a 640-byte event to about 100). An
+//! that kind, which lets even one small value compress well (a 640-byte event to about 115). An
 //! event or source record that starts with `{` is plain JSON: values written before their corpus
 //! has its first dictionary, and every file written before compression, read unchanged. What the
 //! bytes mean is the caller's; this module owns only their stored form.
 //!
-//! Dictionaries live in `dictionaries_v1` under ids that are never reused, so a dictionary read
-//! from a committed transaction can be shared by every later reader of the file. A dictionary is
-//! trained inside a write transaction once its corpus has grown [`GROWTH`]× since the last one,
-//! from values spread over the newer part of the corpus (the values to come look like the recent
-//! ones); the values written with the previous dictionary are then written again with the new one
-//! in the same transaction, while they are few enough ([`REWRITE_AT_MOST`]).
+//! Dictionaries live in `dictionaries_v1` under ids that, once committed, are never reused, so a
+//! dictionary read from a committed transaction can be shared by every later reader of the file.
+//! A dictionary is trained inside a write transaction once its corpus has grown [`GROWTH`]× since
+//! the last one, from values spread over the newer half of the log for events (the events to come
+//! look like the recent ones) and over all of them for the other corpora; the values the previous
+//! dictionary served are then written again with the new one in the same transaction, while they
+//! are few enough ([`REWRITE_AT_MOST`]).
 
 use std::borrow::Cow;
 use std::cell::RefCell;

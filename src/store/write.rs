@@ -162,27 +162,19 @@ pub(super) fn hold_timelines(
     }
     let rows = txn.open_table(tables::LIVE_HISTORY)?;
     let mut unpacker = codec::writing(txn)?;
-    let corrupt = |reason: String| StoreError::CorruptView {
-        table: ViewTable::OpportunityHistory.name(),
-        key: String::new(),
-        reason,
-    };
     for id in wanted {
         if let Some(row) = rows.get(id)? {
-            let with_key = |error: StoreError| match error {
-                StoreError::CorruptView { table, reason, .. } => StoreError::CorruptView {
-                    table,
-                    key: id.to_string(),
-                    reason,
-                },
-                other => other,
+            let corrupt = |reason: String| StoreError::CorruptView {
+                table: ViewTable::OpportunityHistory.name(),
+                key: id.to_string(),
+                reason,
             };
             let unpacked = unpacker
                 .json(Corpus::History, row.value())
-                .map_err(|reason| with_key(corrupt(reason)))?;
+                .map_err(corrupt)?;
             model
                 .hold_timeline(id, &unpacked)
-                .map_err(|error| with_key(corrupt(error.to_string())))?;
+                .map_err(|error| corrupt(error.to_string()))?;
         }
     }
     Ok(())
