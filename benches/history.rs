@@ -10,13 +10,13 @@
 
 mod common;
 
-use common::{bench, env_number, serve_fake_odoo};
+use common::{bench, env_number, serve_fake_odoo, synced_crm};
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pipelog::demo::{CrmOptions, FakeOdoo};
+use pipelog::demo::FakeOdoo;
 
 /// The peak resident memory of process `pid` so far, in KiB.
 fn peak_kib(pid: u32) -> Option<u64> {
@@ -34,15 +34,7 @@ fn main() {
     let opportunities = env_number("PIPELOG_BENCH_OPPORTUNITIES", 100_000);
     let changes = env_number("PIPELOG_BENCH_CHANGES", 7) as u32;
     let generating = Instant::now();
-    let fake = FakeOdoo::new(CrmOptions {
-        users: 2_000,
-        opportunities,
-        partners: 20_000,
-        seed: 11,
-        currencies: vec!["USD".into(), "EUR".into()],
-        history_changes: changes,
-        ..CrmOptions::default()
-    });
+    let fake = FakeOdoo::new(synced_crm(opportunities, changes));
     let (messages, values) = {
         let crm = fake.crm();
         let count = |model: &str| crm.table(model).map_or(0, |t| t.len());

@@ -12,14 +12,14 @@
 
 mod common;
 
-use common::{bench, env_number, serve_fake_odoo};
+use common::{bench, env_number, serve_fake_odoo, synced_crm};
 
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pipelog::demo::{CrmOptions, FakeOdoo};
+use pipelog::demo::FakeOdoo;
 
 fn pipelog(data: &Path, args: &[&str], url: &str) -> std::process::Output {
     let output = Command::new(env!("CARGO_BIN_EXE_pipelog"))
@@ -85,15 +85,7 @@ fn main() {
     let changes = env_number("PIPELOG_BENCH_CHANGES", 4) as u32;
     let weeks = env_number("PIPELOG_BENCH_WEEKS", 52);
     let weekly_changes = env_number("PIPELOG_BENCH_WEEKLY_CHANGES", 8_000);
-    let fake = FakeOdoo::new(CrmOptions {
-        users: 2_000,
-        opportunities,
-        partners: 20_000,
-        seed: 11,
-        currencies: vec!["USD".into(), "EUR".into()],
-        history_changes: changes,
-        ..CrmOptions::default()
-    });
+    let fake = FakeOdoo::new(synced_crm(opportunities, changes));
     println!(
         "# simulated Odoo: 2000 users, {opportunities} opportunities, {changes} tracked changes a deal before the first sync, then {weeks} weeks of {weekly_changes} changes"
     );

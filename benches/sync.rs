@@ -16,12 +16,12 @@
 
 mod common;
 
-use common::{bench, env_number};
+use common::{bench, env_number, serve_fake_odoo, synced_crm};
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use pipelog::demo::{CrmOptions, FakeOdoo, Workload, serve};
+use pipelog::demo::{FakeOdoo, Workload};
 use pipelog::store::Store;
 use pipelog::sync::mapping::SyncModel;
 use pipelog::sync::odoo::{Call, OdooClient};
@@ -82,30 +82,14 @@ async fn raw_fetch(client: &OdooClient, page_size: usize) -> u64 {
 fn main() {
     let opportunities = env_number("PIPELOG_BENCH_OPPORTUNITIES", 100_000);
     let rounds = env_number("PIPELOG_BENCH_ROUNDS", 5).max(1);
-    let options = CrmOptions {
-        users: 2_000,
-        opportunities,
-        partners: 20_000,
-        seed: 11,
-        currencies: vec!["USD".into(), "EUR".into()],
-        // The import of Odoo's change history has a bench of its own (`history`).
-        history_changes: 0,
-        ..CrmOptions::default()
-    };
+    // The import of Odoo's change history has a bench of its own (`history`).
+    let options = synced_crm(opportunities, 0);
     println!(
         "# simulated Odoo: {} users, {opportunities} opportunities, {} partners",
         options.users, options.partners
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let fake = FakeOdoo::new(options);
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    runtime.spawn(serve(listener, fake.clone(), std::future::pending()));
+    let (runtime, url) = serve_fake_odoo(&fake);
     let sync_options = SyncOptions::default();
 
     let (mut raws, mut fulls, mut ratios) = (Vec::new(), Vec::new(), Vec::new());

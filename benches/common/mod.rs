@@ -38,3 +38,17 @@ pub fn serve_fake_odoo(
     ));
     (runtime, url)
 }
+
+/// The CRM the sync benches read: 2,000 users, `opportunities` deals, 20,000 partners in two
+/// currencies, and about `history_changes` tracked changes a deal in Odoo's chatter.
+pub fn synced_crm(opportunities: usize, history_changes: u32) -> pipelog::demo::CrmOptions {
+    pipelog::demo::CrmOptions {
+        users: 2_000,
+        opportunities,
+        partners: 20_000,
+        seed: 11,
+        currencies: vec!["USD".into(), "EUR".into()],
+        history_changes,
+        ..pipelog::demo::CrmOptions::default()
+    }
+}

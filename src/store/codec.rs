@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction};
-use zstd::zstd_safe::{CCtx, CDict, CParameter, DCtx, DDict};
+use zstd::zstd_safe::{CCtx, CDict, CParameter, DCtx, DDict, ResetDirective};
 
 use super::StoreError;
 use super::tables::{DICTIONARIES, EVENTS, LIVE_HISTORY, META, SOURCE_RECORDS};
@@ -237,14 +237,14 @@ fn expand(frame: &[u8], dictionary: &Dictionary) -> Result<Vec<u8>, String> {
 }
 
 /// Writes values of one corpus in its current stored form, within one write transaction.
-pub struct Packer {
+pub struct Packer<'a> {
     corpus: Corpus,
     dictionary: Option<Arc<Dictionary>>,
-    context: CCtx<'static>,
-    frame: Vec<u8>,
+    context: &'a mut CCtx<'static>,
+    frame: &'a mut Vec<u8>,
 }
 
-impl Packer {
+impl Packer<'_> {
     /// `prefix`, then `json` as stored: a frame over the current dictionary, or as it is when the
     /// corpus has none yet.
     pub fn pack(
@@ -265,16 +265,34 @@ impl Packer {
         self.frame.clear();
         self.frame
             .reserve(zstd::zstd_safe::compress_bound(json.len()));
-        self.context
-            .compress_with_cdict(&mut self.frame, json, &dictionary.encoder)
-            .map_err(|code| {
-                StoreError::Encode(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
-            })?;
+        if let Err(code) =
+            self.context
+                .compress_with_cdict(&mut *self.frame, json, &dictionary.encoder)
+        {
+            // A failed call leaves its frame open, and the context serves every later write.
+            let _ = self.context.reset(ResetDirective::SessionOnly);
+            return Err(zstd_error(code));
+        }
         out.push(COMPRESSED);
         out.extend_from_slice(&dictionary.id.to_le_bytes());
-        out.extend_from_slice(&self.frame);
+        out.extend_from_slice(self.frame);
         Ok(())
     }
+}
+
+fn compression_context() -> Result<CCtx<'static>, StoreError> {
+    let mut context = CCtx::create();
+    // The id is in the value's own header, and the size lets a reader allocate once.
+    context
+        .set_parameter(CParameter::DictIdFlag(false))
+        .and_then(|_| context.set_parameter(CParameter::ContentSizeFlag(true)))
+        .and_then(|_| context.set_parameter(CParameter::ChecksumFlag(false)))
+        .map_err(zstd_error)?;
+    Ok(context)
+}
+
+fn zstd_error(code: usize) -> StoreError {
+    StoreError::Encode(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
 }
 
 /// Where a corpus stands: its current dictionary, and how many values it held when that was
@@ -317,11 +335,19 @@ fn set_corpus_state(
 #[derive(Default)]
 pub struct Packers {
     current: HashMap<Corpus, Arc<Dictionary>>,
+    /// One compression context for every write: each holds about a megabyte of tables, set up
+    /// once rather than in every transaction.
+    context: Option<CCtx<'static>>,
+    frame: Vec<u8>,
 }
 
 impl Packers {
     /// A packer for `corpus` in `txn`.
-    pub fn packer(&mut self, txn: &WriteTransaction, corpus: Corpus) -> Result<Packer, StoreError> {
+    pub fn packer(
+        &mut self,
+        txn: &WriteTransaction,
+        corpus: Corpus,
+    ) -> Result<Packer<'_>, StoreError> {
         let state = corpus_state(txn, corpus)?;
         let dictionary = if state.dictionary == 0 {
             None
@@ -337,20 +363,15 @@ impl Packers {
                 }
             }
         };
-        let mut context = CCtx::create();
-        // The id is in the value's own header, and the size lets a reader allocate once.
-        context
-            .set_parameter(CParameter::DictIdFlag(false))
-            .and_then(|_| context.set_parameter(CParameter::ContentSizeFlag(true)))
-            .and_then(|_| context.set_parameter(CParameter::ChecksumFlag(false)))
-            .map_err(|code| {
-                StoreError::Encode(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
-            })?;
+        let context = match &mut self.context {
+            Some(context) => context,
+            empty => empty.insert(compression_context()?),
+        };
         Ok(Packer {
             corpus,
             dictionary,
             context,
-            frame: Vec::new(),
+            frame: &mut self.frame,
         })
     }
 

@@ -208,8 +208,9 @@ impl Store {
             length_checked: AtomicU64::new(0),
         };
         store.initialize()?;
-        let length = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        store.length_checked.store(length, Ordering::Relaxed);
+        store
+            .length_checked
+            .store(portable::file_length(path), Ordering::Relaxed);
         Ok(store)
     }
 

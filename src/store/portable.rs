@@ -111,7 +111,7 @@ pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport,
     // One durable commit makes every chunk above durable with it.
     target.begin_write()?.commit()?;
     drop(target);
-    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    let bytes = file_length(out);
     Ok(BackupReport { events, bytes })
 }
 
@@ -151,6 +151,12 @@ pub enum ImportError {
     Read(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The data file's length in bytes (0 when it cannot be read: only reports and the decision to
+/// compact use it).
+pub(super) fn file_length(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 /// Free pages are worth giving back once they are an eighth of the file...
@@ -252,10 +258,9 @@ impl Store {
     /// reads every page, so the length says cheaply when it is worth a look. For the end of each
     /// sync run: a first sync, or one whose writes left many pages behind, is followed by a compaction.
     pub fn give_back_free_pages_if_grown(&self) {
-        let length = || std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         let checked = self.length_checked.load(Ordering::Relaxed);
         let grown_enough = (checked / WORTH_COMPACTING_SHARE).max(WORTH_COMPACTING_BYTES);
-        if length() < checked.saturating_add(grown_enough) {
+        if file_length(&self.path) < checked.saturating_add(grown_enough) {
             return;
         }
         self.give_back_free_pages();
@@ -274,8 +279,8 @@ impl Store {
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "the data file could not be compacted"),
         }
-        let length = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        self.length_checked.store(length, Ordering::Relaxed);
+        self.length_checked
+            .store(file_length(&self.path), Ordering::Relaxed);
     }
 
     /// Gives the file's free pages back to the file system when they are a large share of it, as
@@ -285,7 +290,7 @@ impl Store {
     pub fn compact_if_worthwhile(&self) -> Result<Option<(u64, u64)>, StoreError> {
         let mut writer = self.lock_writer()?;
         self.guarded(&mut writer, |_| {
-            let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+            let before = file_length(&self.path);
             let used = self.with_database(|db| {
                 let txn = db.begin_write()?;
                 let stats = txn.stats()?;
@@ -305,14 +310,14 @@ impl Store {
                 Err(redb::CompactionError::TransactionInProgress) => return Ok(None),
                 Err(error) => return Err(StoreError::Storage(redb::Error::from(error))),
             }
-            let after = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+            let after = file_length(&self.path);
             Ok(Some((before, after)))
         })
     }
 
     /// Gives the file's free space back to the file system. Needs the file to itself.
     pub fn compact(mut self) -> Result<(u64, u64), StoreError> {
-        let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let before = file_length(&self.path);
         let closed = self.closed();
         self.db
             .get_mut()
@@ -325,7 +330,7 @@ impl Store {
             .map_err(|error| StoreError::Storage(redb::Error::from(error)))?;
         let path = self.path.clone();
         drop(self);
-        let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let after = file_length(&path);
         Ok((before, after))
     }
 }

@@ -243,12 +243,7 @@ impl Snapshot {
     }
 
     pub fn view_schema(&self) -> Result<Option<u32>, StoreError> {
-        let Some(meta) = missing_is_empty(self.txn.open_table(META))? else {
-            return Ok(None);
-        };
-        Ok(meta
-            .get(META_VIEW_SCHEMA)?
-            .and_then(|v| v.value().parse().ok()))
+        view_schema_in(&self.txn)
     }
 
     pub fn checkpoints(&self) -> Result<BTreeMap<String, u64>, StoreError> {
@@ -583,14 +578,19 @@ fn stored_corpus(
     if table != ViewTable::OpportunityHistory {
         return Ok(None);
     }
-    let current = generation == Generation::Rebuild || {
-        let schema = match missing_is_empty(txn.open_table(META))? {
-            Some(meta) => meta.get(META_VIEW_SCHEMA)?.map(|v| v.value().to_string()),
-            None => None,
-        };
-        schema.as_deref() == Some(VIEW_SCHEMA_VERSION.to_string().as_str())
-    };
+    let current =
+        generation == Generation::Rebuild || view_schema_in(txn)? == Some(VIEW_SCHEMA_VERSION);
     Ok(current.then_some(Corpus::History))
+}
+
+/// The view schema the live views of `txn` were written with.
+fn view_schema_in(txn: &ReadTransaction) -> Result<Option<u32>, StoreError> {
+    let Some(meta) = missing_is_empty(txn.open_table(META))? else {
+        return Ok(None);
+    };
+    Ok(meta
+        .get(META_VIEW_SCHEMA)?
+        .and_then(|v| v.value().parse().ok()))
 }
 
 fn unpack_row<T: ReadableTable<u32, &'static [u8]>>(
