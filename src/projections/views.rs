@@ -16,7 +16,8 @@ use super::metrics::{Aggregate, Contribution, DealStatus, NO_STAGE, Totals};
 use crate::domain::{Cents, LeadKind, ModelSyncCounts, OdooId, QuarantinedRecord, Role};
 
 /// Version of every view shape below; a mismatch on open triggers a rebuild.
-pub const VIEW_SCHEMA_VERSION: u32 = 10;
+/// 11: opportunity views compressed like time lines (see `store::codec`).
+pub const VIEW_SCHEMA_VERSION: u32 = 11;
 
 /// Key of the dashboard row that covers everything (what admins see). Odoo ids start at 1.
 pub const EVERYTHING: OdooId = 0;

@@ -17,18 +17,20 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction};
 use zstd::zstd_safe::{CCtx, CDict, CParameter, DCtx, DDict, ResetDirective};
 
 use super::StoreError;
-use super::tables::{DICTIONARIES, EVENTS, LIVE_HISTORY, META, SOURCE_RECORDS};
+use super::tables::{DICTIONARIES, EVENTS, LIVE_HISTORY, LIVE_OPPORTUNITIES, META, SOURCE_RECORDS};
+use crate::projections::ViewTable;
 
 /// First byte of a compressed value, then the dictionary id (u32, little-endian), then the frame.
 const COMPRESSED: u8 = 1;
 /// First byte of an uncompressed value of a corpus that [tags](Corpus::tags_plain) them.
-const PLAIN: u8 = 0;
+pub(super) const PLAIN: u8 = 0;
 const HEADER_BYTES: usize = 5;
 const LEVEL: i32 = 3;
 const DICTIONARY_BYTES: usize = 64 * 1024;
@@ -56,20 +58,39 @@ pub enum Corpus {
     /// `opportunity_history_v1`: deal id → its time line. Postcard has no first byte of its own,
     /// so a plain row is tagged [`PLAIN`].
     History,
+    /// `opportunity_view_v1`: deal id → its denormalized view, tagged like [`Corpus::History`].
+    /// Its names (stages, teams, salespeople, accounts) repeat from row to row, which a
+    /// dictionary takes up.
+    Deals,
 }
 
 impl Corpus {
+    /// The corpora of view rows.
+    pub const VIEWS: [Corpus; 2] = [Corpus::History, Corpus::Deals];
+
+    /// The corpus the rows of a view are stored in, for views written with view schema
+    /// `schema`: time lines from schema 10 on, opportunity views from 11 on. Other views, and
+    /// older rows (read by `verify` before the rebuild that replaces them), are postcard as
+    /// they are.
+    pub fn of_view(table: ViewTable, schema: u32) -> Option<Corpus> {
+        match table {
+            ViewTable::OpportunityHistory if schema >= 10 => Some(Corpus::History),
+            ViewTable::Opportunities if schema >= 11 => Some(Corpus::Deals),
+            _ => None,
+        }
+    }
+
     /// Bytes before the JSON in each stored value.
     fn prefix_bytes(self) -> usize {
         match self {
-            Corpus::Events | Corpus::History => 0,
+            Corpus::Events | Corpus::History | Corpus::Deals => 0,
             Corpus::Sources => 8,
         }
     }
 
     /// Whether a value without a dictionary starts with [`PLAIN`] (else it is JSON as it is).
     fn tags_plain(self) -> bool {
-        self == Corpus::History
+        matches!(self, Corpus::History | Corpus::Deals)
     }
 
     fn meta_key(self) -> &'static str {
@@ -77,6 +98,7 @@ impl Corpus {
             Corpus::Events => "events_dictionary",
             Corpus::Sources => "sources_dictionary",
             Corpus::History => "history_dictionary",
+            Corpus::Deals => "deals_dictionary",
         }
     }
 
@@ -85,6 +107,7 @@ impl Corpus {
         match self {
             Corpus::Events => Some(EVENTS),
             Corpus::History => Some(LIVE_HISTORY),
+            Corpus::Deals => Some(LIVE_OPPORTUNITIES),
             Corpus::Sources => None,
         }
     }
@@ -502,7 +525,7 @@ fn samples(txn: &WriteTransaction, corpus: Corpus, count: u64) -> Result<Vec<Vec
     };
     let (first, spread) = match corpus {
         Corpus::Events => (count / 2 + 1, count - count / 2),
-        Corpus::Sources | Corpus::History => (0, count),
+        Corpus::Sources | Corpus::History | Corpus::Deals => (0, count),
     };
     let step = (spread / SAMPLES).max(1) as usize;
     match corpus.numbered_table() {
@@ -544,12 +567,17 @@ fn rewrite_numbered(
             packer.pack(&[], &unpacked, &mut repacked)?;
             chunk.push((key, repacked));
         }
-        let Some(&(last, _)) = chunk.last() else {
+        let (Some(&(first, _)), Some(&(last, _))) = (chunk.first(), chunk.last()) else {
             return Ok(());
         };
+        // Taken out and put back through a cursor, not overwritten in place: a value a few bytes
+        // longer would split every whole leaf it lands in (see `repack`).
+        values.retain_in(first..=last, |_, _| false)?;
+        let mut gap = values.lower_bound_mut(Bound::Included(first))?;
         for (key, repacked) in &chunk {
-            values.insert(*key, repacked.as_slice())?;
+            gap.insert_before(*key, repacked.as_slice())?;
         }
+        gap.close()?;
         match last.checked_add(1) {
             Some(next) => from = next,
             None => return Ok(()),
@@ -590,14 +618,16 @@ fn rewrite_sources(packers: &mut Packers, txn: &WriteTransaction) -> Result<(), 
                 break;
             }
         }
-        let Some((last, _)) = chunk.last() else {
+        let (Some((first, _)), Some((last, _))) = (chunk.first(), chunk.last()) else {
             return Ok(());
         };
-        let last = last.clone();
+        records.retain_in::<&str, _>(first.as_str()..=last.as_str(), |_, _| false)?;
+        let mut gap = records.lower_bound_mut(Bound::Included(first.as_str()))?;
         for (key, repacked) in &chunk {
-            records.insert(key.as_str(), repacked.as_slice())?;
+            gap.insert_before(key.as_str(), repacked.as_slice())?;
         }
-        after = Some(last);
+        gap.close()?;
+        after = Some(last.clone());
     }
 }
 
@@ -605,6 +635,27 @@ fn rewrite_sources(packers: &mut Packers, txn: &WriteTransaction) -> Result<(), 
 mod tests {
     use super::*;
     use redb::{Database, ReadableDatabase};
+
+    #[test]
+    fn views_are_compressed_from_the_schema_that_began_to() {
+        assert_eq!(Corpus::of_view(ViewTable::OpportunityHistory, 9), None);
+        assert_eq!(
+            Corpus::of_view(ViewTable::OpportunityHistory, 10),
+            Some(Corpus::History)
+        );
+        assert_eq!(Corpus::of_view(ViewTable::Opportunities, 10), None);
+        assert_eq!(
+            Corpus::of_view(ViewTable::Opportunities, 11),
+            Some(Corpus::Deals)
+        );
+        assert_eq!(Corpus::of_view(ViewTable::OpportunityFacts, 11), None);
+        for corpus in Corpus::VIEWS {
+            assert!(
+                corpus.tags_plain(),
+                "{corpus:?}: postcard has no first byte of its own"
+            );
+        }
+    }
 
     fn database() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -11,6 +11,7 @@ mod error;
 mod portable;
 mod read;
 mod read_only;
+mod repack;
 mod replay;
 mod sizes;
 mod snapshot;

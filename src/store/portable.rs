@@ -3,6 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, Write};
+use std::ops::Bound;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use redb::{Builder, Database, ReadTransaction, ReadableTable, TableDefinition};
 use super::aggregates;
 use super::codec::{self, Corpus};
 use super::read::decode_event;
+use super::repack;
 use super::tables::{
     AGGREGATES, CHECKPOINTS, COMMANDS, CREDENTIALS, DICTIONARIES, EVENT_TYPE_COUNTS, EVENTS,
     Generation, META, MODEL_SNAPSHOT, SOURCE_RECORDS, SYNC_CURSORS, ViewDefinition,
@@ -54,14 +56,18 @@ fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
         let mut in_chunk = 0;
         {
             let mut target = txn.open_table(table)?;
+            // Rows arrive in key order, so a cursor at the end packs whole leaves: the copy
+            // carries none of the source's half-empty pages.
+            let mut at_end = target.upper_bound_mut(Bound::<K::SelfType<'_>>::Unbounded)?;
             for entry in entries.by_ref() {
                 let (key, value) = entry?;
-                target.insert(key.value(), value.value())?;
+                at_end.insert_before(key.value(), value.value())?;
                 in_chunk += 1;
                 if in_chunk == COPY_CHUNK_ROWS {
                     break;
                 }
             }
+            at_end.close()?;
         }
         txn.commit()?;
         copied += in_chunk as u64;
@@ -84,7 +90,7 @@ pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport,
             source,
         })?;
     // A small page cache: the copy is written once and never read back here.
-    let target = Builder::new()
+    let mut target = Builder::new()
         .set_cache_size(BACKUP_CACHE_BYTES)
         .create(out)?;
     // The format marker (META) goes last: a copy cut short by a crash has none, so it never opens
@@ -110,6 +116,10 @@ pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport,
     copy(from, &target, META)?;
     // One durable commit makes every chunk above durable with it.
     target.begin_write()?.commit()?;
+    // The chunks' own commits left pages behind that the copy no longer needs.
+    target
+        .compact()
+        .map_err(|error| StoreError::Storage(redb::Error::from(error)))?;
     drop(target);
     let bytes = file_length(out);
     Ok(BackupReport { events, bytes })
@@ -236,15 +246,17 @@ impl Store {
                 let mut packer = writer.packers.packer(&txn, Corpus::Events)?;
                 let mut stored = Vec::new();
                 let mut events = txn.open_table(EVENTS)?;
+                let mut at_end = events.upper_bound_mut(Bound::<u64>::Unbounded)?;
                 let mut counts = txn.open_table(EVENT_TYPE_COUNTS)?;
                 for (envelope, line) in &batch {
                     packer.pack(&[], line.as_bytes(), &mut stored)?;
-                    events.insert(envelope.position, stored.as_slice())?;
+                    at_end.insert_before(envelope.position, stored.as_slice())?;
                     by_aggregate.add(envelope);
                     let type_name = envelope.event.type_name();
                     let count = counts.get(type_name)?.map(|v| v.value()).unwrap_or(0);
                     counts.insert(type_name, count + 1)?;
                 }
+                at_end.close()?;
             }
             by_aggregate.write(&txn)?;
             writer.packers.train_if_due(&txn, Corpus::Events)?;
@@ -285,11 +297,24 @@ impl Store {
 
     /// Gives the file's free pages back to the file system when they are a large share of it, as
     /// after a first sync or a rebuild: later writes reuse free pages, but only a compaction
-    /// shrinks the file. Writes wait for it (about 1.5 s per GB); it is skipped while a read is in
+    /// shrinks the file. Tables whose pages are largely empty are first copied whole in key order
+    /// (see `repack`), which frees the pages they held. Writes wait for it (about 1.5 s per GB); it is skipped while a read is in
     /// progress, in this process or another. Returns the sizes before and after when it ran.
     pub fn compact_if_worthwhile(&self) -> Result<Option<(u64, u64)>, StoreError> {
         let mut writer = self.lock_writer()?;
         self.guarded(&mut writer, |_| {
+            self.with_database(|db| {
+                let txn = db.begin_write()?;
+                if repack::sparse_tables(&txn)? > 0 {
+                    txn.commit()?;
+                } else {
+                    txn.abort()?;
+                }
+                // redb frees the pages a commit let go of at the next commit: until then they
+                // count as allocated, and the last writes' (or the copies') would not be seen.
+                db.begin_write()?.commit()?;
+                Ok(())
+            })?;
             let before = file_length(&self.path);
             let used = self.with_database(|db| {
                 let txn = db.begin_write()?;
@@ -299,6 +324,7 @@ impl Store {
             })?;
             let free = before.saturating_sub(used);
             if free < WORTH_COMPACTING_BYTES || free < before / WORTH_COMPACTING_SHARE {
+                tracing::debug!(free_bytes = free, "compaction not worth it");
                 return Ok(None);
             }
             let mut slot = self.db.write().map_err(|_| StoreError::Unavailable {
@@ -307,7 +333,10 @@ impl Store {
             let db = slot.as_mut().ok_or_else(|| self.closed())?;
             match db.compact() {
                 Ok(_) => {}
-                Err(redb::CompactionError::TransactionInProgress) => return Ok(None),
+                Err(redb::CompactionError::TransactionInProgress) => {
+                    tracing::debug!("compaction skipped: a read is in progress");
+                    return Ok(None);
+                }
                 Err(error) => return Err(StoreError::Storage(redb::Error::from(error))),
             }
             let after = file_length(&self.path);

@@ -461,11 +461,22 @@ impl Snapshot {
         let Some(open) = missing_is_empty(self.txn.open_table(definition))? else {
             return Ok(Vec::new());
         };
+        let corpus = stored_corpus(&self.txn, table, Generation::Live)?;
+        let mut unpacker = self.unpacker()?;
         let mut views = Vec::with_capacity(ids.len());
         for &id in ids {
-            if let Some(value) = open.get(id)? {
-                views.push(decode_row(table, &RowKey::Id(id), value.value())?);
-            }
+            let Some(value) = open.get(id)? else {
+                continue;
+            };
+            let key = RowKey::Id(id);
+            let view = match corpus {
+                Some(corpus) => {
+                    let bytes = unpack_row(&mut unpacker, corpus, table, &key, value.value())?;
+                    decode_row(table, &key, &bytes)?
+                }
+                None => decode_row(table, &key, value.value())?,
+            };
+            views.push(view);
         }
         Ok(views)
     }
@@ -567,20 +578,21 @@ fn decode_row<T: DeserializeOwned>(
     })
 }
 
-/// The corpus a view's rows are stored in (see `codec`), if they are compressed: time lines, from
-/// view schema 10 on. Rows of an older schema (read by `verify` before the rebuild that replaces
-/// them) are postcard as they are.
+/// The corpus a view's rows are stored in (see [`Corpus::of_view`]), if they are compressed. The
+/// copies a rebuild fills are always of this build's schema.
 fn stored_corpus(
     txn: &ReadTransaction,
     table: ViewTable,
     generation: Generation,
 ) -> Result<Option<Corpus>, StoreError> {
-    if table != ViewTable::OpportunityHistory {
+    if Corpus::of_view(table, VIEW_SCHEMA_VERSION).is_none() {
         return Ok(None);
     }
-    let current =
-        generation == Generation::Rebuild || view_schema_in(txn)? == Some(VIEW_SCHEMA_VERSION);
-    Ok(current.then_some(Corpus::History))
+    let schema = match generation {
+        Generation::Rebuild => VIEW_SCHEMA_VERSION,
+        Generation::Live => view_schema_in(txn)?.unwrap_or(0),
+    };
+    Ok(Corpus::of_view(table, schema))
 }
 
 /// The view schema the live views of `txn` were written with.

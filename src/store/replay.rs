@@ -319,7 +319,9 @@ pub(super) fn replace_views(
     drop(meta);
     // The facts tables were swapped, whatever rows came with them.
     super::bump_facts_generation(txn)?;
-    packers.train_if_due(txn, codec::Corpus::History)?;
+    for corpus in codec::Corpus::VIEWS {
+        packers.train_if_due(txn, corpus)?;
+    }
     write_checkpoints(txn, position)
 }
 

@@ -28,7 +28,18 @@ use super::{Store, StoreError, Writer};
 use crate::projections::{MODEL_SNAPSHOT_VERSION, ReadModel, VIEW_SCHEMA_VERSION};
 
 const HEADER: &str = "header";
-const MODEL: &str = "model";
+/// The model in one value, as files before chunking hold it: still read, never written.
+const WHOLE_MODEL: &str = "model";
+/// The model in pieces `model/00000`, `model/00001`, … of [`CHUNK_BYTES`] each.
+const CHUNK_PREFIX: &str = "model/";
+/// A piece with its key fits one 16 KiB page: a value larger than a page gets a page of its own,
+/// rounded up to a power of two, and a model in one value (5 MB for 100,000 deals) took 8 MiB, a
+/// block that compaction can seldom move lower in the file, so the file could not shrink under it.
+const CHUNK_BYTES: usize = 16 * 1024 - 256;
+
+fn chunk_key(index: usize) -> String {
+    format!("{CHUNK_PREFIX}{index:05}")
+}
 
 /// How many events a write lets pass before it writes the model again: at most this many are
 /// replayed when a server starts after a crash (a clean stop writes one first).
@@ -78,7 +89,10 @@ pub(super) fn write(
         .finish()
         .map_err(|error| encode_error(&error))?;
     let mut table = txn.open_table(MODEL_SNAPSHOT)?;
-    table.insert(MODEL, compressed.as_slice())?;
+    table.retain(|key, _| key == HEADER)?;
+    for (index, chunk) in compressed.chunks(CHUNK_BYTES).enumerate() {
+        table.insert(chunk_key(index).as_str(), chunk)?;
+    }
     table.insert(HEADER, header.as_slice())?;
     Ok(())
 }
@@ -137,11 +151,12 @@ pub(super) fn find(txn: &ReadTransaction) -> Result<Found, StoreError> {
             header.position
         ));
     }
-    match table.get(MODEL)? {
-        Some(_) => Ok(Found::Usable {
+    let whole = table.get(WHOLE_MODEL)?.is_some();
+    match whole || table.get(chunk_key(0).as_str())?.is_some() {
+        true => Ok(Found::Usable {
             position: header.position,
         }),
-        None => discarded("its model is missing".into()),
+        false => discarded("its model is missing".into()),
     }
 }
 
@@ -149,11 +164,21 @@ pub(super) fn find(txn: &ReadTransaction) -> Result<Found, StoreError> {
 /// give an empty encoding, which does not decode: the snapshot is then not used.
 pub(super) fn model_bytes(txn: &ReadTransaction) -> Result<Vec<u8>, StoreError> {
     let table = txn.open_table(MODEL_SNAPSHOT)?;
-    let Some(found) = table.get(MODEL)? else {
-        return Ok(Vec::new());
-    };
+    let mut compressed = Vec::new();
+    match table.get(WHOLE_MODEL)? {
+        Some(whole) => compressed.extend_from_slice(whole.value()),
+        None => {
+            for chunk in table.range::<&str>(CHUNK_PREFIX..)? {
+                let (key, chunk) = chunk?;
+                if !key.value().starts_with(CHUNK_PREFIX) {
+                    break;
+                }
+                compressed.extend_from_slice(chunk.value());
+            }
+        }
+    }
     let mut model = Vec::new();
-    if let Err(error) = DeflateDecoder::new(found.value()).read_to_end(&mut model) {
+    if let Err(error) = DeflateDecoder::new(compressed.as_slice()).read_to_end(&mut model) {
         tracing::warn!(%error, "the model snapshot does not inflate");
         model.clear();
     }
@@ -293,6 +318,90 @@ mod tests {
         assert_eq!(snapshot_position(&store), Some(4));
         drop(store);
         assert_eq!(events_folded_at_load(&path, 3), 0);
+    }
+
+    /// Appends `deals` deals with names that do not compress away, so the model spans chunks.
+    fn seed_many(store: &Store, deals: u64) {
+        seed(store);
+        let created = (0..deals)
+            .map(|i| Event::OpportunityCreated {
+                id: 1_000 + i,
+                record: crate::domain::OpportunityRecord {
+                    name: format!("Deal {:x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    ..opportunity(Some(7), 1, 1_000 + i as i64)
+                },
+            })
+            .collect();
+        store.append(events(created)).expect("appends");
+    }
+
+    fn stored_chunks(store: &Store) -> usize {
+        let txn = store.begin_write().expect("writes");
+        let table = txn.open_table(MODEL_SNAPSHOT).expect("table");
+        let chunks = table
+            .iter()
+            .expect("reads")
+            .filter(|entry| {
+                let (key, value) = entry.as_ref().expect("reads");
+                assert!(value.value().len() <= CHUNK_BYTES);
+                key.value().starts_with(CHUNK_PREFIX)
+            })
+            .count();
+        assert!(table.get(WHOLE_MODEL).expect("reads").is_none());
+        chunks
+    }
+
+    #[test]
+    fn a_model_larger_than_a_chunk_is_stored_in_pieces_and_loads_whole() {
+        let (_dir, path, store) = temp_store();
+        seed_many(&store, 3_000);
+        assert!(store.save_snapshot().expect("saves"));
+        let chunks = stored_chunks(&store);
+        assert!(chunks > 2, "{chunks} chunks");
+        // A smaller model replaces every piece of the larger one.
+        store
+            .append(events(vec![Event::OpportunityDeleted { id: 1_000 }]))
+            .expect("appends");
+        assert!(store.save_snapshot().expect("saves"));
+        assert_eq!(stored_chunks(&store), chunks);
+        assert_eq!(snapshot_position(&store), Some(3_004));
+        drop(store);
+        assert_eq!(events_folded_at_load(&path, 1_000_000), 0);
+        let store = Store::open(&path).expect("opens");
+        assert!(
+            store
+                .with_model(|model| model.opportunity(1_000).is_none()
+                    && model.opportunity(3_999).is_some())
+                .expect("model")
+        );
+    }
+
+    #[test]
+    fn a_model_stored_in_one_value_by_an_older_pipelog_still_loads() {
+        let (_dir, path, store) = temp_store();
+        seed_many(&store, 3_000);
+        assert!(store.save_snapshot().expect("saves"));
+        let txn = store.begin_write().expect("writes");
+        {
+            let mut table = txn.open_table(MODEL_SNAPSHOT).expect("table");
+            let mut whole = Vec::new();
+            for entry in table.iter().expect("reads") {
+                let (key, value) = entry.expect("reads");
+                if key.value().starts_with(CHUNK_PREFIX) {
+                    whole.extend_from_slice(value.value());
+                }
+            }
+            table
+                .retain(|key, _| !key.starts_with(CHUNK_PREFIX))
+                .expect("removes");
+            table
+                .insert(WHOLE_MODEL, whole.as_slice())
+                .expect("inserts");
+        }
+        txn.commit().expect("commits");
+        assert_eq!(snapshot_position(&store), Some(3_003));
+        drop(store);
+        assert_eq!(events_folded_at_load(&path, 1_000_000), 0);
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub enum Generation {
 
 /// The live history view, whose rows the writer reads back before a write (see `hold_timelines`).
 pub const LIVE_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new(OPPORTUNITY_HISTORY);
+/// The live opportunity views, a compressed corpus like the history (see `store::codec`).
+pub const LIVE_OPPORTUNITIES: TableDefinition<u64, &[u8]> = TableDefinition::new(OPPORTUNITIES);
 
 pub fn view_definition(table: ViewTable, generation: Generation) -> ViewDefinition {
     let live = generation == Generation::Live;

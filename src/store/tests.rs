@@ -358,11 +358,18 @@ fn verify_reports_a_tampered_view_and_rebuild_repairs_it() {
             unreachable!("opportunities are keyed by id")
         };
         let mut table = txn.open_table(definition).expect("table");
+        let stored = table.get(100).expect("get").expect("row").value().to_vec();
+        let unpacked = codec::writing(&txn)
+            .expect("unpacker")
+            .json(codec::Corpus::Deals, &stored)
+            .expect("unpacks")
+            .into_owned();
         let mut view: crate::projections::OpportunityView =
-            crate::projections::decode(table.get(100).expect("get").expect("row").value())
-                .expect("decodes");
+            crate::projections::decode(&unpacked).expect("decodes");
         view.name = "Tampered".into();
-        let bytes = postcard::to_allocvec(&view).expect("encodes");
+        // Stored as a row written before any dictionary: its tag, then postcard.
+        let mut bytes = vec![codec::PLAIN];
+        bytes.extend(postcard::to_allocvec(&view).expect("encodes"));
         table.insert(100, bytes.as_slice()).expect("insert");
         table.insert(999, bytes.as_slice()).expect("insert");
         drop(table);

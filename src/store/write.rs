@@ -2,6 +2,8 @@
 //! the source records and cursors, the view rows (bumping the facts generation when facts
 //! change) and the checkpoints. The writer lock and the read model are `Store`'s.
 
+use std::ops::Bound;
+
 use super::*;
 
 /// A batch of commands checked and given positions, ready to be written.
@@ -118,6 +120,10 @@ pub(super) fn write_events(
     }
     let mut packer = packers.packer(txn, Corpus::Events)?;
     let mut events = txn.open_table(EVENTS)?;
+    // Positions only grow, so they go in through a cursor at the table's end: redb then packs
+    // whole leaves instead of splitting each full one in half, which left the log's pages a
+    // third empty.
+    let mut at_end = events.upper_bound_mut(Bound::<u64>::Unbounded)?;
     let mut by_aggregate = aggregates::Appended::default();
     let mut type_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut json = Vec::new();
@@ -127,10 +133,11 @@ pub(super) fn write_events(
         serde_json::to_writer(&mut json, envelope)
             .map_err(|error| StoreError::Encode(error.to_string()))?;
         packer.pack(&[], &json, &mut stored)?;
-        events.insert(envelope.position, stored.as_slice())?;
+        at_end.insert_before(envelope.position, stored.as_slice())?;
         by_aggregate.add(envelope);
         *type_counts.entry(envelope.event.type_name()).or_default() += 1;
     }
+    at_end.close()?;
     drop(events);
     by_aggregate.write(txn)?;
     let mut commands = txn.open_table(COMMANDS)?;
@@ -227,11 +234,11 @@ pub(super) fn finish(
     packers: &mut Packers,
 ) -> Result<(), StoreError> {
     write_rows(&txn, rows, Generation::Live, packers)?;
-    if rows
-        .iter()
-        .any(|row| row.table == ViewTable::OpportunityHistory)
-    {
-        packers.train_if_due(&txn, Corpus::History)?;
+    for corpus in Corpus::VIEWS {
+        let of_corpus = |row: &ViewRow| Corpus::of_view(row.table, VIEW_SCHEMA_VERSION);
+        if rows.iter().any(|row| of_corpus(row) == Some(corpus)) {
+            packers.train_if_due(&txn, corpus)?;
+        }
     }
     write_checkpoints(&txn, position)?;
     txn.commit()?;
@@ -340,9 +347,9 @@ pub(super) fn write_table_rows(
     if shared && generation == Generation::Live && !rows.is_empty() {
         bump_facts_generation(txn)?;
     }
-    let mut packer = match table {
-        ViewTable::OpportunityHistory => Some(packers.packer(txn, Corpus::History)?),
-        _ => None,
+    let mut packer = match Corpus::of_view(table, VIEW_SCHEMA_VERSION) {
+        Some(corpus) => Some(packers.packer(txn, corpus)?),
+        None => None,
     };
     let mut packed = Vec::new();
     match view_definition(table, generation) {
