@@ -20,6 +20,9 @@ use crate::projections::ViewTable;
 const WORTH_REPACKING_BYTES: u64 = 2 * 1024 * 1024;
 /// ...and the room is at least this share of the bytes it stores.
 const WORTH_REPACKING_SHARE: u64 = 4;
+/// A larger table is left as it is: a transaction holds the pages it writes in memory until it
+/// commits, and the copy would hold them all.
+const REPACK_AT_MOST_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Where source records and aggregates are copied before they take the old name.
 const SOURCE_RECORDS_REPACK: TableDefinition<&str, &[u8]> =
@@ -27,9 +30,9 @@ const SOURCE_RECORDS_REPACK: TableDefinition<&str, &[u8]> =
 const AGGREGATES_REPACK: TableDefinition<&str, &[u8]> =
     TableDefinition::new("aggregates_v1_repack");
 
-/// Copies every table worth it (see [`WORTH_REPACKING_BYTES`]) in key order in `txn`, and
-/// returns the unused room the old copies had. Views go through the copies a rebuild fills, which
-/// exist only within a rebuild's transaction.
+/// Copies every table worth it (see [`WORTH_REPACKING_BYTES`] and [`REPACK_AT_MOST_BYTES`]) in
+/// key order in `txn`, and returns the unused room the old copies had. Views go through the
+/// copies a rebuild fills, which exist only within a rebuild's transaction.
 pub(super) fn sparse_tables(txn: &WriteTransaction) -> Result<u64, StoreError> {
     let mut freed = repack(txn, SOURCE_RECORDS, SOURCE_RECORDS_REPACK)?;
     freed += repack(txn, AGGREGATES, AGGREGATES_REPACK)?;
@@ -65,7 +68,11 @@ fn repack<K: Key + 'static, V: Value + 'static>(
         };
         let stats = source.stats()?;
         let unused = stats.fragmented_bytes();
-        if unused < WORTH_REPACKING_BYTES || unused < stats.stored_bytes() / WORTH_REPACKING_SHARE {
+        let stored = stats.stored_bytes();
+        if unused < WORTH_REPACKING_BYTES
+            || unused < stored / WORTH_REPACKING_SHARE
+            || stored > REPACK_AT_MOST_BYTES
+        {
             return Ok(0);
         }
         txn.delete_table(scratch)?;
