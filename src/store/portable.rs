@@ -117,9 +117,7 @@ pub(super) fn backup(from: &ReadTransaction, out: &Path) -> Result<BackupReport,
     // One durable commit makes every chunk above durable with it.
     target.begin_write()?.commit()?;
     // The chunks' own commits left pages behind that the copy no longer needs.
-    target
-        .compact()
-        .map_err(|error| StoreError::Storage(redb::Error::from(error)))?;
+    target.compact()?;
     drop(target);
     let bytes = file_length(out);
     Ok(BackupReport { events, bytes })
@@ -298,12 +296,13 @@ impl Store {
     /// Gives the file's free pages back to the file system when they are a large share of it, as
     /// after a first sync or a rebuild: later writes reuse free pages, but only a compaction
     /// shrinks the file. Tables whose pages are largely empty are first copied whole in key order
-    /// (see `repack`), which frees the pages they held. Writes wait for it (about 1.5 s per GB); it is skipped while a read is in
-    /// progress, in this process or another. Returns the sizes before and after when it ran.
+    /// (see `repack`), which frees the pages they held. Writes wait for it (about 1.5 s per GB);
+    /// it is skipped while a read is in progress, in this process or another. Returns the sizes
+    /// before and after when it ran.
     pub fn compact_if_worthwhile(&self) -> Result<Option<(u64, u64)>, StoreError> {
         let mut writer = self.lock_writer()?;
         self.guarded(&mut writer, |_| {
-            self.with_database(|db| {
+            let used = self.with_database(|db| {
                 let txn = db.begin_write()?;
                 if repack::sparse_tables(&txn)? > 0 {
                     txn.commit()?;
@@ -313,15 +312,12 @@ impl Store {
                 // redb frees the pages a commit let go of at the next commit: until then they
                 // count as allocated, and the last writes' (or the copies') would not be seen.
                 db.begin_write()?.commit()?;
-                Ok(())
-            })?;
-            let before = file_length(&self.path);
-            let used = self.with_database(|db| {
                 let txn = db.begin_write()?;
                 let stats = txn.stats()?;
                 txn.abort()?;
                 Ok(stats.allocated_pages() * stats.page_size() as u64)
             })?;
+            let before = file_length(&self.path);
             let free = before.saturating_sub(used);
             if free < WORTH_COMPACTING_BYTES || free < before / WORTH_COMPACTING_SHARE {
                 tracing::debug!(free_bytes = free, "compaction not worth it");
@@ -337,7 +333,7 @@ impl Store {
                     tracing::debug!("compaction skipped: a read is in progress");
                     return Ok(None);
                 }
-                Err(error) => return Err(StoreError::Storage(redb::Error::from(error))),
+                Err(error) => return Err(error.into()),
             }
             let after = file_length(&self.path);
             Ok(Some((before, after)))
@@ -355,8 +351,7 @@ impl Store {
             })?
             .as_mut()
             .ok_or(closed)?
-            .compact()
-            .map_err(|error| StoreError::Storage(redb::Error::from(error)))?;
+            .compact()?;
         let path = self.path.clone();
         drop(self);
         let after = file_length(&path);

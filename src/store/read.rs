@@ -1,5 +1,6 @@
 //! Reading: a snapshot of the log and the views, consistent with itself while writes go on.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -469,14 +470,17 @@ impl Snapshot {
                 continue;
             };
             let key = RowKey::Id(id);
-            let view = match corpus {
-                Some(corpus) => {
-                    let bytes = unpack_row(&mut unpacker, corpus, table, &key, value.value())?;
-                    decode_row(table, &key, &bytes)?
-                }
-                None => decode_row(table, &key, value.value())?,
+            let rendered = match corpus {
+                Some(corpus) => Cow::Owned(unpack_row(
+                    &mut unpacker,
+                    corpus,
+                    table,
+                    &key,
+                    value.value(),
+                )?),
+                None => Cow::Borrowed(value.value()),
             };
-            views.push(view);
+            views.push(decode_row(table, &key, &rendered)?);
         }
         Ok(views)
     }

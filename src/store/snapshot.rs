@@ -151,12 +151,12 @@ pub(super) fn find(txn: &ReadTransaction) -> Result<Found, StoreError> {
             header.position
         ));
     }
-    let whole = table.get(WHOLE_MODEL)?.is_some();
-    match whole || table.get(chunk_key(0).as_str())?.is_some() {
-        true => Ok(Found::Usable {
+    if table.get(WHOLE_MODEL)?.is_some() || table.get(chunk_key(0).as_str())?.is_some() {
+        Ok(Found::Usable {
             position: header.position,
-        }),
-        false => discarded("its model is missing".into()),
+        })
+    } else {
+        discarded("its model is missing".into())
     }
 }
 

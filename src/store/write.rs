@@ -235,8 +235,10 @@ pub(super) fn finish(
 ) -> Result<(), StoreError> {
     write_rows(&txn, rows, Generation::Live, packers)?;
     for corpus in Corpus::VIEWS {
-        let of_corpus = |row: &ViewRow| Corpus::of_view(row.table, VIEW_SCHEMA_VERSION);
-        if rows.iter().any(|row| of_corpus(row) == Some(corpus)) {
+        if rows
+            .iter()
+            .any(|row| Corpus::of_view(row.table, VIEW_SCHEMA_VERSION) == Some(corpus))
+        {
             packers.train_if_due(&txn, corpus)?;
         }
     }
