@@ -6,6 +6,9 @@
 //! it), and the peer, the same file with its snapshot table dropped (the start replays the whole
 //! log, as every start did before snapshots). Each `BENCH` figure is the median of its three.
 //!
+//! Then the same log replayed whole, once each in a process of its own: `pipelog verify` and
+//! `pipelog rebuild`, with their rates and peak memory.
+//!
 //! `cargo bench --bench startup`; `PIPELOG_BENCH_EVENTS=N` for a shorter log.
 
 mod common;
@@ -180,4 +183,40 @@ fn main() {
             .collect(),
     );
     bench("start_to_dashboard_ratio_replay_vs_snapshot", ratio, "x");
+
+    // The same log replayed whole by `verify` (read-only) and then by `rebuild`, each once in a
+    // process of its own, so that its peak memory is its own. The snapshot was dropped by the
+    // last round, so rebuild writes a fresh one.
+    for (command, rate_after) in [("verify", " s, "), ("rebuild", " s: ")] {
+        let output = pipelog_command(&data, &config, &[command])
+            .output()
+            .expect("runs pipelog");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            output.status.success(),
+            "{command} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        println!("# {}", stdout.trim());
+        bench(
+            &format!("{command}_events_per_s"),
+            number_between(&stdout, rate_after, " events/s"),
+            "events/s",
+        );
+        bench(
+            &format!("{command}_peak_memory_mib"),
+            number_between(&stdout, "peak memory ", " MiB"),
+            "MiB",
+        );
+    }
+}
+
+/// The number in `text` between the first `before` and the next `after`.
+fn number_between(text: &str, before: &str, after: &str) -> f64 {
+    let start = text.find(before).expect("field in the output") + before.len();
+    let rest = &text[start..];
+    rest[..rest.find(after).expect("field end")]
+        .trim()
+        .parse()
+        .expect("a number")
 }

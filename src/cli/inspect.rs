@@ -192,7 +192,9 @@ pub(crate) fn rebuild(path: &Path) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn verify(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_read_only(path)?;
+    let started = std::time::Instant::now();
     let report = store.verify(&mut print_progress)?;
+    let seconds = started.elapsed().as_secs_f64();
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -212,8 +214,12 @@ pub(crate) fn verify(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         if report.is_clean() {
             println!(
-                "verified {} events: all {} view rows match a replay of the log",
-                report.events, report.rows_checked
+                "verified {} events: all {} view rows match a replay of the log (in {:.2} s, {:.0} events/s; peak memory {})",
+                report.events,
+                report.rows_checked,
+                seconds,
+                report.events as f64 / seconds.max(1e-9),
+                peak_memory().unwrap_or_else(|| "unknown".into()),
             );
         } else {
             println!(

@@ -587,3 +587,49 @@ fn free_pages_worth_giving_back_are_given_back_unless_a_read_is_in_progress() {
     assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
     assert_eq!(store.compact_if_worthwhile().expect("checks"), None);
 }
+
+#[test]
+fn a_rebuild_writes_its_views_in_whole_pages() {
+    let (_dir, _path, store) = temp_store();
+    seed(&store);
+    // Deals arriving in scattered id order, a batch at a time, as a sync writes them: their view
+    // rows land in pages split in half. A rebuild writes fresh tables in key order, which redb
+    // fills page after page, so no repack is needed after it. (10,007 is prime: the ids never
+    // repeat.)
+    let ids: Vec<u64> = (1..=5_000u64).map(|i| 1_000 + i * 7_919 % 10_007).collect();
+    for batch in ids.chunks(100) {
+        store
+            .append(events(
+                batch
+                    .iter()
+                    .map(|&id| Event::OpportunityCreated {
+                        id,
+                        record: opportunity(Some(7), 1, id as i64 * 100),
+                    })
+                    .collect(),
+            ))
+            .expect("appends");
+    }
+    let room = |store: &Store| {
+        let sizes = store.read().expect("reads").table_sizes().expect("sizes");
+        let view = sizes
+            .iter()
+            .find(|table| table.name == "opportunity_view_v1")
+            .expect("the opportunity view")
+            .clone();
+        (view.fragmented_bytes, view.page_bytes, view.entries)
+    };
+    let (before, before_pages, _) = room(&store);
+    assert!(
+        before * 4 > before_pages,
+        "scattered writes leave room: {before} of {before_pages} bytes"
+    );
+    store.rebuild(&mut no_progress).expect("rebuilds");
+    let (after, after_pages, entries) = room(&store);
+    assert_eq!(entries, 5_001);
+    assert!(
+        after * 10 < after_pages,
+        "{after} bytes of {after_pages} unused after the rebuild"
+    );
+    assert!(store.verify(&mut no_progress).expect("verifies").is_clean());
+}

@@ -217,12 +217,14 @@ await admin.page.waitForSelector("#reassign [role=status]:has-text('Reloaded')")
 // Approve a pending sign-up.
 const visitor = await (await browser.newContext()).newPage();
 await visitor.goto(`${base}/#/login`);
+await ready(visitor, "#/login");
 await visitor.fill("input[name=email]", "nobody@example.com");
 await visitor.fill("input[name=password]", "wrong-password");
 await visitor.click("button[type=submit]");
 await visitor.waitForSelector("[role=alert].error");
 assert.equal(new URL(visitor.url()).hash, "#/login", "a refused sign-in stays on the page, saying why");
 await visitor.click("a:text('Ask for one')");
+await ready(visitor, "#/signup");
 await visitor.fill("input[name=name]", "Newcomer");
 await visitor.fill("input[name=email]", "newcomer@example.com");
 await visitor.fill("input[name=password]", "long-enough");
@@ -233,7 +235,9 @@ await open(admin.page, base, "#/admin");
 await admin.page.locator("tr[data-email='newcomer@example.com'] button", { hasText: "Approve" }).click();
 await admin.page.waitForSelector("tr[data-email='newcomer@example.com'] button:text('Disable')");
 // The approved newcomer has no Odoo user: the dashboard says why it is empty and what to do.
+// Until the sign-in page is drawn, the sign-up form is still the one on screen.
 await visitor.goto(`${base}/#/login`);
+await ready(visitor, "#/login");
 await visitor.fill("input[name=email]", "newcomer@example.com");
 await visitor.fill("input[name=password]", "long-enough");
 await visitor.click("button[type=submit]");
