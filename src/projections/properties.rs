@@ -23,6 +23,30 @@ proptest! {
         h.assert_replay_matches();
     }
 
+    /// A rebuild's finish gives the same rows as a plain one, and holds no time lines after it:
+    /// the writer hands back the rows of the deals it touches next, as after any write.
+    #[test]
+    fn moving_time_lines_into_their_rows_changes_no_row(batches in arb_batches()) {
+        let log: Vec<_> = batches
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(index, event)| crate::testing::envelope(index as u64 + 1, event))
+            .collect();
+        let fold = || {
+            let mut model = ReadModel::for_replay();
+            for envelope in &log {
+                model.apply(envelope);
+            }
+            model
+        };
+        let copied = fold().finish_replay();
+        let mut releasing = fold();
+        prop_assert_eq!(releasing.finish_replay_releasing_timelines(), copied);
+        let deals: Vec<OdooId> = log.iter().filter_map(|e| history::deal_of(&e.event)).collect();
+        prop_assert_eq!(releasing.timelines_to_hold(&log).len(), deals.iter().collect::<BTreeSet<_>>().len());
+    }
+
     /// The hierarchy, every access row, every opportunity's viewers and every user's figures agree
     /// with a brute-force walk over the raw records.
     #[test]

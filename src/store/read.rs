@@ -632,31 +632,37 @@ pub(super) fn table_rows(
     table: ViewTable,
     generation: Generation,
 ) -> Result<Vec<(RowKey, Vec<u8>)>, StoreError> {
-    let rows = stored_table_rows(txn, table, generation)?;
-    let Some(corpus) = stored_corpus(txn, table, generation)? else {
-        return Ok(rows);
-    };
-    let mut unpacker = codec::reading(txn, None)?;
-    rows.into_iter()
-        .map(|(key, stored)| {
-            let unpacked = unpack_row(&mut unpacker, corpus, table, &key, &stored)?;
-            Ok((key, unpacked))
-        })
-        .collect()
+    let mut rows = Vec::new();
+    for_each_row(txn, table, generation, |key, bytes| {
+        rows.push((key, bytes));
+        Ok(())
+    })?;
+    Ok(rows)
 }
 
-fn stored_table_rows(
+/// Hands every row of one generation of a view to `visit`, as its projection rendered them, in
+/// key order, one at a time: a table's rows are never all in memory at once.
+pub(super) fn for_each_row(
     txn: &ReadTransaction,
     table: ViewTable,
     generation: Generation,
-) -> Result<Vec<(RowKey, Vec<u8>)>, StoreError> {
-    let mut rows = Vec::new();
+    mut visit: impl FnMut(RowKey, Vec<u8>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let corpus = stored_corpus(txn, table, generation)?;
+    let mut unpacker = codec::reading(txn, None)?;
+    let mut hand_over = |key: RowKey, stored: &[u8]| match corpus {
+        Some(corpus) => {
+            let unpacked = unpack_row(&mut unpacker, corpus, table, &key, stored)?;
+            visit(key, unpacked)
+        }
+        None => visit(key, stored.to_vec()),
+    };
     match view_definition(table, generation) {
         ViewDefinition::ById(definition) => {
             if let Some(open) = missing_is_empty(txn.open_table(definition))? {
                 for entry in open.iter()? {
                     let (key, value) = entry?;
-                    rows.push((RowKey::Id(key.value()), value.value().to_vec()));
+                    hand_over(RowKey::Id(key.value()), value.value())?;
                 }
             }
         }
@@ -664,15 +670,12 @@ fn stored_table_rows(
             if let Some(open) = missing_is_empty(txn.open_table(definition))? {
                 for entry in open.iter()? {
                     let (key, value) = entry?;
-                    rows.push((
-                        RowKey::Name(key.value().to_string()),
-                        value.value().to_vec(),
-                    ));
+                    hand_over(RowKey::Name(key.value().to_string()), value.value())?;
                 }
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Reads events (and source records) of a read transaction back to JSON.

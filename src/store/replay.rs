@@ -13,7 +13,7 @@ use crate::domain::EventEnvelope;
 use crate::projections::{ReadModel, RowKey, VIEW_SCHEMA_VERSION, ViewRow, ViewTable};
 
 use super::codec;
-use super::read::{EventReader, table_rows, unpack_event};
+use super::read::{EventReader, for_each_row, unpack_event};
 use super::tables::{EVENTS, Generation, META, META_VIEW_SCHEMA, ViewDefinition, view_definition};
 use super::{Snapshot, Store, StoreError, snapshot, write_checkpoints, write_rows};
 
@@ -336,7 +336,7 @@ impl Store {
         let started = Instant::now();
         let snapshot = self.begin_read()?;
         let mut model = fold(&snapshot, progress)?;
-        let rows = model.finish_replay();
+        let rows = model.finish_replay_releasing_timelines();
         let replay_seconds = started.elapsed().as_secs_f64();
         self.guarded(&mut writer, |writer| {
             let txn = self.begin_write()?;
@@ -369,7 +369,7 @@ pub(super) fn verify(
     progress: &mut dyn FnMut(ReplayProgress),
 ) -> Result<VerifyReport, StoreError> {
     let (mut model, counts) = fold_counting(snapshot.txn(), progress)?;
-    let expected = model.finish_replay();
+    let expected = model.finish_replay_releasing_timelines();
     let position = model.last_position();
     let mut report = VerifyReport {
         events: position,
@@ -380,14 +380,15 @@ pub(super) fn verify(
     };
     verify_model_snapshot(snapshot.txn(), &model, &mut report)?;
     for table in ViewTable::ALL {
-        let live = table_rows(snapshot.txn(), table, Generation::Live)?;
-        let wanted: Vec<(RowKey, Vec<u8>)> = expected
+        // `expected` is sorted by table, then key.
+        let first = expected.partition_point(|row| row.table < table);
+        let end = expected.partition_point(|row| row.table <= table);
+        let wanted: Vec<(&RowKey, &[u8])> = expected[first..end]
             .iter()
-            .filter(|row| row.table == table)
-            .filter_map(|row| row.value.clone().map(|value| (row.key.clone(), value)))
+            .filter_map(|row| Some((&row.key, row.value.as_deref()?)))
             .collect();
-        report.rows_checked += live.len().max(wanted.len()) as u64;
-        compare_table(table, &live, &wanted, &mut report.differences);
+        let live_rows = compare_table(snapshot.txn(), table, &wanted, &mut report.differences)?;
+        report.rows_checked += live_rows.max(wanted.len() as u64);
     }
     if snapshot.view_schema()? != Some(VIEW_SCHEMA_VERSION) {
         report.problems.push(format!(
@@ -453,52 +454,44 @@ fn verify_model_snapshot(
     Ok(())
 }
 
+/// Compares the live rows of `table`, read one at a time in key order, with the `wanted` rows (in
+/// the same order), adding what differs to `differences`; returns how many live rows it read.
 fn compare_table(
+    txn: &ReadTransaction,
     table: ViewTable,
-    live: &[(RowKey, Vec<u8>)],
-    wanted: &[(RowKey, Vec<u8>)],
+    wanted: &[(&RowKey, &[u8])],
     differences: &mut Vec<ViewDifference>,
-) {
-    let (mut l, mut w) = (0, 0);
+) -> Result<u64, StoreError> {
     let difference = |key: &RowKey, kind, fields| ViewDifference {
         view: table.name(),
         key: key.to_string(),
         kind,
         fields,
     };
-    while l < live.len() || w < wanted.len() {
-        let order = match (live.get(l), wanted.get(w)) {
-            (Some(a), Some(b)) => a.0.cmp(&b.0),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            _ => std::cmp::Ordering::Greater,
-        };
-        match order {
-            std::cmp::Ordering::Less => {
-                differences.push(difference(
-                    &live[l].0,
-                    DifferenceKind::Unexpected,
-                    Vec::new(),
-                ));
-                l += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                differences.push(difference(
-                    &wanted[w].0,
-                    DifferenceKind::Missing,
-                    Vec::new(),
-                ));
-                w += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                if live[l].1 != wanted[w].1 {
-                    let fields = field_differences(table, &live[l].1, &wanted[w].1);
-                    differences.push(difference(&live[l].0, DifferenceKind::Differs, fields));
-                }
-                l += 1;
-                w += 1;
-            }
+    let mut next = 0;
+    let mut live_rows = 0;
+    for_each_row(txn, table, Generation::Live, |key, live| {
+        live_rows += 1;
+        while let Some(&(missing, _)) = wanted.get(next).filter(|(wanted, _)| **wanted < key) {
+            differences.push(difference(missing, DifferenceKind::Missing, Vec::new()));
+            next += 1;
         }
+        match wanted.get(next) {
+            Some(&(wanted_key, wanted_bytes)) if *wanted_key == key => {
+                if live != wanted_bytes {
+                    let fields = field_differences(table, &live, wanted_bytes);
+                    differences.push(difference(&key, DifferenceKind::Differs, fields));
+                }
+                next += 1;
+            }
+            _ => differences.push(difference(&key, DifferenceKind::Unexpected, Vec::new())),
+        }
+        Ok(())
+    })?;
+    for &(missing, _) in &wanted[next..] {
+        differences.push(difference(missing, DifferenceKind::Missing, Vec::new()));
     }
+    Ok(live_rows)
 }
 
 fn field_differences(table: ViewTable, live: &[u8], wanted: &[u8]) -> Vec<FieldDifference> {

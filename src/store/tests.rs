@@ -373,11 +373,23 @@ fn verify_reports_a_tampered_view_and_rebuild_repairs_it() {
         table.insert(100, bytes.as_slice()).expect("insert");
         table.insert(999, bytes.as_slice()).expect("insert");
         drop(table);
+        // A row gone before another one (the figures of everyone, id 0, before Ann's) and the
+        // last row of a table.
+        for (view, id) in [
+            (ViewTable::DashboardMetrics, EVERYTHING),
+            (ViewTable::Stages, 1),
+        ] {
+            let ViewDefinition::ById(definition) = view_definition(view, Generation::Live) else {
+                unreachable!("keyed by id")
+            };
+            let mut table = txn.open_table(definition).expect("table");
+            assert!(table.remove(id).expect("removes").is_some());
+        }
         txn.commit().expect("commit");
     }
     let report = store.verify(&mut no_progress).expect("verifies");
-    assert_eq!(report.differences.len(), 2);
     let text: Vec<String> = report.differences.iter().map(ToString::to_string).collect();
+    assert_eq!(report.differences.len(), 4, "{text:?}");
     assert!(
         text[0].contains("opportunity_view 100: differs")
             && text[0].contains("name: live \"Tampered\""),
@@ -387,6 +399,8 @@ fn verify_reports_a_tampered_view_and_rebuild_repairs_it() {
         text[1].contains("opportunity_view 999: in the live view but not in the log"),
         "{text:?}"
     );
+    assert_eq!(text[2], "dashboard_metrics 0: missing from the live view");
+    assert_eq!(text[3], "stages 1: missing from the live view");
 
     let rebuilt = store.rebuild(&mut no_progress).expect("rebuilds");
     assert_eq!(rebuilt.events, 3);

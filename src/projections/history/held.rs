@@ -70,6 +70,16 @@ impl HeldTimelines {
         self.packed = HashMap::new();
     }
 
+    /// Every packed time line, in id order, moved out: afterwards only open ones are held.
+    pub fn take_packed(&mut self) -> Vec<(OdooId, Vec<u8>)> {
+        let mut packed: Vec<(OdooId, Vec<u8>)> = std::mem::take(&mut self.packed)
+            .into_iter()
+            .map(|(id, bytes)| (id, bytes.into_vec()))
+            .collect();
+        packed.sort_unstable_by_key(|&(id, _)| id);
+        packed
+    }
+
     /// The time line of deal `id`, decoded.
     pub fn get(&self, id: OdooId) -> Option<Timeline> {
         match self.open.get(&id) {

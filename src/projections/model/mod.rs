@@ -292,6 +292,17 @@ impl ReadModel {
         self.render_all()
     }
 
+    /// Like [`ReadModel::finish_replay`], but each time line moves into its row instead of being
+    /// copied, and the model holds none afterwards, as after [`ReadModel::release_timelines`]:
+    /// for a rebuild or a verify, which hold every row at once.
+    pub fn finish_replay_releasing_timelines(&mut self) -> Vec<ViewRow> {
+        self.finish_fold();
+        let mut rows = self.render_all_but_history();
+        rows.extend(self.take_timeline_rows());
+        rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
+        rows
+    }
+
     /// Finishes a full replay without rendering: for a model whose views are written already.
     pub fn finish_fold(&mut self) {
         self.pending = Pending::default();

@@ -63,6 +63,15 @@ impl ReadModel {
             .filter_map(|id| Some(timeline_row(id, self.timelines.bytes(id)?)))
             .collect()
     }
+
+    /// Every packed time line's row, in id order, moved out of the model (which then holds none).
+    pub(super) fn take_timeline_rows(&mut self) -> Vec<ViewRow> {
+        self.timelines
+            .take_packed()
+            .into_iter()
+            .map(|(id, bytes)| timeline_row(id, bytes))
+            .collect()
+    }
 }
 
 fn timeline_row(id: OdooId, bytes: Vec<u8>) -> ViewRow {

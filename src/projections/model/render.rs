@@ -335,6 +335,14 @@ impl ReadModel {
     /// Every view row of the current state, sorted by table and key: what a rebuild writes and what
     /// verify compares against. Call on a settled model.
     pub fn render_all(&self) -> Vec<ViewRow> {
+        let mut rows = self.render_all_but_history();
+        rows.extend(self.timeline_rows());
+        rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
+        rows
+    }
+
+    /// Every row but the history view's, in no particular order.
+    pub(super) fn render_all_but_history(&self) -> Vec<ViewRow> {
         let logins = self.login_by_user();
         let mut rows = Vec::with_capacity(self.opportunities.len() + 3 * self.users.len() + 2);
         for &user in self.users.keys() {
@@ -357,8 +365,6 @@ impl ReadModel {
         if self.sync.runs_total > 0 || !self.sync.recent_runs.is_empty() {
             rows.push(self.sync_row());
         }
-        rows.extend(self.timeline_rows());
-        rows.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
         rows
     }
 }
