@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::bench;
+use common::{bench, number_between};
 
 use std::path::Path;
 use std::process::Command;
@@ -174,18 +174,6 @@ fn sqlite_dashboard(path: &Path, store: &Store, top: OdooId, rounds: usize) -> D
     }
     assert!(rows > 0, "the SQLite dashboard found figures");
     median(samples)
-}
-
-fn number_between(text: &str, before: &str, after: &str) -> f64 {
-    let start = text
-        .find(before)
-        .map(|i| i + before.len())
-        .expect("field in rebuild output");
-    let rest = &text[start..];
-    rest[..rest.find(after).expect("field end")]
-        .trim()
-        .parse()
-        .expect("number")
 }
 
 fn main() {

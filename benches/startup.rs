@@ -19,8 +19,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::bench;
 use common::crm::append_log;
+use common::{bench, number_between};
 use pipelog::store::Store;
 use support::{add_account, pipelog_command, session_cookie, start_server};
 
@@ -209,14 +209,4 @@ fn main() {
             "MiB",
         );
     }
-}
-
-/// The number in `text` between the first `before` and the next `after`.
-fn number_between(text: &str, before: &str, after: &str) -> f64 {
-    let start = text.find(before).expect("field in the output") + before.len();
-    let rest = &text[start..];
-    rest[..rest.find(after).expect("field end")]
-        .trim()
-        .parse()
-        .expect("a number")
 }

@@ -10,6 +10,17 @@ pub fn bench(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.3} {unit}");
 }
 
+/// The number in `text` between the first `before` and the next `after` (a figure in a
+/// command's output).
+pub fn number_between(text: &str, before: &str, after: &str) -> f64 {
+    let start = text.find(before).expect("field in the output") + before.len();
+    let rest = &text[start..];
+    rest[..rest.find(after).expect("field end")]
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
 /// A number from the environment, or `default` when it is unset or not a number.
 pub fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
